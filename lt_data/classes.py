@@ -1,0 +1,184 @@
+"""Class tables: names, colours, ignore index and the raw-value → train-id lookup.
+
+A class table is data (``manifests/*.json``, shipped with the package); this module only reads it.
+Manifest schema (documented in ``docs/FORMATS.md``)::
+
+    {
+      "dataset": "cityscapes",
+      "ignore_index": 255,
+      "classes": [{"id": 0, "name": "road", "color": [128, 64, 128], ...}, ...],   # train ids 0..K-1
+      "raw": [{"value": 7, "train_id": 0, "name": "road", ...}, ...],               # label-file values
+      "source": "where the facts come from"
+    }
+
+``raw`` lists every value that may appear in the dataset's label files and the train id it maps to
+(``ignore_index`` = not a class). A value not listed, or listed with ``"unused": true`` (COCO's 11
+empty thing ids), is *unknown*: finding it in a label file is an error, never a silent remap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+IGNORE_INDEX = 255
+_RAW_RANGE = 256  # semantic label PNGs are 8-bit
+
+
+@dataclass(frozen=True, eq=False)
+class ClassTable:
+    """Train classes of a dataset plus the lookup from label-file values to train ids.
+
+    names: K class names, index = train id.  colors: (K, 3) uint8 palette.
+    lut: (256,) uint8, raw label value → train id (``ignore_index`` for void).
+    known: (256,) bool, raw values that may legally appear in a label file.
+    """
+
+    dataset: str
+    names: tuple[str, ...]
+    colors: np.ndarray
+    lut: np.ndarray
+    known: np.ndarray
+    ignore_index: int = IGNORE_INDEX
+    raw_names: dict[int, str] = field(default_factory=dict)
+    extra: tuple[dict, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> "ClassTable":
+        ignore = int(manifest.get("ignore_index", IGNORE_INDEX))
+        classes = sorted(manifest["classes"], key=lambda c: c["id"])
+        ids = [c["id"] for c in classes]
+        if ids != list(range(len(classes))):
+            raise ValueError(f"class table {manifest.get('dataset')!r}: train ids must be 0..K-1, got {ids[:5]}...")
+        names = tuple(str(c["name"]) for c in classes)
+        colors = np.array([c.get("color", (0, 0, 0)) for c in classes], dtype=np.uint8).reshape(-1, 3)
+        lut = np.full(_RAW_RANGE, ignore, dtype=np.uint8)
+        known = np.zeros(_RAW_RANGE, dtype=bool)
+        raw_names: dict[int, str] = {}
+        raw = manifest.get("raw")
+        if raw is None:  # label files already hold train ids
+            raw = [{"value": i, "train_id": i, "name": n} for i, n in enumerate(names)]
+            raw.append({"value": ignore, "train_id": ignore, "name": "ignore"})
+        for r in raw:
+            v = int(r["value"])
+            if not 0 <= v < _RAW_RANGE:
+                continue  # e.g. Cityscapes' license plate (id -1) never appears in a label file
+            raw_names[v] = str(r.get("name", v))
+            if r.get("unused"):
+                continue
+            t = int(r["train_id"])
+            if t != ignore and not 0 <= t < len(names):
+                raise ValueError(f"class table {manifest.get('dataset')!r}: raw value {v} maps to train id {t}, "
+                                 f"outside 0..{len(names) - 1}")
+            lut[v] = t
+            known[v] = True
+        return cls(dataset=str(manifest.get("dataset", "custom")), names=names, colors=colors, lut=lut,
+                   known=known, ignore_index=ignore, raw_names=raw_names, extra=tuple(classes))
+
+    @classmethod
+    def from_names(cls, names: list[str], *, dataset: str = "custom", ignore_index: int = IGNORE_INDEX,
+                   reduce_zero_label: bool = False, colors: np.ndarray | None = None) -> "ClassTable":
+        """A table whose label files hold train ids directly (or train id + 1 with ``reduce_zero_label``)."""
+        if colors is None:
+            colors = default_palette(len(names))
+        classes = [{"id": i, "name": n, "color": [int(x) for x in colors[i]]} for i, n in enumerate(names)]
+        if reduce_zero_label:
+            raw = [{"value": 0, "train_id": ignore_index, "name": "ignore (reduce_zero_label)"}]
+            raw += [{"value": i + 1, "train_id": i, "name": n} for i, n in enumerate(names)]
+        else:
+            raw = [{"value": i, "train_id": i, "name": n} for i, n in enumerate(names)]
+        if ignore_index < _RAW_RANGE and all(r["value"] != ignore_index for r in raw):
+            raw.append({"value": ignore_index, "train_id": ignore_index, "name": "ignore"})
+        return cls.from_manifest({"dataset": dataset, "ignore_index": ignore_index, "classes": classes, "raw": raw})
+
+    def with_train_id_labels(self) -> "ClassTable":
+        """The same classes, for label files that already hold train ids (``*_labelTrainIds.png``)."""
+        lut = np.full(_RAW_RANGE, self.ignore_index, dtype=np.uint8)
+        known = np.zeros(_RAW_RANGE, dtype=bool)
+        lut[: self.num_classes] = np.arange(self.num_classes, dtype=np.uint8)
+        known[: self.num_classes] = True
+        known[self.ignore_index] = True
+        raw_names = {i: n for i, n in enumerate(self.names)} | {self.ignore_index: "ignore"}
+        return ClassTable(self.dataset, self.names, self.colors, lut, known, self.ignore_index, raw_names, self.extra)
+
+    # ---- use ----------------------------------------------------------------------------------
+    def map_raw(self, raw: np.ndarray) -> np.ndarray:
+        """raw label values (H, W) uint8 → train ids (H, W) uint8, ``ignore_index`` for void."""
+        return self.lut[raw]
+
+    def fold_histogram(self, raw_hist: np.ndarray) -> tuple[np.ndarray, int]:
+        """A 256-bin histogram of raw values → (per-class pixel counts (K,) int64, ignored pixels).
+
+        Folding the histogram through the lookup costs nothing, unlike remapping every pixel.
+        """
+        folded = np.zeros(_RAW_RANGE, dtype=np.int64)
+        np.add.at(folded, self.lut, raw_hist.astype(np.int64))
+        return folded[: self.num_classes].copy(), int(folded[self.ignore_index]) if self.ignore_index < _RAW_RANGE else 0
+
+    def unknown_values(self, raw_hist: np.ndarray) -> list[int]:
+        """Raw values present in the histogram that the table does not know."""
+        return [int(v) for v in np.flatnonzero((raw_hist > 0) & ~self.known)]
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "ignore_index": self.ignore_index,
+            "classes": [{"id": i, "name": n, "color": [int(x) for x in self.colors[i]]}
+                        for i, n in enumerate(self.names)],
+            "raw": [{"value": v, "train_id": int(self.lut[v]), "name": self.raw_names.get(v, str(v))}
+                    for v in np.flatnonzero(self.known).tolist()],
+        }
+
+    def fingerprint(self) -> str:
+        """Stable hash of names, lookup and ignore index: a bank built for another table is refused."""
+        import hashlib
+
+        h = hashlib.sha256()
+        h.update("\n".join(self.names).encode())
+        h.update(self.lut.tobytes())
+        h.update(self.known.tobytes())
+        h.update(str(self.ignore_index).encode())
+        return h.hexdigest()[:16]
+
+
+def default_palette(n: int) -> np.ndarray:
+    """Deterministic, well-separated colours (the PASCAL VOC bit-interleaving scheme)."""
+    out = np.zeros((n, 3), dtype=np.uint8)
+    for i in range(n):
+        c, r, g, b = i + 1, 0, 0, 0
+        for bit in range(8):
+            r |= ((c >> 0) & 1) << (7 - bit)
+            g |= ((c >> 1) & 1) << (7 - bit)
+            b |= ((c >> 2) & 1) << (7 - bit)
+            c >>= 3
+        out[i] = (r, g, b)
+    return out
+
+
+def manifest_path(name: str) -> Path:
+    """Path of a shipped manifest file, e.g. ``manifest_path("cityscapes.json")``."""
+    return Path(str(resources.files("lt_data.manifests").joinpath(name)))
+
+
+def load_manifest(name: str) -> dict:
+    path = manifest_path(name if name.endswith(".json") else f"{name}.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no class table manifest {path.name!r} in {path.parent}")
+    return json.loads(path.read_text())
+
+
+def load_class_table(dataset: str) -> ClassTable:
+    """The shipped class table of ``cityscapes``, ``ade20k``, ``coco_stuff164k`` or ``camvid``."""
+    return ClassTable.from_manifest(load_manifest(dataset))

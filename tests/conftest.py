@@ -1,0 +1,47 @@
+"""Shared test fixtures: the real data beside the checkout (``../shared``), skipped cleanly when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LT_DATA_SHARED", REPO.parent / "shared"))
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return _need(SHARED)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return _need(SHARED / "fixtures")
+
+
+@pytest.fixture(scope="session")
+def camvid_root() -> Path:
+    return _need(SHARED / "data" / "camvid")
+
+
+@pytest.fixture(scope="session")
+def cityscapes_fixture_root() -> Path:
+    return _need(SHARED / "fixtures" / "open-mmlab" / "mmsegmentation" / "tests" / "data" / "pseudo_cityscapes_dataset")
+
+
+@pytest.fixture(scope="session")
+def ade_fixture_dir() -> Path:
+    return _need(SHARED / "fixtures" / "CSAILVision" / "sceneparsing")
+
+
+@pytest.fixture(scope="session")
+def coco_fixture_dir() -> Path:
+    return _need(SHARED / "fixtures" / "nightrome")
