@@ -45,7 +45,7 @@ class ClassTable:
     known: np.ndarray
     ignore_index: int = IGNORE_INDEX
     raw_names: dict[int, str] = field(default_factory=dict)
-    extra: tuple[dict, ...] = ()
+    manifest: dict = field(default_factory=dict)  # the source manifest, kept whole for to_json
 
     @property
     def num_classes(self) -> int:
@@ -60,8 +60,11 @@ class ClassTable:
         ignore = int(manifest.get("ignore_index", IGNORE_INDEX))
         classes = sorted(manifest["classes"], key=lambda c: c["id"])
         ids = [c["id"] for c in classes]
+        where = f"class table {manifest.get('dataset')!r}"
         if ids != list(range(len(classes))):
-            raise ValueError(f"class table {manifest.get('dataset')!r}: train ids must be 0..K-1, got {ids[:5]}...")
+            raise ValueError(f"{where}: train ids must be 0..K-1, got {ids[:5]}...")
+        if not len(classes) <= ignore < _RAW_RANGE:
+            raise ValueError(f"{where}: ignore index {ignore} must lie in {len(classes)}..255 (after the classes)")
         names = tuple(str(c["name"]) for c in classes)
         colors = np.array([c.get("color", (0, 0, 0)) for c in classes], dtype=np.uint8).reshape(-1, 3)
         lut = np.full(_RAW_RANGE, ignore, dtype=np.uint8)
@@ -71,47 +74,52 @@ class ClassTable:
         if raw is None:  # label files already hold train ids
             raw = [{"value": i, "train_id": i, "name": n} for i, n in enumerate(names)]
             raw.append({"value": ignore, "train_id": ignore, "name": "ignore"})
+        seen: set[int] = set()
         for r in raw:
             v = int(r["value"])
             if not 0 <= v < _RAW_RANGE:
                 continue  # e.g. Cityscapes' license plate (id -1) never appears in a label file
+            if v in seen:
+                raise ValueError(f"{where}: raw value {v} is listed twice")
+            seen.add(v)
             raw_names[v] = str(r.get("name", v))
             if r.get("unused"):
                 continue
             t = int(r["train_id"])
             if t != ignore and not 0 <= t < len(names):
-                raise ValueError(f"class table {manifest.get('dataset')!r}: raw value {v} maps to train id {t}, "
-                                 f"outside 0..{len(names) - 1}")
+                raise ValueError(f"{where}: raw value {v} maps to train id {t}, outside 0..{len(names) - 1}")
             lut[v] = t
             known[v] = True
         return cls(dataset=str(manifest.get("dataset", "custom")), names=names, colors=colors, lut=lut,
-                   known=known, ignore_index=ignore, raw_names=raw_names, extra=tuple(classes))
+                   known=known, ignore_index=ignore, raw_names=raw_names, manifest=manifest)
 
     @classmethod
-    def from_names(cls, names: list[str], *, dataset: str = "custom", ignore_index: int = IGNORE_INDEX,
+    def from_names(cls, names: list[str], *, dataset: str = "custom", raw_ignore: int = IGNORE_INDEX,
                    reduce_zero_label: bool = False, colors: np.ndarray | None = None) -> "ClassTable":
-        """A table whose label files hold train ids directly (or train id + 1 with ``reduce_zero_label``)."""
+        """A table whose label files hold train ids (or train id + 1 with ``reduce_zero_label``).
+
+        ``raw_ignore`` is the value that marks void pixels in the files; train-id maps always use 255.
+        """
         if colors is None:
             colors = default_palette(len(names))
         classes = [{"id": i, "name": n, "color": [int(x) for x in colors[i]]} for i, n in enumerate(names)]
         if reduce_zero_label:
-            raw = [{"value": 0, "train_id": ignore_index, "name": "ignore (reduce_zero_label)"}]
+            raw = [{"value": 0, "train_id": IGNORE_INDEX, "name": "ignore (reduce_zero_label)"}]
             raw += [{"value": i + 1, "train_id": i, "name": n} for i, n in enumerate(names)]
         else:
             raw = [{"value": i, "train_id": i, "name": n} for i, n in enumerate(names)]
-        if ignore_index < _RAW_RANGE and all(r["value"] != ignore_index for r in raw):
-            raw.append({"value": ignore_index, "train_id": ignore_index, "name": "ignore"})
-        return cls.from_manifest({"dataset": dataset, "ignore_index": ignore_index, "classes": classes, "raw": raw})
+        clash = [r for r in raw if r["value"] == raw_ignore and r["train_id"] != IGNORE_INDEX]
+        if clash:
+            raise ValueError(f"ignore value {raw_ignore} is also the label value of class {clash[0]['name']!r}")
+        if 0 <= raw_ignore < _RAW_RANGE and all(r["value"] != raw_ignore for r in raw):
+            raw.append({"value": raw_ignore, "train_id": IGNORE_INDEX, "name": "ignore"})
+        return cls.from_manifest({"dataset": dataset, "ignore_index": IGNORE_INDEX, "classes": classes, "raw": raw})
 
     def with_train_id_labels(self) -> "ClassTable":
         """The same classes, for label files that already hold train ids (``*_labelTrainIds.png``)."""
-        lut = np.full(_RAW_RANGE, self.ignore_index, dtype=np.uint8)
-        known = np.zeros(_RAW_RANGE, dtype=bool)
-        lut[: self.num_classes] = np.arange(self.num_classes, dtype=np.uint8)
-        known[: self.num_classes] = True
-        known[self.ignore_index] = True
-        raw_names = {i: n for i, n in enumerate(self.names)} | {self.ignore_index: "ignore"}
-        return ClassTable(self.dataset, self.names, self.colors, lut, known, self.ignore_index, raw_names, self.extra)
+        manifest = {k: v for k, v in self.manifest.items() if k != "raw"}
+        manifest["label_values"] = "train ids"
+        return ClassTable.from_manifest(manifest)
 
     # ---- use ----------------------------------------------------------------------------------
     def map_raw(self, raw: np.ndarray) -> np.ndarray:
@@ -119,27 +127,22 @@ class ClassTable:
         return self.lut[raw]
 
     def fold_histogram(self, raw_hist: np.ndarray) -> tuple[np.ndarray, int]:
-        """A 256-bin histogram of raw values → (per-class pixel counts (K,) int64, ignored pixels).
+        """A 256-bin integer histogram of raw values → (per-class pixel counts (K,) int64, ignored pixels).
 
-        Folding the histogram through the lookup costs nothing, unlike remapping every pixel.
+        Folding the histogram through the lookup costs nothing, unlike remapping every pixel. Unknown
+        values fold into "ignored": check :meth:`unknown_values` first.
         """
         folded = np.zeros(_RAW_RANGE, dtype=np.int64)
-        np.add.at(folded, self.lut, raw_hist.astype(np.int64))
-        return folded[: self.num_classes].copy(), int(folded[self.ignore_index]) if self.ignore_index < _RAW_RANGE else 0
+        np.add.at(folded, self.lut, np.asarray(raw_hist, dtype=np.int64))
+        return folded[: self.num_classes].copy(), int(folded[self.ignore_index])
 
     def unknown_values(self, raw_hist: np.ndarray) -> list[int]:
         """Raw values present in the histogram that the table does not know."""
         return [int(v) for v in np.flatnonzero((raw_hist > 0) & ~self.known)]
 
     def to_json(self) -> dict:
-        return {
-            "dataset": self.dataset,
-            "ignore_index": self.ignore_index,
-            "classes": [{"id": i, "name": n, "color": [int(x) for x in self.colors[i]]}
-                        for i, n in enumerate(self.names)],
-            "raw": [{"value": v, "train_id": int(self.lut[v]), "name": self.raw_names.get(v, str(v))}
-                    for v in np.flatnonzero(self.known).tolist()],
-        }
+        """The manifest this table was built from (classes with all their fields, raw values, source)."""
+        return dict(self.manifest)
 
     def fingerprint(self) -> str:
         """Stable hash of names, lookup and ignore index: a bank built for another table is refused."""

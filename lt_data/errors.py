@@ -1,0 +1,44 @@
+"""Errors that name the file and the problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class LtDataError(Exception):
+    """Base class: a problem the user can fix, reported without a traceback by the CLI."""
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One bad sample: the file at fault and what is wrong with it."""
+
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "problem": self.problem}
+
+
+class DataError(LtDataError):
+    """Bad input data. ``str(err)`` is ``"<file>: <problem>"``."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.bad = BadInput(str(path), problem)
+        super().__init__(str(self.bad))
+
+    @property
+    def path(self) -> str:
+        return self.bad.path
+
+    @property
+    def problem(self) -> str:
+        return self.bad.problem
+
+
+class ArtifactError(LtDataError):
+    """A work-directory artifact is missing, incomplete, or was built from other inputs."""

@@ -1,0 +1,61 @@
+"""Any dataset as ``ROOT/images/SPLIT/NAME.(jpg|png)`` + ``ROOT/labels/SPLIT/NAME.png`` + ``ROOT/classes.txt``.
+
+``classes.txt`` has one class name per line; line k names label value k. With ``reduce_zero_label``
+value 0 is ignored (its line names it, e.g. "background") and value k becomes train id k − 1.
+``ignore_index`` is the label value that marks void pixels (default 255).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..classes import ClassTable
+from ..errors import DataError
+from .base import IMAGE_EXTS, Layout, index_files, pair_files, require_dir
+
+
+def read_class_names(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataError(path, "classes file not found (one class name per line; line k names label value k)")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise DataError(path, "classes file is empty")
+    if any(not n for n in names):
+        raise DataError(path, f"blank class name on line {names.index('') + 1}")
+    return names
+
+
+class FolderLayout(Layout):
+    name = "folder"
+
+    def __init__(self, root: str | Path, split: str = "train", *, reduce_zero_label: bool = False,
+                 ignore_index: int = 255, classes_file: str | Path | None = None):
+        super().__init__(root, split)
+        self.reduce_zero_label = reduce_zero_label
+        self.ignore_index = ignore_index
+        self.classes_file = Path(classes_file) if classes_file else self.root / "classes.txt"
+        names = read_class_names(self.classes_file)
+        if reduce_zero_label:
+            names = names[1:]
+        if len(names) > 255:
+            raise DataError(self.classes_file, f"{len(names)} classes do not fit 8-bit train ids (at most 255)")
+        try:
+            self.table = ClassTable.from_names(names, dataset=self.root.name, raw_ignore=ignore_index,
+                                               reduce_zero_label=reduce_zero_label)
+        except ValueError as e:
+            raise DataError(self.classes_file, f"{e} (use --reduce-zero-label when 0 marks void)") from None
+
+    def options(self) -> dict:
+        return {"reduce_zero_label": self.reduce_zero_label, "ignore_index": self.ignore_index,
+                "classes_file": str(self.classes_file)}
+
+    def scan(self):
+        img_dir = require_dir(self.root / "images" / self.split, "image")
+        lab_dir = require_dir(self.root / "labels" / self.split, "label")
+        images = index_files(img_dir, "*", exts=IMAGE_EXTS)
+        labels = index_files(lab_dir, "*.png")
+        return pair_files(self.root, images, labels,
+                          expected_label=lambda p: lab_dir / (p.stem + ".png"),
+                          expected_image=lambda p: img_dir / (p.stem + ".jpg|.png"))

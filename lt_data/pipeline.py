@@ -1,0 +1,101 @@
+"""Run a ``pipelines/*.toml`` file stage by stage.
+
+A pipeline file names the dataset and the work directory, then holds one table per stage with that
+stage's options. Stages run in the order of :data:`STAGES`; a stage runs when its table is present
+(``stats`` always runs). Relative paths are taken from the current directory, like mmsegmentation's
+``data_root``. Example (``pipelines/camvid.toml``)::
+
+    name = "camvid"
+    work = "work/camvid"
+
+    [dataset]
+    layout = "camvid"
+    root = "data/camvid"
+    split = "train"
+
+    [stats]
+    workers = 2
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from .errors import LtDataError
+
+STAGES = ("generate", "stats")
+
+
+@dataclass
+class Pipeline:
+    name: str
+    work: Path
+    dataset: dict
+    stages: dict[str, dict] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def layout_options(self) -> dict:
+        return dict(self.dataset.get("options", {}))
+
+
+def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str | Path | None = None) -> Pipeline:
+    """Parse a pipeline file; ``work``/``root`` override the file's values."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LtDataError(f"{path}: pipeline file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise LtDataError(f"{path}: not valid TOML ({e})") from None
+    unknown = set(data) - {"name", "work", "dataset", *STAGES}
+    if unknown:
+        raise LtDataError(f"{path}: unknown table(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+    dataset = dict(data.get("dataset", {}))
+    for key in ("layout", "root", "split"):
+        if key not in dataset and not (key == "root" and root is not None):
+            raise LtDataError(f"{path}: [dataset] needs '{key}'")
+    if root is not None:
+        dataset["root"] = str(root)
+    work_dir = Path(work if work is not None else data.get("work", f"work/{data.get('name', path.stem)}"))
+    stages = {s: dict(data[s]) for s in STAGES if s in data}
+    stages.setdefault("stats", {})
+    return Pipeline(name=str(data.get("name", path.stem)), work=work_dir, dataset=dataset, stages=stages, path=path)
+
+
+def packaged_pipeline(name: str) -> Path:
+    """Path of a pipeline file shipped with the package (``demo``, ``camvid``, ...)."""
+    return Path(str(resources.files("lt_data.pipelines").joinpath(f"{name}.toml")))
+
+
+def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """Run every stage the pipeline names; returns ``{stage: output path}``."""
+    from .layouts import get_layout
+    from .stats import format_table, run_stats
+
+    outputs: dict[str, Path] = {}
+    ds = pipe.dataset
+    if "generate" in pipe.stages:
+        opts = dict(pipe.stages["generate"])
+        kind = opts.pop("kind", "street_scenes")
+        if kind != "street_scenes":
+            raise LtDataError(f"{pipe.path}: [generate] kind must be 'street_scenes', not {kind!r}")
+        from .synthetic import generate_street_scenes
+
+        if "size" in opts:
+            opts["size"] = tuple(opts["size"])
+        outputs["generate"] = generate_street_scenes(ds["root"], progress=progress, **opts)
+        echo(f"[generate] synthetic street scenes → {outputs['generate']}")
+
+    opts = dict(pipe.stages["stats"])
+    layout = get_layout(ds["layout"], ds["root"], ds["split"], **pipe.layout_options)
+    stats = run_stats(layout, pipe.work, workers=opts.get("workers"), skip_bad=opts.get("skip_bad", False),
+                      progress=progress)
+    echo(format_table(stats))
+    outputs["stats"] = pipe.work
+    echo(f"[stats] {stats.num_images} images → {pipe.work}/class_stats.json, pixel_counts.npy, samples.jsonl")
+    return outputs
