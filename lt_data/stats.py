@@ -259,6 +259,14 @@ def load_stats(work: str | Path, *, verify: bool = True) -> ClassStats:
     return ClassStats(table=table, samples=samples, counts=counts, ignored=ignored, dataset=dataset, skipped=skipped)
 
 
+def open_layout(work: str | Path) -> Layout:
+    """The layout the statistics in ``work`` were computed from (to read its images and labels)."""
+    from .layouts import get_layout
+
+    dataset = read_json(Path(work) / DATASET_FILE)
+    return get_layout(dataset["layout"], dataset["root"], dataset["split"], **dataset.get("options", {}))
+
+
 def stats_fingerprint(work: str | Path) -> str:
     """A short hash of the statistics a later artifact was built from."""
     return file_sha256(Path(work) / CLASS_STATS_FILE)[:16]
