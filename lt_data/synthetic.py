@@ -181,7 +181,7 @@ def _draw_distant_buildings(cv: _Canvas, rng: np.random.Generator, sc: _Scene) -
         top = sc.vy - cv.h * rng.uniform(0.04, 0.22)
         base = np.asarray(_FACADE_COLORS[int(rng.integers(len(_FACADE_COLORS)))], float)
         color = _jitter(rng, base * 0.85 + np.array([120, 140, 170]) * 0.15, 10)  # aerial haze
-        cv.rect(x, top, x + bw, sc.vy + cv.h * 0.05, BUILDING, color)
+        cv.rect(x, top, x + bw, sc.vy + cv.h * 0.15, BUILDING, color)  # base hidden by the ground later
         # tiny window grid
         for wy in np.arange(top + 3, sc.vy - 2, 5.0):
             for wx in np.arange(x + 2, x + bw - 3, 5.0):
@@ -189,8 +189,8 @@ def _draw_distant_buildings(cv: _Canvas, rng: np.random.Generator, sc: _Scene) -
         x += bw
 
 
-def _draw_facades(cv: _Canvas, rng: np.random.Generator, sc: _Scene, side: int) -> list[tuple]:
-    """Buildings along one side (side=-1 left, +1 right), in perspective; returns far-end x."""
+def _draw_facades(cv: _Canvas, rng: np.random.Generator, sc: _Scene, side: int) -> None:
+    """Buildings along one side (side=-1 left, +1 right), in perspective."""
     bottom_x = sc.side_l if side < 0 else sc.side_r
     edge = -0.02 * cv.w if side < 0 else cv.w * 1.02     # beyond the image border
     far = sc.vx + side * cv.w * rng.uniform(0.12, 0.2)   # where the row of houses ends, near the VP
@@ -228,7 +228,6 @@ def _draw_facades(cv: _Canvas, rng: np.random.Generator, sc: _Scene, side: int) 
         band = [(xa, y_top(xa) + (y_bot(xa) - y_top(xa)) * 0.86), (xb, y_top(xb) + (y_bot(xb) - y_top(xb)) * 0.86),
                 (xb, y_bot(xb)), (xa, y_bot(xa))]
         cv.poly(band, None, _shade(color, 0.75))
-    return far
 
 
 def _draw_park(cv: _Canvas, rng: np.random.Generator, sc: _Scene, side: int) -> None:
@@ -355,7 +354,10 @@ def _sidewalk_x(rng, sc: _Scene, side: int, y: float, lo: float, hi: float) -> f
 def _pole(rng, sc: _Scene, cv: _Canvas, side: int, s: float) -> list[dict]:
     y = sc.y_at(s)
     x = _sidewalk_x(rng, sc, side, y, 0.04, 0.2)
-    height = max(32.0, s * cv.h * rng.uniform(0.55, 0.8))
+    with_sign = rng.random() < 0.75
+    r = max(6.0, s * cv.h * rng.uniform(0.04, 0.06))  # sign radius (≥ 6 px: ≥ 60 px even as a triangle)
+    # ≥ 32 px of pole stay visible below the sign, so a pole is never a sliver (≥ 64 px at 2 px wide)
+    height = max(32.0 + (2.0 * r if with_sign else 0.0), s * cv.h * rng.uniform(0.55, 0.8))
     pw = max(2, int(round(s * cv.w * 0.011)))
     color = _jitter(rng, (110, 115, 120), 15)
     x0 = round(x - pw / 2)
@@ -364,8 +366,7 @@ def _pole(rng, sc: _Scene, cv: _Canvas, side: int, s: float) -> list[dict]:
     objs = [{"kind": POLE, "y": y, "box": (x0, top, x1, y),
              "draw": lambda cv: (cv.rect(x0, top, x1, y, POLE, color),
                                  cv.rect(x0, top, x0, y, None, _shade(color, 1.25)))}]
-    if rng.random() < 0.75:  # a traffic sign on top
-        r = max(5.0, s * cv.h * rng.uniform(0.04, 0.06))
+    if with_sign:  # a traffic sign on top
         cy = top + r * 0.6
         cx = (x0 + x1) / 2
         shape = int(rng.integers(3))
@@ -392,7 +393,7 @@ def _free_sign(rng, sc: _Scene, cv: _Canvas, side: int, s: float) -> dict:
     """A sign mounted on a facade / hanging (no pole)."""
     y = sc.y_at(s)
     x = _sidewalk_x(rng, sc, side, y, 0.7, 0.95)
-    r = max(5.0, s * cv.h * rng.uniform(0.04, 0.06))
+    r = max(6.0, s * cv.h * rng.uniform(0.04, 0.06))
     cy = y - s * cv.h * rng.uniform(0.5, 0.7)
     color = (30, 70, 170) if rng.random() < 0.5 else (200, 30, 30)
 
