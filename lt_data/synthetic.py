@@ -27,11 +27,11 @@ byte-identical on every run, and image *i* does not depend on how many images ar
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 __all__ = ["STREET_CLASSES", "STREET_PALETTE", "generate_street_scenes"]
 
@@ -612,7 +612,8 @@ def generate_street_scenes(root: str | Path, *, num_train: int = 48, num_val: in
     (root / "classes.txt").write_text("\n".join(STREET_CLASSES) + "\n", encoding="utf-8")
 
     counts = {"train": int(num_train), "val": int(num_val)}
-    total, done = sum(counts.values()), 0
+    bar = tqdm(total=sum(counts.values()), desc="generate street scenes", unit="img", disable=not progress,
+               dynamic_ncols=True)
     for split, n in counts.items():
         img_dir, lbl_dir = root / "images" / split, root / "labels" / split
         img_dir.mkdir(parents=True, exist_ok=True)
@@ -634,9 +635,6 @@ def generate_street_scenes(root: str | Path, *, num_train: int = 48, num_val: in
                 raise OSError(f"could not write {img_dir / f'{name}.png'}")
             if not cv2.imwrite(str(lbl_dir / f"{name}.png"), label):
                 raise OSError(f"could not write {lbl_dir / f'{name}.png'}")
-            done += 1
-            if progress:
-                print(f"\rgenerating street scenes: {done}/{total}", end="", file=sys.stderr, flush=True)
-    if progress and total:
-        print(file=sys.stderr)
+            bar.update()
+    bar.close()
     return root

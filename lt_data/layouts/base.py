@@ -6,6 +6,8 @@ label values; the class table's lookup turns raw values into train ids.
 
 from __future__ import annotations
 
+import glob
+import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -107,16 +109,29 @@ class Layout:
         """(height, width) of the image from its file header, without decoding pixels."""
         path = self.image_path(sample)
         try:
-            with Image.open(path) as im:
-                w, h = im.size
+            size = _png_size(path)
+            if size is None:
+                with Image.open(path) as im:
+                    w, h = im.size
+                size = (h, w)
         except FileNotFoundError:
             raise DataError(path, "image file is missing") from None
         except (OSError, SyntaxError, ValueError) as e:
             raise DataError(path, f"unreadable image ({e})") from None
-        return h, w
+        return size
 
     def describe(self) -> dict:
         return {"layout": self.name, "root": str(self.root), "split": self.split, "options": self.options()}
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from a PNG's IHDR chunk; None when the file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        w, h = struct.unpack(">II", head[16:24])
+        return h, w
+    return None
 
 
 def _open_label(path: Path) -> Image.Image:
@@ -181,20 +196,24 @@ def _rel(path: Path, root: Path) -> str:
 
 def index_files(directory: Path, pattern: str, strip: str = "", exts: tuple[str, ...] | None = None
                 ) -> dict[str, Path]:
-    """``{key: path}`` for files matching ``pattern`` under ``directory``; key = name minus ``strip``/ext."""
+    """``{key: path}`` for files matching ``pattern`` under ``directory``; key = name minus ``strip``/ext.
+
+    A pattern with a sub-directory part (``"*/*_labelIds.png"``) keys files as ``"sub/key"``.
+    """
     out: dict[str, Path] = {}
     if not directory.is_dir():
         return out
-    for p in directory.glob(pattern):
-        if not p.is_file() or p.name.startswith("."):
+    base = str(directory).rstrip("/") + "/"
+    for s in glob.glob(base + pattern):  # string glob: ~5x faster than Path.glob on big splits
+        rel = s[len(base):]
+        sub, _, name = rel.rpartition("/")
+        if name.startswith("."):
             continue
-        if exts is not None and p.suffix.lower() not in exts:
+        stem, dot, ext = name.rpartition(".")
+        if exts is not None and f".{ext.lower()}" not in exts:
             continue
-        name = p.name
-        key = name[: -len(strip)] if strip and name.endswith(strip) else p.stem
-        sub = p.parent.relative_to(directory)
-        key = str(sub / key) if str(sub) != "." else key
-        out[key] = p
+        key = name[: -len(strip)] if strip and name.endswith(strip) else (stem if dot else name)
+        out[f"{sub}/{key}" if sub else key] = Path(s)
     return out
 
 
