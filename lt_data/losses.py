@@ -1,0 +1,347 @@
+"""Long-tail segmentation losses: AUC (AUCSeg), PAT, and the baselines the papers compare against.
+
+Every loss is a function on ``logits (B, K, H, W)`` float and ``labels (B, H, W)`` int64 (255 =
+ignore) plus an ``nn.Module`` wrapper holding its options. Class counts for the frequency-based
+baselines come from the statistics stage (``class_counts_from_stats``), never from the batch.
+Definitions follow ``SPEC.md`` and ``reference/losses.md``; each docstring says what is averaged.
+
+None of these losses synchronise with the host (no ``.item()``, no boolean indexing whose size
+depends on the data, no Python branch on a tensor value), so they never stall a CUDA stream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IGNORE_INDEX = 255
+
+
+def _flatten(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int):
+    """(B, K, H, W), (B, H, W) → logits (n, K), labels (n,) with ignore mapped to K, valid (n,) bool."""
+    if logits.dim() != 4 or labels.dim() != 3 or logits.shape[0] != labels.shape[0] \
+            or logits.shape[2:] != labels.shape[1:]:
+        raise ValueError(f"expected logits (B, K, H, W) and labels (B, H, W) of the same size, got "
+                         f"{tuple(logits.shape)} and {tuple(labels.shape)}")
+    k = logits.shape[1]
+    flat = logits.permute(0, 2, 3, 1).reshape(-1, k)
+    y = labels.reshape(-1).long()
+    valid = (y != ignore_index) & (y >= 0) & (y < k)
+    return flat, torch.where(valid, y, torch.full_like(y, k)), valid
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    """Half precision is upcast to float32 for the loss arithmetic; float64 stays float64."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over valid entries; 0 (with a gradient path) when none is valid."""
+    v = valid.to(values.dtype)
+    return (values * v).sum() / v.sum().clamp_min(1.0)
+
+
+def _nll(logp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """−log p of the label for each row; rows labelled K (ignored) read column 0 and must be masked."""
+    k = logp.shape[1]
+    return -logp.gather(1, y.clamp_max(k - 1).unsqueeze(1)).squeeze(1)
+
+
+# ---- AUC (AUCSeg) -------------------------------------------------------------------------------
+
+def auc_loss(logits: torch.Tensor, labels: torch.Tensor, *, margin: float = 1.0,
+             ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """AUCSeg's one-vs-one square-surrogate AUC loss, exact, loop-free, in O(n·K) time.
+
+    With s = sigmoid(logits), N_c pixels of class c in the batch and K_b classes present::
+
+        L = 1/(2·K_b·(K_b−1)) · Σ_{i present} Σ_{c present, c≠i} 1/(N_i·N_c)
+            · Σ_{m: y_m=i} Σ_{n: y_n=c} (margin − (s_{m,i} − s_{n,i}))²
+
+    Each (i, c) term equals E_i[(s_i − γ)²] + E_c[s_i²] − 2·E_i[s_i − γ]·E_c[s_i], so per-class first
+    and second moments of the scores (a K×K table each, one ``index_add_``) give the pairwise sum
+    exactly. Ignored pixels are dropped. With fewer than two classes present there is no pair: the
+    loss is 0 (finite, with a zero gradient), never NaN.
+    """
+    flat, y, _ = _flatten(logits, labels, ignore_index)
+    k = flat.shape[1]
+    s = torch.sigmoid(_up(flat))
+    # Moments by true class; row K collects the ignored pixels and is dropped.
+    m1 = s.new_zeros(k + 1, k).index_add_(0, y, s)[:k]
+    m2 = s.new_zeros(k + 1, k).index_add_(0, y, s * s)[:k]
+    n = torch.bincount(y, minlength=k + 1)[:k].to(s.dtype)
+    present = n > 0
+    inv_n = torch.where(present, 1.0 / n.clamp_min(1.0), torch.zeros_like(n))
+    mu1, mu2 = m1 * inv_n[:, None], m2 * inv_n[:, None]  # mu[c, i] = E_{n in c}[s_{n,i}^p]
+    d1, d2 = torch.diagonal(mu1), torch.diagonal(mu2)  # E_i[s_i], E_i[s_i²]
+    own = d2 - 2 * margin * d1 + margin * margin  # E_i[(s_i − γ)²]
+    # term[i, c] = own[i] + E_c[s_i²] − 2·(E_i[s_i] − γ)·E_c[s_i]
+    term = own[:, None] + mu2.T - 2 * (d1 - margin)[:, None] * mu1.T
+    pair = present[:, None] & present[None, :] & ~torch.eye(k, dtype=torch.bool, device=s.device)
+    kb = present.sum().to(s.dtype)
+    total = torch.where(pair, term, torch.zeros_like(term)).sum()
+    return (total / (2 * kb * (kb - 1)).clamp_min(1.0)).to(logits.dtype)
+
+
+# ---- PAT ----------------------------------------------------------------------------------------
+
+def pat_loss(logits: torch.Tensor, labels: torch.Tensor, *, temperature: float = 20.0, eps: float = 1e-6,
+             ignore_index: int = IGNORE_INDEX, detach_weight: bool = False) -> torch.Tensor:
+    """Pixel-wise Adaptive Training loss, Eq. 4–5 of the PAT paper::
+
+        L = −(1/B) Σ_i Σ_j Σ_l β_{i,j}^l · (y_{i,j}^l / S_i^l) · log p_{i,j}^l
+        β_{i,j}^l = 1 / exp((p_{i,j}^l − 1 + ε) / T)
+
+    p = softmax(logits); S_i^l = pixels of class l in image i (ignored pixels excluded), so every
+    class present in an image weighs the same whatever its mask size. β is larger for low-confidence
+    pixels (Eq. 5, Table 2 and the text agree; the values printed in the paper's Table 1 match the
+    reciprocal weight and are not what we implement). The authors' public code differs from the
+    paper (no S normalisation, T = 1, a factor ½); we follow the paper. β takes part in the gradient
+    as written; ``detach_weight=True`` treats it as a constant instead.
+    """
+    b, k = logits.shape[:2]
+    flat, y, valid = _flatten(logits, labels, ignore_index)
+    logp = F.log_softmax(_up(flat), dim=1)
+    logp_y = -_nll(logp, y)
+    p_y = logp_y.exp()
+    beta = torch.exp(-(p_y - 1.0 + eps) / temperature)
+    if detach_weight:
+        beta = beta.detach()
+    # S_i^l per (image, class): bincount over image·(K+1) + label.
+    img = torch.arange(b, device=flat.device).repeat_interleave(flat.shape[0] // b)
+    cell = img * (k + 1) + y
+    size = torch.bincount(cell, minlength=b * (k + 1)).to(logp.dtype)
+    per_pixel = beta * (-logp_y) / size[cell].clamp_min(1.0)
+    per_pixel = torch.where(valid, per_pixel, torch.zeros_like(per_pixel))
+    return (per_pixel.sum() / b).to(logits.dtype)
+
+
+# ---- baselines ----------------------------------------------------------------------------------
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, *, weight: torch.Tensor | None = None,
+                  ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Mean over non-ignored pixels of −w_y·log p_y (w = 1 without ``weight``). Unlike mmseg's
+    default, ignored pixels are not in the denominator."""
+    flat, y, valid = _flatten(logits, labels, ignore_index)
+    nll = _nll(F.log_softmax(_up(flat), dim=1), y)
+    if weight is not None:
+        nll = nll * weight.to(nll)[y.clamp_max(flat.shape[1] - 1)]
+    return _masked_mean(nll, valid).to(logits.dtype)
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, *, gamma: float = 2.0,
+               ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Focal loss (Lin et al.): mean over non-ignored pixels of −(1 − p_y)^γ · log p_y."""
+    flat, y, valid = _flatten(logits, labels, ignore_index)
+    logp_y = -_nll(F.log_softmax(_up(flat), dim=1), y)
+    loss = -((1 - logp_y.exp()).clamp_min(0) ** gamma) * logp_y
+    return _masked_mean(loss, valid).to(logits.dtype)
+
+
+def class_balanced_weights(class_counts: torch.Tensor, beta: float = 0.999) -> torch.Tensor:
+    """Cui et al.'s effective-number weights w_c = (1 − β)/(1 − β^{n_c}), normalised so Σ_c w_c = K.
+    A class with no pixels gets weight 0 (it can never be a label)."""
+    n = torch.as_tensor(class_counts, dtype=torch.float64)
+    w = torch.where(n > 0, (1 - beta) / (1 - torch.pow(torch.tensor(beta, dtype=torch.float64), n)).clamp_min(1e-300),
+                    torch.zeros_like(n))
+    return (w * len(n) / w.sum()).float()
+
+
+def class_balanced_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Tensor, *,
+                        beta: float = 0.999, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Class-balanced CE: mean over non-ignored pixels of −w_y·log p_y with effective-number weights."""
+    w = class_balanced_weights(class_counts, beta).to(logits.device)
+    return cross_entropy(logits, labels, weight=w, ignore_index=ignore_index)
+
+
+def ldam_margins(class_counts: torch.Tensor, max_margin: float = 0.5) -> torch.Tensor:
+    """Δ_c ∝ n_c^{−1/4}, scaled so that max Δ = ``max_margin``; counts below 1 are taken as 1."""
+    n = torch.as_tensor(class_counts, dtype=torch.float64).clamp_min(1.0)
+    d = n.pow(-0.25)
+    return (d * (max_margin / d.max())).float()
+
+
+def ldam_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Tensor, *,
+              max_margin: float = 0.5, scale: float = 30.0, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """LDAM (Cao et al.): subtract Δ_y from the true-class logit, multiply all logits by ``scale``,
+    then CE (mean over non-ignored pixels)."""
+    flat, y, valid = _flatten(logits, labels, ignore_index)
+    k = flat.shape[1]
+    delta = ldam_margins(class_counts, max_margin).to(flat.device)
+    yc = y.clamp_max(k - 1)
+    onehot = F.one_hot(yc, k).to(flat.dtype) * valid[:, None].to(flat.dtype)
+    z = (_up(flat) - onehot * delta[yc][:, None]) * scale
+    return _masked_mean(_nll(F.log_softmax(z, dim=1), y), valid).to(logits.dtype)
+
+
+def blv_offsets(class_counts: torch.Tensor) -> torch.Tensor:
+    """BLV's ν_c = log Σ_k n_k − log n_c, divided by max ν (rare classes get the largest offsets)."""
+    n = torch.as_tensor(class_counts, dtype=torch.float64).clamp_min(1.0)
+    nu = torch.log(n.sum()) - torch.log(n)
+    return (nu / nu.max().clamp_min(1e-12)).float()
+
+
+def blv_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Tensor, *, sigma: float = 4.0,
+             training: bool = True, generator: torch.Generator | None = None,
+             ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Balanced Logit Variation (Wang et al., CVPR 2023): while training, add |clamp(ε, −1, 1)|·ν_c/max ν
+    to every logit, ε ~ N(0, σ²) per element, drawn on the logits' device; then CE. At evaluation
+    (``training=False``) it is plain CE."""
+    if training:
+        nu = blv_offsets(class_counts).to(logits.device, logits.dtype)
+        eps = torch.randn(logits.shape, device=logits.device, dtype=logits.dtype, generator=generator) * sigma
+        logits = logits + eps.clamp(-1, 1).abs() * nu[None, :, None, None]
+    return cross_entropy(logits, labels, ignore_index=ignore_index)
+
+
+def balanced_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Tensor, *,
+                          ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Balanced softmax: CE on log_softmax(z + log n_c) (counts below 1 taken as 1)."""
+    logn = torch.log(torch.as_tensor(class_counts, dtype=torch.float32).clamp_min(1.0)).to(logits.device)
+    return cross_entropy(logits + logn[None, :, None, None].to(logits.dtype), labels, ignore_index=ignore_index)
+
+
+# ---- modules ------------------------------------------------------------------------------------
+
+class AUCLoss(nn.Module):
+    def __init__(self, margin: float = 1.0, ignore_index: int = IGNORE_INDEX):
+        super().__init__()
+        self.margin, self.ignore_index = margin, ignore_index
+
+    def forward(self, logits, labels):
+        return auc_loss(logits, labels, margin=self.margin, ignore_index=self.ignore_index)
+
+
+class PATLoss(nn.Module):
+    def __init__(self, temperature: float = 20.0, eps: float = 1e-6, ignore_index: int = IGNORE_INDEX,
+                 detach_weight: bool = False):
+        super().__init__()
+        self.temperature, self.eps, self.ignore_index, self.detach_weight = temperature, eps, ignore_index, detach_weight
+
+    def forward(self, logits, labels):
+        return pat_loss(logits, labels, temperature=self.temperature, eps=self.eps, ignore_index=self.ignore_index,
+                        detach_weight=self.detach_weight)
+
+
+class CrossEntropyLoss(nn.Module):
+    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX):
+        super().__init__()
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+        self.ignore_index = ignore_index
+
+    def forward(self, logits, labels):
+        return cross_entropy(logits, labels, weight=self.weight, ignore_index=self.ignore_index)
+
+
+class FocalLoss(nn.Module):
+    def __init__(self, gamma: float = 2.0, ignore_index: int = IGNORE_INDEX):
+        super().__init__()
+        self.gamma, self.ignore_index = gamma, ignore_index
+
+    def forward(self, logits, labels):
+        return focal_loss(logits, labels, gamma=self.gamma, ignore_index=self.ignore_index)
+
+
+class _CountsLoss(nn.Module):
+    """A loss that needs dataset class counts (held as a buffer so it follows ``.to(device)``)."""
+
+    def __init__(self, class_counts, ignore_index: int = IGNORE_INDEX):
+        super().__init__()
+        self.register_buffer("class_counts", torch.as_tensor(class_counts, dtype=torch.float64).float())
+        self.ignore_index = ignore_index
+
+
+class ClassBalancedLoss(_CountsLoss):
+    def __init__(self, class_counts, beta: float = 0.999, ignore_index: int = IGNORE_INDEX):
+        super().__init__(class_counts, ignore_index)
+        self.beta = beta
+
+    def forward(self, logits, labels):
+        return class_balanced_loss(logits, labels, self.class_counts, beta=self.beta, ignore_index=self.ignore_index)
+
+
+class LDAMLoss(_CountsLoss):
+    def __init__(self, class_counts, max_margin: float = 0.5, scale: float = 30.0, ignore_index: int = IGNORE_INDEX):
+        super().__init__(class_counts, ignore_index)
+        self.max_margin, self.scale = max_margin, scale
+
+    def forward(self, logits, labels):
+        return ldam_loss(logits, labels, self.class_counts, max_margin=self.max_margin, scale=self.scale,
+                         ignore_index=self.ignore_index)
+
+
+class BLVLoss(_CountsLoss):
+    def __init__(self, class_counts, sigma: float = 4.0, ignore_index: int = IGNORE_INDEX):
+        super().__init__(class_counts, ignore_index)
+        self.sigma = sigma
+
+    def forward(self, logits, labels):
+        return blv_loss(logits, labels, self.class_counts, sigma=self.sigma, training=self.training,
+                        ignore_index=self.ignore_index)
+
+
+class BalancedSoftmaxLoss(_CountsLoss):
+    def forward(self, logits, labels):
+        return balanced_softmax_loss(logits, labels, self.class_counts, ignore_index=self.ignore_index)
+
+
+class WeightedSum(nn.Module):
+    """Σ w_j · loss_j(logits, labels); AUCSeg trains with ``WeightedSum([(w, AUCLoss()), (1, CrossEntropyLoss())])``,
+    w = 4 on ADE20K and 1 on Cityscapes and COCO-Stuff."""
+
+    def __init__(self, terms: Sequence[tuple[float, nn.Module]]):
+        super().__init__()
+        if not terms:
+            raise ValueError("WeightedSum needs at least one (weight, loss) term")
+        self.weights = [float(w) for w, _ in terms]
+        self.losses = nn.ModuleList([m for _, m in terms])
+
+    def forward(self, logits, labels):
+        total = None
+        for w, loss in zip(self.weights, self.losses):
+            term = w * loss(logits, labels)
+            total = term if total is None else total + term
+        return total
+
+
+LOSSES = {"ce": CrossEntropyLoss, "auc": AUCLoss, "pat": PATLoss, "focal": FocalLoss, "cb": ClassBalancedLoss,
+          "ldam": LDAMLoss, "blv": BLVLoss, "balanced_softmax": BalancedSoftmaxLoss}
+NEEDS_COUNTS = {"cb", "ldam", "blv", "balanced_softmax"}
+
+
+def build_loss(spec: str | dict, class_counts: Sequence[float] | None = None,
+               ignore_index: int = IGNORE_INDEX) -> nn.Module:
+    """A loss from a short spec: ``"ce"``, ``"pat"``, ``"4*auc+ce"``, or ``{"auc": 4, "ce": 1}``.
+
+    Options of single terms go in a dict form: ``{"pat": {"weight": 1, "temperature": 10}}``.
+    """
+    if isinstance(spec, str):
+        terms = {}
+        for part in spec.replace(" ", "").split("+"):
+            w, _, name = part.rpartition("*")
+            terms[name] = float(w) if w else 1.0
+        spec = terms
+    built = []
+    for name, opts in spec.items():
+        if name not in LOSSES:
+            raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+        opts = dict(opts) if isinstance(opts, dict) else {"weight": float(opts)}
+        w = float(opts.pop("weight", 1.0))
+        if name in NEEDS_COUNTS:
+            if class_counts is None:
+                raise ValueError(f"loss {name!r} needs the dataset's class counts (class_stats.json)")
+            opts["class_counts"] = class_counts
+        built.append((w, LOSSES[name](ignore_index=ignore_index, **opts)))
+    return built[0][1] if len(built) == 1 and built[0][0] == 1.0 else WeightedSum(built)
+
+
+def class_counts_from_stats(work: str | Path) -> torch.Tensor:
+    """(K,) float64 per-class pixel counts of the training split, from ``WORK/class_stats.json``."""
+    import json
+
+    cs = json.loads((Path(work) / "class_stats.json").read_text())
+    return torch.tensor([c["pixels"] for c in cs["classes"]], dtype=torch.float64)

@@ -1,0 +1,167 @@
+"""Losses against independent transcriptions of their formulas."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lt_data.losses import (auc_loss, balanced_softmax_loss, blv_loss, build_loss, class_balanced_loss, cross_entropy,
+                            focal_loss, ldam_loss, pat_loss, WeightedSum)
+
+
+def _random_batch(b=2, k=5, h=4, w=5, absent=(3,), ignore_frac=0.2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(b, k, h, w, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, k, (b, h, w), generator=g)
+    for a in absent:
+        labels[labels == a] = (a + 1) % k
+    labels[torch.rand(b, h, w, generator=g) < ignore_frac] = 255
+    return logits, labels
+
+
+def _auc_brute_force(logits, labels, margin=1.0):
+    """The pairwise definition, pixel pair by pixel pair (O(n²))."""
+    k = logits.shape[1]
+    s = torch.sigmoid(logits).permute(0, 2, 3, 1).reshape(-1, k)
+    y = labels.reshape(-1)
+    keep = y != 255
+    s, y = s[keep], y[keep]
+    present = sorted(set(y.tolist()))
+    kb = len(present)
+    if kb < 2:
+        return 0.0
+    total = 0.0
+    for i, c in itertools.permutations(present, 2):
+        pos, neg = s[y == i, i], s[y == c, i]
+        acc = 0.0
+        for a in pos.tolist():
+            for b in neg.tolist():
+                acc += (margin - (a - b)) ** 2
+        total += acc / (len(pos) * len(neg))
+    return total / (2 * kb * (kb - 1))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_auc_equals_brute_force(seed):
+    logits, labels = _random_batch(seed=seed, absent=(seed % 5,))
+    got = auc_loss(logits, labels).item()
+    assert got == pytest.approx(_auc_brute_force(logits, labels), rel=1e-5)
+
+
+def test_auc_margin_and_float32():
+    logits, labels = _random_batch(seed=7)
+    assert auc_loss(logits, labels, margin=0.5).item() == pytest.approx(_auc_brute_force(logits, labels, 0.5), rel=1e-5)
+    assert auc_loss(logits.float(), labels).item() == pytest.approx(_auc_brute_force(logits, labels), rel=1e-5)
+
+
+@pytest.mark.parametrize("fill", [2, 255])
+def test_auc_finite_with_one_class_or_none(fill):
+    logits = torch.randn(2, 4, 3, 3, requires_grad=True)
+    labels = torch.full((2, 3, 3), fill)
+    loss = auc_loss(logits, labels)
+    assert torch.isfinite(loss) and loss.item() == 0.0
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_auc_gradient_matches_finite_differences():
+    logits, labels = _random_batch(b=1, k=4, h=3, w=3, seed=3)
+    logits.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda z: auc_loss(z, labels), (logits,), eps=1e-6, atol=1e-6)
+
+
+def _pat_direct(logits, labels, T=20.0, eps=1e-6):
+    """Eq. 4–5 transcribed with loops over images, pixels and classes."""
+    b, k, h, w = logits.shape
+    p = torch.softmax(logits, 1)
+    total = 0.0
+    for i in range(b):
+        sizes = {l: int((labels[i] == l).sum()) for l in range(k)}
+        for y0, x0 in itertools.product(range(h), range(w)):
+            t = int(labels[i, y0, x0])
+            for l in range(k):
+                yl = 1.0 if l == t else 0.0
+                if yl == 0:
+                    continue
+                pl = float(p[i, l, y0, x0])
+                beta = 1.0 / math.exp((pl - 1 + eps) / T)
+                total += beta * yl / sizes[l] * math.log(pl)
+    return -total / b
+
+
+@pytest.mark.parametrize("T", [1.0, 20.0])
+def test_pat_equals_equations(T):
+    logits, labels = _random_batch(seed=5)
+    assert pat_loss(logits, labels, temperature=T).item() == pytest.approx(_pat_direct(logits, labels, T), rel=1e-6)
+
+
+def test_pat_hand_made():
+    # one image, two pixels of class 0 with p = 0.5 each, one ignored pixel
+    logits = torch.zeros(1, 2, 1, 3, dtype=torch.float64)
+    labels = torch.tensor([[[0, 0, 255]]])
+    beta = 1 / math.exp((0.5 - 1 + 1e-6) / 20)
+    expected = -(2 * beta * 0.5 * math.log(0.5))  # Σ_j β/S · log p, S = 2
+    assert pat_loss(logits, labels).item() == pytest.approx(expected, rel=1e-9)
+    assert beta > 1  # low confidence gets the higher weight (Eq. 5)
+
+
+def test_cross_entropy_and_focal():
+    logits, labels = _random_batch(seed=1)
+    valid = labels != 255
+    logp = torch.log_softmax(logits, 1).permute(0, 2, 3, 1)[valid]
+    y = labels[valid]
+    lp = logp[torch.arange(len(y)), y]
+    assert cross_entropy(logits, labels).item() == pytest.approx((-lp).mean().item(), rel=1e-9)
+    assert cross_entropy(logits, labels).item() == pytest.approx(F.cross_entropy(logits, labels, ignore_index=255).item(), rel=1e-9)
+    fl = (-(1 - lp.exp()) ** 2 * lp).mean().item()
+    assert focal_loss(logits, labels).item() == pytest.approx(fl, rel=1e-9)
+    assert focal_loss(logits, labels, gamma=0).item() == pytest.approx((-lp).mean().item(), rel=1e-9)
+
+
+def test_class_balanced_ldam_blv_balanced_softmax():
+    logits, labels = _random_batch(seed=2, absent=())
+    counts = torch.tensor([1000.0, 200.0, 50.0, 10.0, 3.0], dtype=torch.float64)
+    valid = labels != 255
+    y = labels[valid]
+    flat = logits.permute(0, 2, 3, 1)[valid]
+    # class-balanced, beta 0.99
+    w = (1 - 0.99) / (1 - 0.99 ** counts)
+    w = w * 5 / w.sum()
+    lp = torch.log_softmax(flat, 1)[torch.arange(len(y)), y]
+    assert class_balanced_loss(logits, labels, counts, beta=0.99).item() == pytest.approx((-w[y] * lp).mean().item(), rel=1e-6)
+    # LDAM
+    d = counts ** -0.25
+    d = d * 0.5 / d.max()
+    z = flat.clone()
+    z[torch.arange(len(y)), y] -= d[y]
+    ref = F.cross_entropy(z * 30, y).item()
+    assert ldam_loss(logits, labels, counts).item() == pytest.approx(ref, rel=1e-6)
+    # BLV: at evaluation plain CE; in training, offsets in [0, nu/max nu], the rarest class up to +1
+    assert blv_loss(logits, labels, counts, training=False).item() == pytest.approx(cross_entropy(logits, labels).item())
+    g = torch.Generator().manual_seed(0)
+    eps = torch.randn(logits.shape, generator=g, dtype=logits.dtype) * 4
+    nu = torch.log(counts.sum()) - torch.log(counts)
+    ref = cross_entropy(logits + eps.clamp(-1, 1).abs() * (nu / nu.max())[None, :, None, None], labels).item()
+    got = blv_loss(logits, labels, counts, generator=torch.Generator().manual_seed(0)).item()
+    assert got == pytest.approx(ref, rel=1e-6)
+    # balanced softmax
+    ref = F.cross_entropy(flat + torch.log(counts), y).item()
+    assert balanced_softmax_loss(logits, labels, counts).item() == pytest.approx(ref, rel=1e-6)
+
+
+def test_build_loss_specs():
+    logits, labels = _random_batch(seed=4)
+    loss = build_loss("4*auc+ce")
+    assert isinstance(loss, WeightedSum)
+    ref = 4 * auc_loss(logits, labels) + cross_entropy(logits, labels)
+    assert loss(logits, labels).item() == pytest.approx(ref.item(), rel=1e-9)
+    with pytest.raises(ValueError, match="class counts"):
+        build_loss("ldam")
+    with pytest.raises(ValueError, match="unknown loss"):
+        build_loss("dice")
+    assert build_loss({"pat": {"temperature": 5}})(logits, labels).item() == pytest.approx(
+        pat_loss(logits, labels, temperature=5).item())
