@@ -28,8 +28,10 @@ def test_model_by_import_path_and_errors():
 def test_a_few_steps_fit_a_batch():
     torch.manual_seed(0)
     m = build_model("deeplabv3plus_small", 3, base=8)
-    x = torch.randn(2, 3, 32, 32)
-    y = (x[:, 0] > 0).long() + (x[:, 1] > 1).long()
+    y = torch.zeros(2, 32, 32, dtype=torch.long)
+    y[:, :, 16:] = 1
+    y[:, 20:, :8] = 2
+    x = torch.nn.functional.one_hot(y, 3).permute(0, 3, 1, 2).float() + 0.1 * torch.randn(2, 3, 32, 32)
     opt = torch.optim.AdamW(m.parameters(), 1e-2)
     losses = []
     for _ in range(15):
@@ -38,4 +40,4 @@ def test_a_few_steps_fit_a_batch():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
+    assert losses[-1] < 0.5 * losses[0]
