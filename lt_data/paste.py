@@ -1,0 +1,120 @@
+"""Paste kernels: pure tensor functions that write object crops into a batch, on any device.
+
+A paste plan is data (drawn once in a DataLoader worker, applied once on the device)::
+
+    crops        (P, C, h, w)  same dtype as the images; object pixels, top-left aligned, padded
+    crop_labels  (P, h, w)     int64 label of each crop pixel
+    masks        (P, h, w)     bool; True = this pixel belongs to the object (False in the padding)
+    image_index  (P,)          int64 batch image that receives paste p
+    offsets      (P, 2)        int64 (y, x) of the crop's top-left corner in that image
+
+Semantics, whatever the strategy: pixel (i, y, x) takes the value of the *last* paste p (in plan
+order) with ``image_index[p] == i`` whose mask covers it; pixels no mask covers are unchanged;
+mask pixels that fall outside the image are dropped. The planner keeps crops inside the image, the
+kernel does not rely on it.
+
+Two strategies give identical results: ``"loop"`` (a Python loop over objects, each a box-local
+``torch.where``: measured fastest on the CPU, where a few slicing ops per object cost microseconds)
+and ``"scatter"`` (one batched scatter over all crop pixels, with a deterministic "last paste wins"
+rule: no per-object Python, for devices where launch overhead dominates). ``"auto"`` picks ``loop``
+on the CPU and ``scatter`` elsewhere; ``scripts/bench_paste.py`` measures both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass
+class PastePlan:
+    """What to paste where (see the module docstring for shapes)."""
+
+    crops: torch.Tensor
+    crop_labels: torch.Tensor
+    masks: torch.Tensor
+    image_index: torch.Tensor
+    offsets: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.image_index.shape[0])
+
+    def to(self, device, non_blocking: bool = False) -> "PastePlan":
+        return PastePlan(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
+
+    def pin_memory(self) -> "PastePlan":
+        return PastePlan(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+
+    @staticmethod
+    def empty(channels: int = 3, dtype: torch.dtype = torch.uint8) -> "PastePlan":
+        return PastePlan(torch.zeros(0, channels, 1, 1, dtype=dtype), torch.zeros(0, 1, 1, dtype=torch.int64),
+                         torch.zeros(0, 1, 1, dtype=torch.bool), torch.zeros(0, dtype=torch.int64),
+                         torch.zeros(0, 2, dtype=torch.int64))
+
+
+def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strategy: str = "auto",
+          inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply a paste plan to ``images (B, C, H, W)`` and ``labels (B, H, W)``; returns the new pair."""
+    if images.dim() != 4 or labels.dim() != 3 or images.shape[0] != labels.shape[0] \
+            or images.shape[2:] != labels.shape[1:]:
+        raise ValueError(f"expected images (B, C, H, W) and labels (B, H, W), got {tuple(images.shape)} "
+                         f"and {tuple(labels.shape)}")
+    if not inplace:
+        images, labels = images.clone(), labels.clone()
+    if len(plan) == 0:
+        return images, labels
+    plan = plan.to(images.device)
+    crops = plan.crops.to(images.dtype)
+    if strategy == "auto":
+        strategy = "loop" if images.device.type == "cpu" else "scatter"
+    if strategy == "loop":
+        _paste_loop(images, labels, crops, plan)
+    elif strategy == "scatter":
+        _paste_scatter(images, labels, crops, plan)
+    else:
+        raise ValueError(f"strategy must be auto, loop or scatter, not {strategy!r}")
+    return images, labels
+
+
+def _paste_loop(images, labels, crops, plan: PastePlan) -> None:
+    _, _, hh, ww = images.shape
+    ph, pw = plan.masks.shape[1:]
+    # One host transfer for all offsets, then pure slicing: no sync inside the loop.
+    idx = plan.image_index.tolist()
+    offs = plan.offsets.tolist()
+    for p, (i, (y, x)) in enumerate(zip(idx, offs)):
+        y0, x0 = max(y, 0), max(x, 0)
+        y1, x1 = min(y + ph, hh), min(x + pw, ww)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        cy, cx = y0 - y, x0 - x
+        m = plan.masks[p, cy:cy + y1 - y0, cx:cx + x1 - x0]
+        img = images[i, :, y0:y1, x0:x1]
+        img.copy_(torch.where(m, crops[p, :, cy:cy + y1 - y0, cx:cx + x1 - x0], img))
+        lab = labels[i, y0:y1, x0:x1]
+        lab.copy_(torch.where(m, plan.crop_labels[p, cy:cy + y1 - y0, cx:cx + x1 - x0], lab))
+
+
+def _paste_scatter(images, labels, crops, plan: PastePlan) -> None:
+    b, c, hh, ww = images.shape
+    p, ph, pw = plan.masks.shape
+    dev = images.device
+    ys = plan.offsets[:, 0, None, None] + torch.arange(ph, device=dev)[None, :, None]
+    xs = plan.offsets[:, 1, None, None] + torch.arange(pw, device=dev)[None, None, :]
+    inside = plan.masks & (ys >= 0) & (ys < hh) & (xs >= 0) & (xs < ww)
+    dump = b * hh * ww  # out-of-image and non-mask pixels all land on one extra slot
+    dest = torch.where(inside, (plan.image_index[:, None, None] * hh + ys) * ww + xs, torch.full_like(ys, dump))
+    order = torch.arange(p, device=dev)[:, None, None].expand(p, ph, pw)
+    # "last paste wins", deterministically: each destination keeps only its highest paste index
+    winner = torch.full((dump + 1,), -1, dtype=torch.int64, device=dev)
+    winner.scatter_reduce_(0, dest.reshape(-1), order.reshape(-1), reduce="amax")
+    write = inside & (winner[dest] == order)
+    dest = torch.where(write, dest, torch.full_like(dest, dump)).reshape(-1)
+    lab_flat = torch.cat([labels.reshape(-1), labels.new_zeros(1)])
+    lab_flat.scatter_(0, dest, plan.crop_labels.reshape(-1))
+    labels.copy_(lab_flat[:-1].view_as(labels))
+    # images: channel-major flat index so one scatter writes every channel
+    img_flat = torch.cat([images.permute(1, 0, 2, 3).reshape(c, -1), images.new_zeros(c, 1)], 1)
+    img_flat.scatter_(1, dest[None].expand(c, -1), crops.permute(1, 0, 2, 3).reshape(c, -1))
+    images.copy_(img_flat[:, :-1].reshape(c, b, hh, ww).permute(1, 0, 2, 3))
