@@ -1,0 +1,157 @@
+"""Paste planners: AUCSeg's T-Memory Bank and paper 003's tail cutmix, as sampling plans.
+
+A planner only draws randomness and reads crops (in the DataLoader worker, from the batch's seeded
+``numpy.random.Generator``); :func:`lt_data.paste.paste` applies the plan on the device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from .paste import PastePlan
+
+IGNORE_INDEX = 255
+
+
+def _present(labels: torch.Tensor | np.ndarray, k: int) -> np.ndarray:
+    """(B, K) bool: which classes each image of the batch contains."""
+    lab = torch.as_tensor(labels).reshape(len(labels), -1).long()
+    b = lab.shape[0]
+    valid = (lab >= 0) & (lab < k)
+    cell = torch.where(valid, lab + k * torch.arange(b)[:, None], torch.full_like(lab, b * k))
+    return (torch.bincount(cell.reshape(-1), minlength=b * k + 1)[: b * k].view(b, k) > 0).numpy()
+
+
+def _resize(pixels: np.ndarray, mask: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 resize in the worker (bilinear pixels, nearest mask): uint8 is several times faster there."""
+    if pixels.shape[:2] == (h, w):
+        return pixels, mask
+    interp = cv2.INTER_AREA if h < pixels.shape[0] else cv2.INTER_LINEAR
+    pix = cv2.resize(pixels, (w, h), interpolation=interp)
+    m = cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
+    return pix, m
+
+
+def _pack(crops: list[np.ndarray], labels: list[np.ndarray], masks: list[np.ndarray], image_index: list[int],
+          offsets: list[tuple[int, int]]) -> PastePlan:
+    """Pad crops to a common box and stack them into a :class:`PastePlan` (uint8 pixels)."""
+    if not crops:
+        return PastePlan.empty()
+    hm = max(c.shape[0] for c in crops)
+    wm = max(c.shape[1] for c in crops)
+    p = len(crops)
+    pix = np.zeros((p, hm, wm, 3), np.uint8)
+    lab = np.full((p, hm, wm), IGNORE_INDEX, np.int64)
+    msk = np.zeros((p, hm, wm), bool)
+    for j, (c, l, m) in enumerate(zip(crops, labels, masks)):
+        h, w = m.shape
+        pix[j, :h, :w], lab[j, :h, :w], msk[j, :h, :w] = c, l, m
+    return PastePlan(torch.from_numpy(pix).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(lab),
+                     torch.from_numpy(msk), torch.tensor(image_index, dtype=torch.int64),
+                     torch.tensor(offsets, dtype=torch.int64).reshape(-1, 2))
+
+
+class MemoryBankPaste:
+    """AUCSeg's T-Memory Bank on a shared object bank: paste objects of the tail classes a batch lacks.
+
+    For each mini-batch: the tail classes missing from the whole batch (``per_image=True``: from
+    each image, as the published code does) are found; ``ceil(sample_ratio × missing)`` of them are
+    drawn without replacement; for each, one object of that class is drawn from the bank, resized by
+    ``resize_ratio`` (a number, or a ``(low, high)`` range drawn per object; shrunk further if it
+    would not fit), and pasted at a uniformly random position that keeps it inside a random image of
+    the batch (in per-image mode, into that image). ``max_per_image`` caps the objects one image
+    receives (extra draws are dropped); ``receive_prob`` is the chance that an image may receive
+    pastes at all. Tail classes with no object in the bank are never drawn.
+
+    AUCSeg's configurations (``manifests/aucseg.json``): Cityscapes sample 1.0 / resize 1.0, ADE20K
+    0.05 / 0.4, COCO-Stuff 0.05 / 0.1 — see :meth:`from_aucseg`.
+    """
+
+    def __init__(self, bank, tail: Sequence[int] | None = None, *, sample_ratio: float = 1.0,
+                 resize_ratio: float | tuple[float, float] = 1.0, per_image: bool = False,
+                 max_per_image: int | None = None, receive_prob: float = 1.0):
+        from .bank import TailBank
+
+        self.bank = TailBank.open(bank) if not hasattr(bank, "get_many") else bank
+        self.num_classes = self.bank.table.num_classes
+        tail = self.bank.classes if tail is None else [int(c) for c in tail]
+        self.tail = np.array(sorted(set(tail)), dtype=np.int64)
+        self.available = np.array([self.bank.count(c) > 0 for c in self.tail], dtype=bool)
+        if not 0 < sample_ratio <= 1 or not 0 <= receive_prob <= 1:
+            raise ValueError(f"sample_ratio must be in (0, 1] and receive_prob in [0, 1], got {sample_ratio}, "
+                             f"{receive_prob}")
+        self.sample_ratio, self.resize_ratio = float(sample_ratio), resize_ratio
+        self.per_image, self.max_per_image, self.receive_prob = per_image, max_per_image, float(receive_prob)
+
+    @classmethod
+    def from_aucseg(cls, bank, dataset: str, **overrides) -> "MemoryBankPaste":
+        """The published AUCSeg configuration of ``cityscapes``, ``ade20k`` or ``coco_stuff164k``."""
+        from .classes import load_manifest
+
+        cfg = load_manifest("aucseg")[dataset]
+        opts = {"tail": cfg["tail"], "sample_ratio": cfg["sample_ratio"], "resize_ratio": cfg["resize_ratio"],
+                "per_image": True} | overrides
+        return cls(bank, **opts)
+
+    def _ratio(self, rng: np.random.Generator) -> float:
+        r = self.resize_ratio
+        return float(rng.uniform(r[0], r[1])) if isinstance(r, (tuple, list)) else float(r)
+
+    def plan(self, labels: torch.Tensor, rng: np.random.Generator) -> PastePlan:
+        """The paste plan for a batch with ``labels (B, H, W)``."""
+        b, h, w = labels.shape
+        present = _present(labels, self.num_classes)
+        tail_present = present[:, self.tail]
+        may_receive = rng.random(b) < self.receive_prob
+        if self.per_image:  # (image, class) pairs, image by image
+            wanted = []
+            for i in range(b):
+                missing = self.tail[~tail_present[i] & self.available]
+                n = math.ceil(self.sample_ratio * len(missing))
+                chosen = rng.choice(missing, size=n, replace=False) if n else missing[:0]
+                wanted += [(i, int(c)) for c in chosen] if may_receive[i] else []
+            targets = [i for i, _ in wanted]
+            classes = [c for _, c in wanted]
+        else:
+            missing = self.tail[~tail_present.any(0) & self.available]
+            n = math.ceil(self.sample_ratio * len(missing))
+            classes = rng.choice(missing, size=n, replace=False).tolist() if n else []
+            targets = [None] * len(classes)
+        if not classes:
+            return PastePlan.empty()
+        obj = self.bank.sample(classes, rng)
+        pixels, masks, cols = self.bank.get_many(obj)
+        counts = np.zeros(b, dtype=np.int64)
+        out_pix, out_lab, out_mask, out_img, out_off = [], [], [], [], []
+        for pix, msk, c, tgt in zip(pixels, masks, cols["class_id"].tolist(), targets):
+            r = self._ratio(rng)
+            oh, ow = msk.shape
+            fit = min(1.0, h / max(oh * r, 1), w / max(ow * r, 1))  # never larger than the image
+            nh, nw = max(1, int(round(oh * r * fit))), max(1, int(round(ow * r * fit)))
+            nh, nw = min(nh, h), min(nw, w)
+            if tgt is None:
+                ok = may_receive & ((counts < self.max_per_image) if self.max_per_image else True)
+                choices = np.flatnonzero(ok)
+                tgt = int(rng.choice(choices)) if len(choices) else None
+                y, x = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+                if tgt is None:
+                    continue
+            else:
+                y, x = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+                if self.max_per_image and counts[tgt] >= self.max_per_image:
+                    continue
+            pix, msk = _resize(pix, msk, nh, nw)
+            if not msk.any():
+                continue
+            counts[tgt] += 1
+            out_pix.append(pix)
+            out_mask.append(msk)
+            out_lab.append(np.where(msk, c, IGNORE_INDEX).astype(np.int64))
+            out_img.append(tgt)
+            out_off.append((y, x))
+        return _pack(out_pix, out_lab, out_mask, out_img, out_off)

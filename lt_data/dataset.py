@@ -1,0 +1,210 @@
+"""The training Dataset, its collate step (which plans the pastes) and the loader factory.
+
+Randomness is explicit and keyed by position, not by process: an item's geometry comes from
+``(seed, epoch, index)`` and a batch's paste plan from ``(seed, epoch, the batch's indices)``, so the
+same seed gives the same batches with 0 or N workers, on one rank or many.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from .layouts import Layout, Sample, get_layout
+from .paste import PastePlan, paste
+
+IGNORE_INDEX = 255
+
+
+class SegmentationDataset(Dataset):
+    """Images ``(3, H, W)`` uint8 and train-id labels ``(H, W)`` int64 (255 = ignore).
+
+    Built from a stats work directory (``SegmentationDataset(work)``) or from a layout
+    (``SegmentationDataset.from_layout("camvid", root, "train")``). With ``train=True`` each item
+    gets the usual training geometry, the same for image and label: random scale in ``scale_range``
+    (bilinear for images, nearest for labels), padding up to ``crop_size`` (0 for images, ignore for
+    labels), a random crop, and a horizontal flip with probability ``flip``. Without ``train`` the
+    item is returned as stored (or resized to ``size`` when given, nearest for labels).
+    """
+
+    def __init__(self, work: str | Path | None = None, *, layout: Layout | None = None,
+                 samples: Sequence[Sample] | None = None, train: bool = True, crop_size: tuple[int, int] | None = None,
+                 scale_range: tuple[float, float] = (0.5, 2.0), flip: float = 0.5, size: tuple[int, int] | None = None,
+                 seed: int = 0):
+        if work is not None:
+            from .stats import load_stats, open_layout
+
+            stats = load_stats(work, verify=False)
+            layout = layout or open_layout(work)
+            samples = stats.samples
+        if layout is None:
+            raise ValueError("SegmentationDataset needs a work directory or a layout")
+        if samples is None:
+            samples, bad = layout.scan()
+            if bad:
+                raise ValueError(f"{bad[0]} (and {len(bad) - 1} more); run `lt-data stats --skip-bad` to skip them")
+        self.layout, self.samples = layout, list(samples)
+        self.table = layout.table
+        self.train, self.crop_size, self.scale_range, self.flip, self.size = train, crop_size, scale_range, flip, size
+        self.seed, self.epoch = int(seed), 0
+
+    @classmethod
+    def from_layout(cls, name: str, root: str | Path, split: str, layout_options: dict | None = None, **kwargs):
+        return cls(layout=get_layout(name, root, split, **(layout_options or {})), **kwargs)
+
+    @property
+    def num_classes(self) -> int:
+        return self.table.num_classes
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        s = self.samples[index]
+        image = self.layout.read_image(s)
+        label = self.layout.read_label(s)
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+            image, label = train_geometry(image, label, rng, crop_size=self.crop_size, scale_range=self.scale_range,
+                                          flip=self.flip)
+        elif self.size is not None:
+            h, w = self.size
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+            label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
+        return {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+                "label": torch.from_numpy(label.astype(np.int64)), "index": int(index)}
+
+
+def train_geometry(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, *,
+                   crop_size: tuple[int, int] | None, scale_range=(0.5, 2.0), flip: float = 0.5
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Random scale, pad, crop and flip, applied identically to ``image (H, W, 3)`` and ``label (H, W)``."""
+    lo, hi = scale_range
+    s = float(rng.uniform(lo, hi))
+    h, w = label.shape
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    label = cv2.resize(label, (nw, nh), interpolation=cv2.INTER_NEAREST)
+    if crop_size is not None:
+        ch, cw = crop_size
+        ph, pw = max(ch - nh, 0), max(cw - nw, 0)
+        if ph or pw:
+            image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            label = cv2.copyMakeBorder(label, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=IGNORE_INDEX)
+        y = int(rng.integers(0, label.shape[0] - ch + 1))
+        x = int(rng.integers(0, label.shape[1] - cw + 1))
+        image, label = image[y:y + ch, x:x + cw], label[y:y + ch, x:x + cw]
+    if rng.random() < flip:
+        image, label = image[:, ::-1], label[:, ::-1]
+    return image, label
+
+
+class PasteCollate:
+    """Stacks items into a batch and, given a paste planner, draws the batch's paste plan.
+
+    Runs in the DataLoader worker, so planning and crop reads overlap with training. The plan is
+    applied later, on the training device, by :func:`apply_paste`.
+    """
+
+    def __init__(self, planner=None, seed: int = 0):
+        self.planner, self.seed, self.epoch = planner, int(seed), 0
+
+    def __call__(self, items: list[dict]) -> dict:
+        images = torch.stack([it["image"] for it in items])
+        labels = torch.stack([it["label"] for it in items])
+        indices = torch.tensor([it["index"] for it in items], dtype=torch.int64)
+        batch = {"images": images, "labels": labels, "indices": indices}
+        if self.planner is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, 0x9A57E, *indices.tolist()])
+            batch["plan"] = self.planner.plan(labels, rng)
+        return batch
+
+
+def apply_paste(batch: dict, device: torch.device | str | None = None, *, non_blocking: bool = True,
+                strategy: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """Move a batch to ``device`` and apply its paste plan there: (images uint8, labels int64)."""
+    images = batch["images"].to(device, non_blocking=non_blocking) if device is not None else batch["images"]
+    labels = batch["labels"].to(device, non_blocking=non_blocking) if device is not None else batch["labels"]
+    plan: PastePlan | None = batch.get("plan")
+    if plan is not None and len(plan):
+        images, labels = paste(images, labels, plan.to(images.device, non_blocking=non_blocking), strategy=strategy,
+                               inplace=True)
+    return images, labels
+
+
+class SeededLoader:
+    """A DataLoader whose shuffling, augmentation and pastes are fixed by (seed, epoch).
+
+    Iterating runs one epoch and then advances the epoch; ``set_epoch(e)`` jumps to epoch e.
+    """
+
+    def __init__(self, loader: DataLoader, dataset: SegmentationDataset, collate: PasteCollate, sampler, seed: int):
+        self.loader, self.dataset, self.collate, self.sampler, self.seed = loader, dataset, collate, sampler, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1  # advance now: a loop may stop early
+        self.dataset.set_epoch(epoch)
+        self.collate.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        elif isinstance(self.sampler, RandomSampler):
+            self.sampler.generator.manual_seed(self.seed * 1_000_003 + epoch)
+        return iter(self.loader)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Items and plans are seeded by position; this only pins numpy's global state for user code.
+    # (Never call cv2.setNumThreads here: in a forked worker it deadlocks on the parent's pool.)
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: bool = True, num_workers: int = 0,
+                seed: int = 0, planner=None, drop_last: bool = True, pin_memory: bool | None = None,
+                distributed: bool | None = None, prefetch_factor: int | None = None) -> SeededLoader:
+    """A :class:`SeededLoader` over ``dataset``.
+
+    ``planner`` (a :class:`~lt_data.augment.MemoryBankPaste` or :class:`~lt_data.augment.TailCutmixPaste`)
+    plans pastes in the workers. ``distributed=None`` uses a ``DistributedSampler`` when
+    ``torch.distributed`` is initialised. ``pin_memory=None`` pins when CUDA is available.
+    """
+    dataset.seed = int(seed)
+    if distributed is None:
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    elif shuffle:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed * 1_000_003))
+    else:
+        sampler = SequentialSampler(dataset)
+    collate = PasteCollate(planner, seed)
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    kwargs = {}
+    if num_workers > 0:
+        kwargs.update(worker_init_fn=_seed_worker, prefetch_factor=prefetch_factor or 2)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                        collate_fn=collate, drop_last=drop_last, pin_memory=pin_memory, persistent_workers=False,
+                        **kwargs)
+    return SeededLoader(loader, dataset, collate, sampler, seed)
+
+
+def batches_per_epoch(n: int, batch_size: int, drop_last: bool = True) -> int:
+    return n // batch_size if drop_last else math.ceil(n / batch_size)

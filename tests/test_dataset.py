@@ -1,0 +1,182 @@
+"""The training Dataset and memory-bank pasting on CamVid train and its bank."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lt_data.augment import MemoryBankPaste
+from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
+from lt_data.io import atomic_write_json
+from lt_data.layouts import get_layout
+from lt_data.stats import run_stats
+
+TAIL = [2, 6, 7, 9, 10]  # Pole, SignSymbol, Fence, Pedestrian, Bicyclist
+
+
+@pytest.fixture(scope="module")
+def camvid_work(camvid_root, tmp_path_factory):
+    from lt_data.bank import build_bank
+
+    work = tmp_path_factory.mktemp("camvid_work")
+    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
+    atomic_write_json(work / "buckets.json", {"rule": {"name": "list"}, "head": [0, 1, 3], "middle": [4, 5, 8],
+                                              "tail": TAIL})
+    build_bank(work, progress=False)
+    return work
+
+
+@pytest.fixture(scope="module")
+def bank(camvid_work):
+    from lt_data.bank import TailBank
+
+    return TailBank.open(camvid_work / "bank.zarr")
+
+
+def _dataset(work, **kw):
+    kw.setdefault("crop_size", (192, 256))
+    kw.setdefault("scale_range", (0.5, 1.0))
+    return SegmentationDataset(work, **kw)
+
+
+def test_items_have_the_documented_types(camvid_work):
+    ds = _dataset(camvid_work)
+    it = ds[3]
+    assert it["image"].dtype == torch.uint8 and it["image"].shape == (3, 192, 256)
+    assert it["label"].dtype == torch.int64 and it["label"].shape == (192, 256)
+    vals = set(it["label"].unique().tolist())
+    assert vals <= set(range(11)) | {255}
+    ev = SegmentationDataset(camvid_work, train=False)[3]
+    assert ev["image"].shape == (3, 360, 480)
+
+
+def test_geometry_keeps_image_and_label_aligned(camvid_work):
+    """Flip/scale/crop applied alike: with scale 1 and no crop, a flipped item is the mirrored original."""
+    plain = SegmentationDataset(camvid_work, train=False)[5]
+    ds = SegmentationDataset(camvid_work, scale_range=(1.0, 1.0), flip=1.0, crop_size=None)
+    flipped = ds[5]
+    assert torch.equal(flipped["label"], plain["label"].flip(-1))
+    assert torch.equal(flipped["image"], plain["image"].flip(-1))
+
+
+def _visible_masks(plan, b, h, w):
+    """For each paste, the pixels where it is the last paste (what must show in the output)."""
+    owner = -np.ones((b, h, w), np.int64)
+    for p in range(len(plan)):
+        i = int(plan.image_index[p])
+        y, x = plan.offsets[p].tolist()
+        m = plan.masks[p].numpy()
+        ys, xs = np.nonzero(m)
+        ys, xs = ys + y, xs + x
+        ok = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+        owner[i, ys[ok], xs[ok]] = p
+    return owner
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+def test_memory_bank_paste_semantics(camvid_work, bank, per_image):
+    ds = _dataset(camvid_work)
+    planner = MemoryBankPaste(bank, TAIL, sample_ratio=1.0 if per_image else 0.6, resize_ratio=(0.5, 1.5),
+                              per_image=per_image)
+    pasted_any = False
+    for start in range(0, 40, 4):
+        items = [ds[i] for i in range(start, start + 4)]
+        images = torch.stack([it["image"] for it in items])
+        labels = torch.stack([it["label"] for it in items])
+        plan = planner.plan(labels, np.random.default_rng(start))
+        drawn = [int(plan.crop_labels[p][plan.masks[p]][0]) for p in range(len(plan))]
+        # the drawn classes are the missing tail classes, ceil(ratio × missing) of them
+        present = [set(l.unique().tolist()) for l in labels]
+        if per_image:
+            for i in range(4):
+                missing = [c for c in TAIL if c not in present[i] and bank.count(c) > 0]
+                got = [c for c, j in zip(drawn, plan.image_index.tolist()) if j == i]
+                assert sorted(got) == sorted(set(got)) and set(got) <= set(missing)
+                assert len(got) == math.ceil(1.0 * len(missing))
+        else:
+            missing = [c for c in TAIL if not any(c in p for p in present) and bank.count(c) > 0]
+            assert set(drawn) <= set(missing) and len(drawn) == math.ceil(0.6 * len(missing))
+        out_img, out_lab = apply_paste({"images": images, "labels": labels, "plan": plan})
+        owner = _visible_masks(plan, *labels.shape)
+        untouched = owner < 0
+        # nothing outside the pasted masks changes
+        assert torch.equal(out_lab[torch.from_numpy(untouched)], labels[torch.from_numpy(untouched)])
+        assert torch.equal(out_img.permute(0, 2, 3, 1)[torch.from_numpy(untouched)],
+                           images.permute(0, 2, 3, 1)[torch.from_numpy(untouched)])
+        for p, c in enumerate(drawn):
+            vis = owner == p
+            # pasted label pixels equal the object mask; the class shows unless later pastes cover it
+            assert (out_lab.numpy()[vis] == c).all()
+            if vis.any():
+                assert c in out_lab[int(plan.image_index[p])].unique().tolist()
+                pasted_any = True
+            # the pasted pixels are the object's pixels under its mask
+            i = int(plan.image_index[p])
+            y, x = plan.offsets[p].tolist()
+            ys, xs = np.nonzero(vis[i])
+            crop = plan.crops[p].numpy()
+            np.testing.assert_array_equal(out_img[i].numpy()[:, ys, xs], crop[:, ys - y, xs - x])
+    assert pasted_any
+
+
+def _collect(loader, n=3):
+    out = []
+    for i, b in enumerate(loader):
+        im, lab = apply_paste(b)
+        out.append((b["indices"].clone(), im.clone(), lab.clone(), len(b["plan"])))
+        if i + 1 == n:
+            break
+    return out
+
+
+def test_same_seed_same_batches_and_workers_agree(camvid_work, bank):
+    planner = MemoryBankPaste(bank, TAIL, resize_ratio=(0.5, 1.0), per_image=True)
+    ds = _dataset(camvid_work)
+    a = _collect(make_loader(ds, batch_size=4, num_workers=0, planner=planner, seed=7))
+    b = _collect(make_loader(ds, batch_size=4, num_workers=0, planner=planner, seed=7))
+    c = _collect(make_loader(ds, batch_size=4, num_workers=2, planner=planner, seed=7))
+    d = _collect(make_loader(ds, batch_size=4, num_workers=0, planner=planner, seed=8))
+    assert sum(x[3] for x in a) > 0
+    for x, y, z in zip(a, b, c):
+        for u, v, w in zip(x, y, z):
+            if torch.is_tensor(u):
+                assert torch.equal(u, v) and torch.equal(u, w)
+    assert not all(torch.equal(x[2], y[2]) for x, y in zip(a, d))
+
+
+def test_epochs_differ_and_replay(camvid_work, bank):
+    ds = _dataset(camvid_work)
+    loader = make_loader(ds, batch_size=4, seed=3)
+    e0 = _first(loader)
+    e1 = _first(loader)  # iterating advanced the epoch
+    loader.set_epoch(0)
+    assert torch.equal(_first(loader), e0) and not torch.equal(e0, e1)
+
+
+def _first(loader):
+    for b in loader:
+        return b["labels"]
+
+
+def test_aucseg_configuration_is_expressible(bank):
+    from lt_data.classes import load_manifest
+
+    cfg = load_manifest("aucseg")["ade20k"]
+    p = MemoryBankPaste(bank, TAIL, sample_ratio=cfg["sample_ratio"], resize_ratio=cfg["resize_ratio"], per_image=True)
+    assert p.sample_ratio == 0.05 and p.resize_ratio == 0.4
+    with pytest.raises(ValueError):
+        MemoryBankPaste(bank, TAIL, sample_ratio=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_paste_equals_cpu(camvid_work, bank):
+    ds = _dataset(camvid_work)
+    planner = MemoryBankPaste(bank, TAIL, per_image=True)
+    for b in make_loader(ds, batch_size=4, planner=planner, seed=1):
+        cpu = apply_paste(b)
+        gpu = apply_paste(b, "cuda")
+        assert torch.equal(cpu[1], gpu[1].cpu()) and torch.equal(cpu[0], gpu[0].cpu())
+        break
