@@ -155,3 +155,67 @@ class MemoryBankPaste:
             out_img.append(tgt)
             out_off.append((y, x))
         return _pack(out_pix, out_lab, out_mask, out_img, out_off)
+
+
+class TailCutmixPaste:
+    """Paper 003's multi-level tail pixel cutmix, from a ``cutmix.zarr`` store.
+
+    Each image of a batch receives, with probability ``prob``, ``per_image`` pastes. A paste draws a
+    tail class b uniformly among the classes with a non-empty subset, an image of b's subset
+    uniformly, and a level t uniformly from ``levels`` (default 0..T of the store):
+
+    - level 0 mixes by the class mask, X̃ = (1 − M)·X + M·X_B with M = (Y_B == b): the whole source
+      image is resized to the batch image (nearest for labels) and only b's pixels are written;
+    - level t ≥ 1 reads the level-t box (pixels and labels) and replaces the region at a uniformly
+      random position P inside the image; a crop larger than the image is scaled down to fit
+      (aspect kept, nearest for labels). Every pixel of the crop is written, ignore labels included,
+      as in the paper.
+    """
+
+    def __init__(self, cutmix, tail: Sequence[int] | None = None, *, levels: Sequence[int] | None = None,
+                 prob: float = 0.5, per_image: int = 1):
+        from .cutmix import TailCutmix
+
+        self.cutmix = TailCutmix.open(cutmix) if not hasattr(cutmix, "crops") else cutmix
+        tail = self.cutmix.classes if tail is None else [int(c) for c in tail]
+        self.tail = np.array([c for c in sorted(set(tail)) if self.cutmix.count(c) > 0], dtype=np.int64)
+        self.levels = list(range(self.cutmix.levels + 1)) if levels is None else [int(t) for t in levels]
+        bad = [t for t in self.levels if not 0 <= t <= self.cutmix.levels]
+        if bad:
+            raise ValueError(f"levels {bad} outside 0..{self.cutmix.levels} of {self.cutmix.url}")
+        if not 0 <= prob <= 1 or per_image < 0:
+            raise ValueError(f"prob must be in [0, 1] and per_image >= 0, got {prob}, {per_image}")
+        self.prob, self.per_image = float(prob), int(per_image)
+
+    def plan(self, labels: torch.Tensor, rng: np.random.Generator) -> PastePlan:
+        b, h, w = labels.shape
+        receive = np.repeat(np.flatnonzero(rng.random(b) < self.prob), self.per_image)
+        if len(self.tail) == 0 or len(receive) == 0:
+            return PastePlan.empty()
+        classes = rng.choice(self.tail, size=len(receive))
+        classes, positions = self.cutmix.sample(classes, rng)
+        levels = rng.choice(self.levels, size=len(classes))
+        out_pix, out_lab, out_mask, out_img, out_off = [], [], [], [], []
+        for tgt, c, i, t in zip(receive.tolist(), classes.tolist(), positions.tolist(), levels.tolist()):
+            pix, lab = self.cutmix.crop(c, i, t)
+            if t == 0:
+                pix = cv2.resize(pix, (w, h), interpolation=cv2.INTER_LINEAR) if pix.shape[:2] != (h, w) else pix
+                lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST) if lab.shape != (h, w) else lab
+                mask, (y, x) = lab == c, (0, 0)
+            else:
+                ch, cw = lab.shape
+                fit = min(1.0, h / ch, w / cw)
+                if fit < 1.0:
+                    nh, nw = max(1, int(ch * fit)), max(1, int(cw * fit))
+                    pix = cv2.resize(pix, (nw, nh), interpolation=cv2.INTER_AREA)
+                    lab = cv2.resize(lab, (nw, nh), interpolation=cv2.INTER_NEAREST)
+                mask = np.ones(lab.shape, bool)
+                y, x = int(rng.integers(0, h - lab.shape[0] + 1)), int(rng.integers(0, w - lab.shape[1] + 1))
+            if not mask.any():
+                continue
+            out_pix.append(np.ascontiguousarray(pix))
+            out_lab.append(lab.astype(np.int64))
+            out_mask.append(mask)
+            out_img.append(tgt)
+            out_off.append((y, x))
+        return _pack(out_pix, out_lab, out_mask, out_img, out_off)

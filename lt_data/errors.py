@@ -31,6 +31,9 @@ class DataError(LtDataError):
         self.bad = BadInput(str(path), problem)
         super().__init__(str(self.bad))
 
+    def __reduce__(self):  # picklable, so a worker process can send it back to the parent
+        return (DataError, (self.bad.path, self.bad.problem))
+
     @property
     def path(self) -> str:
         return self.bad.path

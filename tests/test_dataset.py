@@ -180,3 +180,45 @@ def test_cuda_paste_equals_cpu(camvid_work, bank):
         gpu = apply_paste(b, "cuda")
         assert torch.equal(cpu[1], gpu[1].cpu()) and torch.equal(cpu[0], gpu[0].cpu())
         break
+
+
+def test_tail_cutmix_paste(camvid_work):
+    from lt_data.augment import TailCutmixPaste
+    from lt_data.cutmix import TailCutmix, build_cutmix
+
+    build_cutmix(camvid_work, progress=False)
+    cm = TailCutmix.open(camvid_work / "cutmix.zarr")
+    ds = _dataset(camvid_work)
+    items = [ds[i] for i in range(4)]
+    images = torch.stack([it["image"] for it in items])
+    labels = torch.stack([it["label"] for it in items])
+    seen_levels = set()
+    for seed in range(6):
+        planner = TailCutmixPaste(cm, TAIL, prob=1.0)
+        plan = planner.plan(labels, np.random.default_rng(seed))
+        assert len(plan) == 4
+        out_img, out_lab = apply_paste({"images": images, "labels": labels, "plan": plan})
+        for p in range(len(plan)):
+            i = int(plan.image_index[p])
+            m = plan.masks[p].numpy()
+            ys, xs = np.nonzero(m)
+            rect = m[: ys.max() + 1, : xs.max() + 1].all()  # level >= 1: the whole crop box
+            written = plan.crop_labels[p][plan.masks[p]]
+            if rect and len(set(written.tolist())) > 1:
+                seen_levels.add("crop")
+            else:  # level 0: only the class-b pixels are written, all with class b
+                seen_levels.add("mask")
+                assert int(written[0]) in TAIL and (written == written[0]).all()
+        # untouched outside all masks, written labels equal the crops (single paste per image)
+        for p in range(len(plan)):
+            i = int(plan.image_index[p])
+            y, x = plan.offsets[p].tolist()
+            m = plan.masks[p]
+            h, w = m.shape
+            region = out_lab[i, y:y + h, x:x + w]
+            assert torch.equal(region[m[:region.shape[0], :region.shape[1]]],
+                               plan.crop_labels[p][:region.shape[0], :region.shape[1]][m[:region.shape[0], :region.shape[1]]])
+            outside = torch.ones_like(labels[i], dtype=torch.bool)
+            outside[y:y + h, x:x + w] &= ~m[:region.shape[0], :region.shape[1]]
+            assert torch.equal(out_lab[i][outside], labels[i][outside])
+    assert seen_levels == {"crop", "mask"}
