@@ -38,7 +38,7 @@ def _resize(pixels: np.ndarray, mask: np.ndarray, h: int, w: int) -> tuple[np.nd
 
 
 def _pack(crops: list[np.ndarray], labels: list[np.ndarray], masks: list[np.ndarray], image_index: list[int],
-          offsets: list[tuple[int, int]]) -> PastePlan:
+          offsets: list[tuple[int, int]], classes: list[int]) -> PastePlan:
     """Pad crops to a common box and stack them into a :class:`PastePlan` (uint8 pixels)."""
     if not crops:
         return PastePlan.empty()
@@ -53,7 +53,7 @@ def _pack(crops: list[np.ndarray], labels: list[np.ndarray], masks: list[np.ndar
         pix[j, :h, :w], lab[j, :h, :w], msk[j, :h, :w] = c, l, m
     return PastePlan(torch.from_numpy(pix).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(lab),
                      torch.from_numpy(msk), torch.tensor(image_index, dtype=torch.int64),
-                     torch.tensor(offsets, dtype=torch.int64).reshape(-1, 2))
+                     torch.tensor(offsets, dtype=torch.int64).reshape(-1, 2), torch.tensor(classes, dtype=torch.int64))
 
 
 class MemoryBankPaste:
@@ -127,7 +127,7 @@ class MemoryBankPaste:
         obj = self.bank.sample(classes, rng)
         pixels, masks, cols = self.bank.get_many(obj)
         counts = np.zeros(b, dtype=np.int64)
-        out_pix, out_lab, out_mask, out_img, out_off = [], [], [], [], []
+        out_pix, out_lab, out_mask, out_img, out_off, out_cls = [], [], [], [], [], []
         for pix, msk, c, tgt in zip(pixels, masks, cols["class_id"].tolist(), targets):
             r = self._ratio(rng)
             oh, ow = msk.shape
@@ -154,7 +154,8 @@ class MemoryBankPaste:
             out_lab.append(np.where(msk, c, IGNORE_INDEX).astype(np.int64))
             out_img.append(tgt)
             out_off.append((y, x))
-        return _pack(out_pix, out_lab, out_mask, out_img, out_off)
+            out_cls.append(c)
+        return _pack(out_pix, out_lab, out_mask, out_img, out_off, out_cls)
 
 
 class TailCutmixPaste:
@@ -195,7 +196,7 @@ class TailCutmixPaste:
         classes = rng.choice(self.tail, size=len(receive))
         classes, positions = self.cutmix.sample(classes, rng)
         levels = rng.choice(self.levels, size=len(classes))
-        out_pix, out_lab, out_mask, out_img, out_off = [], [], [], [], []
+        out_pix, out_lab, out_mask, out_img, out_off, out_cls = [], [], [], [], [], []
         for tgt, c, i, t in zip(receive.tolist(), classes.tolist(), positions.tolist(), levels.tolist()):
             pix, lab = self.cutmix.crop(c, i, t)
             if t == 0:
@@ -218,4 +219,5 @@ class TailCutmixPaste:
             out_mask.append(mask)
             out_img.append(tgt)
             out_off.append((y, x))
-        return _pack(out_pix, out_lab, out_mask, out_img, out_off)
+            out_cls.append(c)
+        return _pack(out_pix, out_lab, out_mask, out_img, out_off, out_cls)

@@ -1,14 +1,438 @@
-"""Head / middle / tail buckets of classes (``WORK/buckets.json``)."""
+"""Head / middle / tail buckets of classes (``WORK/buckets.json``), and their refinement from IoU.
+
+Rules (``compute_buckets(stats, rule=..., **params)``); "frequency order" is pixel count descending,
+ties broken by class id ascending:
+
+``share`` (default)
+    head = the most frequent classes that together hold the first ``head_share`` of all labelled
+    pixels: a class is head when the classes before it in frequency order hold less than
+    ``head_share``. tail = the rarest classes that together hold at most ``tail_share`` of the
+    pixels. The rest is middle; head wins if the two overlap. Defaults ``head_share = 0.7``,
+    ``tail_share = 0.05``: on CamVid train this gives head Road, Building, Sky; middle Tree, Car,
+    Pavement; tail SignSymbol, Fence, Pole, Pedestrian, Bicyclist (the thin and small-object
+    classes). On ADE20K's published frequencies (``objectInfo150.csv``) it gives 13 head classes
+    (wall … person), 57 middle (earth … bench) and 80 tail (countertop … flag). See
+    ``tests/test_buckets.py`` for both, checked exactly.
+``rank``
+    the ``head`` most frequent classes are head, the ``tail`` rarest are tail.
+``images``
+    the ``share`` rule (or ``rank`` when ``head``/``tail`` counts are given) on the number of
+    images that contain each class instead of pixel counts.
+``preset``
+    a published list from ``manifests/aucseg.json`` (AUCSeg's T-Memory Bank ``small_index`` lists
+    for Cityscapes, ADE20K and COCO-Stuff 164K) as the tail; ``preset = "aucseg"`` picks the list of
+    the statistics' dataset, ``"aucseg:ade20k"`` names it. AUCSeg publishes only the tail; head is
+    the ``share`` rule's head (``head_share``) among the other classes, the rest middle.
+``list``
+    explicit ``head_classes`` and ``tail_classes`` (ids or names); the rest middle.
+
+Classes with no pixels in the split are the rarest: the data-driven rules (share, rank, images)
+always put them in tail and say so in ``notes``; the explicit rules (preset, list) keep the list
+and warn. The ignore index is never a class.
+
+Refinement (paper 003): after training a baseline, a middle class whose IoU is below ``low`` moves
+to tail and a tail class whose IoU is above ``high`` moves to middle. Head classes never move.
+Refining refined buckets starts again from the rule's buckets, so it never compounds.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Iterable, Mapping
 
-from .errors import ArtifactError
-from .io import read_json
+import numpy as np
+
+from . import __version__
+from .classes import ClassTable, load_manifest
+from .errors import ArtifactError, LtDataError
+from .io import atomic_write_json, file_sha256, read_json
 
 BUCKETS_FILE = "buckets.json"
 BUCKET_NAMES = ("head", "middle", "tail")
+HEAD, MIDDLE, TAIL = 0, 1, 2
+RULES = ("share", "rank", "images", "preset", "list")
+
+DEFAULT_HEAD_SHARE = 0.7
+DEFAULT_TAIL_SHARE = 0.05
+DEFAULT_LOW = 0.4   # IoU below which a middle class is "poorly segmented" and moves to tail
+DEFAULT_HIGH = 0.6  # IoU above which a tail class is "well segmented" and moves to middle
+PRESETS_MANIFEST = "aucseg"
+
+_RULE_PARAMS = {
+    "share": {"head_share", "tail_share"},
+    "rank": {"head", "tail"},
+    "images": {"head_share", "tail_share", "head", "tail"},
+    "preset": {"preset", "head_share"},
+    "list": {"head_classes", "tail_classes"},
+}
+
+
+# ---- pure splitting on a vector of frequencies ----------------------------------------------------
+
+def frequency_order(values: np.ndarray) -> np.ndarray:
+    """Class ids sorted by ``values`` descending, ties by id ascending. values: (K,) non-negative."""
+    values = np.asarray(values)
+    return np.lexsort((np.arange(len(values)), -values.astype(np.float64)))
+
+
+def split_by_share(values: np.ndarray, head_share: float = DEFAULT_HEAD_SHARE,
+                   tail_share: float = DEFAULT_TAIL_SHARE) -> np.ndarray:
+    """(K,) bucket index (0 head, 1 middle, 2 tail) from cumulative shares of ``values`` (K,).
+
+    Head: classes whose predecessors in frequency order hold less than ``head_share`` of the total.
+    Tail: the rarest classes that together hold at most ``tail_share``. Zero classes are tail.
+    """
+    if not 0.0 < head_share <= 1.0:
+        raise LtDataError(f"head share must lie in (0, 1], got {head_share}")
+    if not 0.0 <= tail_share < 1.0:
+        raise LtDataError(f"tail share must lie in [0, 1), got {tail_share}")
+    values = np.asarray(values, dtype=np.float64)
+    total = values.sum()
+    if total <= 0:
+        raise LtDataError("no labelled pixels: every class is empty, so there is nothing to split")
+    order = frequency_order(values)
+    v = values[order]
+    cum = np.cumsum(v)
+    before = cum - v
+    suffix = np.cumsum(v[::-1])[::-1]  # this class and every rarer one
+    tol = 1e-12 * total  # shares that equal a threshold in exact arithmetic still count
+    head = (before < head_share * total - tol) & (v > 0)
+    tail = (suffix <= tail_share * total + tol) & ~head
+    out = np.full(len(values), MIDDLE, dtype=np.int64)
+    out[order[head]] = HEAD
+    out[order[tail]] = TAIL
+    return out
+
+
+def split_by_rank(values: np.ndarray, head: int, tail: int) -> np.ndarray:
+    """(K,) bucket index: the ``head`` most frequent classes head, the ``tail`` rarest tail."""
+    k = len(values)
+    if head is None or tail is None:
+        raise LtDataError("the rank rule needs both --head N and --tail M (numbers of classes)")
+    head, tail = int(head), int(tail)
+    if head < 0 or tail < 0 or head + tail > k:
+        raise LtDataError(f"rank rule: head {head} + tail {tail} must be non-negative and at most the "
+                          f"{k} classes")
+    order = frequency_order(values)
+    out = np.full(k, MIDDLE, dtype=np.int64)
+    out[order[:head]] = HEAD
+    if tail:
+        out[order[k - tail:]] = TAIL
+    return out
+
+
+# ---- class lists --------------------------------------------------------------------------------
+
+def resolve_classes(spec: str | Iterable[int | str] | None, names: tuple[str, ...] | list[str],
+                    what: str = "classes") -> list[int]:
+    """Class ids from ids or names: ``"1,2,road"`` or ``[1, 2, "road"]`` (names case-insensitive)."""
+    if spec is None:
+        return []
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    lookup = {n.lower(): i for i, n in enumerate(names)}
+    out, unknown = [], []
+    for item in items:
+        if isinstance(item, str) and item == "":
+            continue
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            k = int(item)
+        elif isinstance(item, str) and item.lstrip("-").isdigit():
+            k = int(item)
+        elif isinstance(item, str) and item.lower() in lookup:
+            k = lookup[item.lower()]
+        else:
+            unknown.append(str(item))
+            continue
+        if not 0 <= k < len(names):
+            unknown.append(str(item))
+            continue
+        if k not in out:
+            out.append(k)
+    if unknown:
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise LtDataError(f"{what}: unknown class(es) {', '.join(repr(u) for u in unknown)}; give ids "
+                          f"0..{len(names) - 1} or names ({shown})")
+    return sorted(out)
+
+
+def load_preset(name: str, table: ClassTable) -> tuple[str, list[int]]:
+    """``(resolved name, tail ids)`` of a published preset, checked against the class table."""
+    manifest = load_manifest(PRESETS_MANIFEST)
+    family, _, dataset = name.partition(":")
+    if family != "aucseg":
+        raise LtDataError(f"unknown preset {name!r}; presets are 'aucseg' (the statistics' dataset) or "
+                          f"'aucseg:DATASET' with DATASET in {', '.join(k for k in manifest if k != 'source')}")
+    dataset = dataset or table.dataset
+    entry = manifest.get(dataset)
+    if dataset == "source" or entry is None:
+        raise LtDataError(f"preset {name!r}: AUCSeg publishes tail lists for "
+                          f"{', '.join(k for k in manifest if k != 'source')}, not {dataset!r}; "
+                          f"use --preset aucseg:DATASET or another rule")
+    if entry["num_classes"] != table.num_classes:
+        raise LtDataError(f"preset aucseg:{dataset} is for {entry['num_classes']} classes but the statistics' "
+                          f"class table {table.dataset!r} has {table.num_classes}")
+    return f"aucseg:{dataset}", sorted(int(i) for i in entry["tail"])
+
+
+# ---- buckets from statistics --------------------------------------------------------------------
+
+def split_classes(pixels: np.ndarray, rule: str = "share", *, images: np.ndarray | None = None,
+                  table: ClassTable | None = None, names: list[str] | None = None,
+                  **params) -> tuple[np.ndarray, dict, list[str]]:
+    """Bucket index (K,) for per-class ``pixels`` (K,) under ``rule``.
+
+    Returns ``(bucket index, rule record with every parameter, notes)``. ``images`` (K,) is needed
+    by the ``images`` rule, ``table`` by ``preset`` and names by ``list``.
+    """
+    pixels = np.asarray(pixels)
+    k = len(pixels)
+    names = list(names if names is not None else (table.names if table is not None else map(str, range(k))))
+    if rule not in RULES:
+        raise LtDataError(f"unknown bucket rule {rule!r}; rules are {', '.join(RULES)}")
+    given = {p for p, v in params.items() if v is not None}
+    extra = given - _RULE_PARAMS[rule]
+    if extra:
+        raise LtDataError(f"option(s) {', '.join(sorted(extra))} do not apply to the {rule} rule "
+                          f"(it takes {', '.join(sorted(_RULE_PARAMS[rule]))})")
+    p = {key: v for key, v in params.items() if v is not None}
+    notes: list[str] = []
+    record: dict = {"name": rule}
+
+    if rule == "share":
+        record |= {"head_share": float(p.get("head_share", DEFAULT_HEAD_SHARE)),
+                   "tail_share": float(p.get("tail_share", DEFAULT_TAIL_SHARE)), "on": "pixels"}
+        labels = split_by_share(pixels, record["head_share"], record["tail_share"])
+    elif rule == "rank":
+        record |= {"head": p.get("head"), "tail": p.get("tail"), "on": "pixels"}
+        labels = split_by_rank(pixels, p.get("head"), p.get("tail"))
+    elif rule == "images":
+        if images is None:
+            raise LtDataError("the images rule needs per-class image counts")
+        if "head" in p or "tail" in p:
+            if "head_share" in p or "tail_share" in p:
+                raise LtDataError("images rule: give either --head/--tail (ranks) or --head-share/--tail-share")
+            record |= {"head": p.get("head"), "tail": p.get("tail"), "on": "images", "by": "rank"}
+            labels = split_by_rank(images, p.get("head"), p.get("tail"))
+        else:
+            record |= {"head_share": float(p.get("head_share", DEFAULT_HEAD_SHARE)),
+                       "tail_share": float(p.get("tail_share", DEFAULT_TAIL_SHARE)), "on": "images",
+                       "by": "share"}
+            labels = split_by_share(images, record["head_share"], record["tail_share"])
+    elif rule == "preset":
+        if table is None:
+            raise LtDataError("the preset rule needs the class table")
+        name, tail = load_preset(str(p.get("preset", PRESETS_MANIFEST)), table)
+        head_share = float(p.get("head_share", DEFAULT_HEAD_SHARE))
+        record |= {"preset": name, "head_share": head_share,
+                   "head_from": "share rule head among the classes not in the published tail",
+                   "source": load_manifest(PRESETS_MANIFEST).get("source", "")}
+        labels = np.where(split_by_share(pixels, head_share, 0.0) == HEAD, HEAD, MIDDLE)
+        labels[tail] = TAIL
+    else:  # list
+        head_ids = resolve_classes(p.get("head_classes"), names, "--head-classes")
+        tail_ids = resolve_classes(p.get("tail_classes"), names, "--tail-classes")
+        both = sorted(set(head_ids) & set(tail_ids))
+        if both:
+            raise LtDataError(f"class(es) {', '.join(names[i] for i in both)} are listed both as head and as tail")
+        if not head_ids and not tail_ids:
+            raise LtDataError("the list rule needs --head-classes and/or --tail-classes")
+        record |= {"head_classes": head_ids, "tail_classes": tail_ids}
+        labels = np.full(k, MIDDLE, dtype=np.int64)
+        labels[head_ids] = HEAD
+        labels[tail_ids] = TAIL
+
+    empty = np.flatnonzero(pixels == 0)
+    if len(empty):
+        listed = ", ".join(f"{names[i]} ({i})" for i in empty)
+        if rule in ("share", "rank", "images"):
+            moved = [i for i in empty if labels[i] != TAIL]
+            labels[empty] = TAIL
+            notes.append(f"{len(empty)} class(es) have no pixels in this split and are tail, the rarest: {listed}"
+                         + (f" ({len(moved)} of them placed in tail beyond the rule's count)" if moved else ""))
+        else:
+            off = [i for i in empty if labels[i] != TAIL]
+            notes.append(f"{len(empty)} class(es) have no pixels in this split: {listed}"
+                         + (f"; the {rule} rule keeps {', '.join(names[i] for i in off)} out of tail as listed"
+                            if off else ""))
+    for b, name in enumerate(BUCKET_NAMES):
+        if not (labels == b).any():
+            notes.append(f"the {name} bucket is empty")
+    return labels, record, notes
+
+
+def compute_buckets(stats, rule: str = "share", **params) -> dict:
+    """Buckets of a :class:`~lt_data.stats.ClassStats` under ``rule`` (see the module docstring).
+
+    Returns the content of ``buckets.json`` without ``source``: ``rule``, ``head``/``middle``/``tail``
+    (ids ascending), ``classes`` (per class: id, name, bucket, rank, pixels, pixel_share, images,
+    image_share), ``summary`` per bucket, ``notes`` and ``refine`` (None).
+    """
+    labels, record, notes = split_classes(stats.pixels, rule, images=stats.images, table=stats.table,
+                                          **params)
+    pixels, images = stats.pixels, stats.images
+    rank = np.empty(len(pixels), dtype=np.int64)
+    rank[frequency_order(pixels)] = np.arange(1, len(pixels) + 1)
+    pshare, ishare = stats.pixel_share, stats.image_share
+    classes = [{"id": k, "name": stats.table.names[k], "bucket": BUCKET_NAMES[labels[k]], "rank": int(rank[k]),
+                "pixels": int(pixels[k]), "pixel_share": float(pshare[k]), "images": int(images[k]),
+                "image_share": float(ishare[k])} for k in range(len(pixels))]
+    out = {"rule": record, "head": [], "middle": [], "tail": [], "num_classes": len(pixels),
+           "ignore_index": stats.table.ignore_index, "num_images": stats.num_images,
+           "classes": classes, "summary": {}, "notes": notes, "refine": None}
+    return _fill_lists(out)
+
+
+def _fill_lists(buckets: dict) -> dict:
+    """Recompute the id lists and the per-bucket summary from ``classes[].bucket``."""
+    for name in BUCKET_NAMES:
+        members = [c for c in buckets["classes"] if c["bucket"] == name]
+        buckets[name] = [c["id"] for c in members]
+        buckets["summary"][name] = {
+            "classes": len(members),
+            "pixel_share": float(sum(c["pixel_share"] for c in members)),
+            "names": [c["name"] for c in sorted(members, key=lambda c: c["rank"])],
+        }
+    return buckets
+
+
+def bucket_index(buckets: dict) -> np.ndarray:
+    """(K,) int64 bucket of each class (0 head, 1 middle, 2 tail) from a ``buckets.json`` dict."""
+    out = np.full(buckets["num_classes"], -1, dtype=np.int64)
+    for b, name in enumerate(BUCKET_NAMES):
+        out[np.asarray(buckets[name], dtype=np.int64)] = b
+    if (out < 0).any():
+        raise ArtifactError(f"{BUCKETS_FILE}: class(es) {np.flatnonzero(out < 0).tolist()} are in no bucket")
+    return out
+
+
+# ---- refinement from a baseline's IoU (paper 003) -----------------------------------------------
+
+def read_iou(path: str | Path, names: list[str] | tuple[str, ...]) -> dict[int, float | None]:
+    """Per-class IoU from an evaluation file ``{"per_class": [{"id": k, "iou": x}, ...]}``.
+
+    IoU is a fraction in [0, 1]; ``null`` (or NaN) marks a class the evaluation could not score.
+    An optional ``name`` per entry must match the class table. Errors name the file and the entry.
+    """
+    path = Path(path)
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise LtDataError(f"{path}: IoU file not found") from None
+    except ValueError as e:
+        raise LtDataError(f"{path}: not valid JSON ({e})") from None
+    rows = data.get("per_class") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise LtDataError(f'{path}: expected {{"per_class": [{{"id": ..., "iou": ...}}, ...]}}, '
+                          f"found no per_class list")
+    out: dict[int, float | None] = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or "id" not in row or "iou" not in row:
+            raise LtDataError(f"{path}: per_class[{i}] needs an 'id' and an 'iou', got {row!r}")
+        k = row["id"]
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(names):
+            raise LtDataError(f"{path}: per_class[{i}] has id {k!r}; class ids are 0..{len(names) - 1}")
+        if k in out:
+            raise LtDataError(f"{path}: class id {k} is listed twice")
+        if "name" in row and str(row["name"]).lower() != names[k].lower():
+            raise LtDataError(f"{path}: per_class[{i}] names class {k} {row['name']!r} but the statistics call it "
+                              f"{names[k]!r}; is this IoU file for another dataset?")
+        iou = row["iou"]
+        if iou is None or (isinstance(iou, float) and math.isnan(iou)):
+            out[k] = None
+            continue
+        if isinstance(iou, bool) or not isinstance(iou, (int, float)) or not 0.0 <= iou <= 1.0:
+            hint = " (percentages? IoU must be a fraction)" if isinstance(iou, (int, float)) and 1 < iou <= 100 else ""
+            raise LtDataError(f"{path}: per_class[{i}] (class {k}) has iou {iou!r}; expected a number in [0, 1]{hint}")
+        out[k] = float(iou)
+    return out
+
+
+def refine_buckets(buckets: dict, per_class_iou: Mapping[int, float | None], low: float = DEFAULT_LOW,
+                   high: float = DEFAULT_HIGH) -> dict:
+    """Move middle classes with IoU < ``low`` to tail and tail classes with IoU > ``high`` to middle.
+
+    ``per_class_iou`` maps class id → IoU in [0, 1] (None: not scored, never moved). Every middle and
+    tail class must have an entry. Returns a new dict whose ``refine`` records the thresholds, the
+    buckets before, every move with its reason, and the classes left unjudged.
+    """
+    if not 0.0 <= low <= 1.0 or not 0.0 <= high <= 1.0:
+        raise LtDataError(f"refine thresholds must lie in [0, 1], got low {low}, high {high}")
+    if low > high:
+        raise LtDataError(f"refine: low {low} is above high {high}; a class could move both ways")
+    import copy
+
+    out = copy.deepcopy(buckets)
+    before = out["refine"]["before"] if out.get("refine") else {n: list(out[n]) for n in BUCKET_NAMES}
+    start = {k: name for name in BUCKET_NAMES for k in before[name]}
+    for c in out["classes"]:
+        c["bucket"] = start[c["id"]]
+    need = sorted(k for k, b in start.items() if b in ("middle", "tail"))
+    missing = [k for k in need if k not in per_class_iou]
+    if missing:
+        by_id = {c["id"]: c["name"] for c in out["classes"]}
+        raise LtDataError(f"refine: no IoU for class(es) {', '.join(f'{by_id[k]} ({k})' for k in missing)}; "
+                          f"every middle and tail class needs one (null for a class that could not be scored)")
+    moves, unjudged = [], []
+    for c in out["classes"]:
+        k, b = c["id"], c["bucket"]
+        if b == "head":
+            continue
+        iou = per_class_iou[k]
+        if iou is None:
+            unjudged.append(k)
+        elif b == "middle" and iou < low:
+            moves.append({"id": k, "name": c["name"], "from": "middle", "to": "tail", "iou": iou,
+                          "reason": f"middle class with IoU {iou:.4f} < low {low}"})
+            c["bucket"] = "tail"
+        elif b == "tail" and iou > high:
+            moves.append({"id": k, "name": c["name"], "from": "tail", "to": "middle", "iou": iou,
+                          "reason": f"tail class with IoU {iou:.4f} > high {high}"})
+            c["bucket"] = "middle"
+    out["refine"] = {"low": float(low), "high": float(high),
+                     "rule": "middle class with IoU < low -> tail; tail class with IoU > high -> middle "
+                             "(paper 003); head classes never move",
+                     "before": before, "moves": moves, "unjudged": unjudged,
+                     "iou": {str(k): per_class_iou.get(k) for k in sorted(per_class_iou)}}
+    return _fill_lists(out)
+
+
+# ---- the stage ----------------------------------------------------------------------------------
+
+def write_buckets(work: str | Path, rule: str | None = None, *, refine: str | Path | None = None,
+                  low: float | None = None, high: float | None = None, **params) -> Path:
+    """The ``buckets`` stage: compute (and optionally refine) buckets, write ``WORK/buckets.json``.
+
+    ``rule`` None means ``share``, except that with ``refine`` an existing ``buckets.json`` keeps its
+    rule and parameters (so ``--refine`` alone refines the buckets you already chose).
+    Returns the path written.
+    """
+    from .stats import load_stats, stats_fingerprint
+
+    work = Path(work)
+    stats = load_stats(work)
+    path = work / BUCKETS_FILE
+    if rule is None:
+        rule = "share"
+        if refine is not None and path.is_file() and not any(v is not None for v in params.values()):
+            old = read_json(path).get("rule", {})
+            if old.get("name") in RULES:
+                rule = old["name"]
+                params = {key: v for key, v in old.items() if key in _RULE_PARAMS[rule]}
+    if refine is None and (low is not None or high is not None):
+        raise LtDataError("--low/--high only apply with --refine IOU.json")
+    buckets = compute_buckets(stats, rule, **params)
+    if refine is not None:
+        iou = read_iou(refine, stats.table.names)
+        buckets = refine_buckets(buckets, iou, DEFAULT_LOW if low is None else low,
+                                 DEFAULT_HIGH if high is None else high)
+        buckets["refine"]["source"] = {"path": str(Path(refine).resolve()), "sha256": file_sha256(refine)}
+    ds = stats.dataset
+    buckets["source"] = {"stats": stats_fingerprint(work), "work": str(work.resolve()),
+                         "dataset": stats.table.dataset, "layout": ds.get("layout"), "root": ds.get("root"),
+                         "split": ds.get("split"), "tool": "lt-data", "version": __version__}
+    atomic_write_json(path, buckets)
+    return path
 
 
 def load_buckets(work: str | Path) -> dict:
@@ -17,3 +441,16 @@ def load_buckets(work: str | Path) -> dict:
     if not path.is_file():
         raise ArtifactError(f"{path}: not found; run `lt-data buckets {work}` first")
     return read_json(path)
+
+
+def format_buckets(buckets: dict) -> str:
+    """A plain-text summary: one line per bucket, classes in frequency order, then notes and moves."""
+    lines = ["rule: " + ", ".join(f"{k}={v}" for k, v in buckets["rule"].items() if k not in ("source", "head_from"))]
+    for name in BUCKET_NAMES:
+        s = buckets["summary"][name]
+        shown = s["names"] if len(s["names"]) <= 14 else s["names"][:7] + ["..."] + s["names"][-6:]
+        lines.append(f"{name:<7} {s['classes']:>4} classes {s['pixel_share']:>8.3%} of pixels: {', '.join(shown)}")
+    for m in (buckets.get("refine") or {}).get("moves", []):
+        lines.append(f"moved {m['name']} ({m['id']}) {m['from']} -> {m['to']}: {m['reason']}")
+    lines += [f"note: {n}" for n in buckets.get("notes", [])]
+    return "\n".join(lines)

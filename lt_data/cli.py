@@ -98,6 +98,171 @@ def demo(
             typer.echo(f"  {stage:<10} {path}")
 
 
+@app.command()
+def buckets(
+    work: Path = typer.Argument(..., help="Work directory holding the statistics (from `lt-data stats`)."),
+    rule: Optional[str] = typer.Option(None, "--rule", "-r",
+                                       help="share (default) | rank | images | preset | list. With --refine and "
+                                            "no --rule, the existing buckets.json's rule is kept."),
+    head_share: Optional[float] = typer.Option(None, "--head-share", help="share/images/preset: head = most frequent "
+                                               "classes holding the first H of pixels (default 0.7)."),
+    tail_share: Optional[float] = typer.Option(None, "--tail-share", help="share/images: tail = rarest classes holding "
+                                               "at most T of pixels (default 0.05)."),
+    head: Optional[int] = typer.Option(None, "--head", help="rank/images: number of head classes."),
+    tail: Optional[int] = typer.Option(None, "--tail", help="rank/images: number of tail classes."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="preset: aucseg (the statistics' dataset) or "
+                                         "aucseg:cityscapes | aucseg:ade20k | aucseg:coco_stuff164k."),
+    head_classes: Optional[str] = typer.Option(None, "--head-classes", help="list: head ids or names, e.g. '0,1,sky'."),
+    tail_classes: Optional[str] = typer.Option(None, "--tail-classes", help="list: tail ids or names, e.g. '6,12,rider'."),
+    refine: Optional[Path] = typer.Option(None, "--refine", help='A baseline\'s per-class IoU: {"per_class": '
+                                          '[{"id": k, "iou": x}, ...]} with IoU in [0, 1].'),
+    low: Optional[float] = typer.Option(None, "--low", help="refine: a middle class with IoU below this moves to "
+                                        "tail (default 0.4)."),
+    high: Optional[float] = typer.Option(None, "--high", help="refine: a tail class with IoU above this moves to "
+                                         "middle (default 0.6)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path."),
+):
+    """Split the classes into head / middle / tail buckets and write WORK/buckets.json."""
+    from .buckets import format_buckets, load_buckets, write_buckets
+
+    with _user_errors():
+        params = {"head_share": head_share, "tail_share": tail_share, "head": head, "tail": tail, "preset": preset,
+                  "head_classes": head_classes, "tail_classes": tail_classes}
+        path = write_buckets(work, rule, refine=refine, low=low, high=high,
+                             **{k: v for k, v in params.items() if v is not None})
+        if not quiet:
+            typer.echo(format_buckets(load_buckets(work)))
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def report(
+    work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
+    top: int = typer.Option(10, "--top", help="How many most / least frequent classes to list."),
+):
+    """Write WORK/report/: index.html (self-contained), PNG plots, report.md and report.json."""
+    from .report import write_report
+
+    with _user_errors():
+        index = write_report(work, top=top)
+        typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the PNG plots")
+
+
+@app.command()
+def export(
+    work: Path = typer.Argument(..., help="Work directory holding the statistics."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="Class-balanced weights: β of the effective number "
+                                         "(default 1 - 1e-6, suited to pixel counts)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports)."),
+):
+    """Write DAFormer's sample_class_stats.json / samples_with_class.json and class_weights.json."""
+    from .exports import DEFAULT_BETA, write_exports
+
+    with _user_errors():
+        b = DEFAULT_BETA if beta is None else beta
+        if not 0.0 <= b < 1.0:
+            raise LtDataError(f"--beta must lie in [0, 1), got {b}")
+        path = write_exports(work, beta=b, out=out)
+        typer.echo(f"wrote {path}/: sample_class_stats.json, sample_class_stats_dict.json, samples_with_class.json, "
+                   f"class_weights.json")
+
+
+# ---- bank and cutmix (issue 4) -------------------------------------------------------------------
+
+bank_app = typer.Typer(no_args_is_help=True, help="Tail-object memory bank: WORK/bank.zarr (docs/BANK_FORMAT.md).")
+app.add_typer(bank_app, name="bank")
+cutmix_app = typer.Typer(no_args_is_help=True, help="Multi-level tail cutmix subsets: WORK/cutmix.zarr.")
+app.add_typer(cutmix_app, name="cutmix")
+
+
+@bank_app.command("build")
+def bank_build(
+    work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes tail)."),
+    classes: str = typer.Option("tail", "--classes", "-c", help="tail | middle | head (joined with +) or a comma "
+                                "list of train ids or class names."),
+    min_area: int = typer.Option(64, "--min-area", help="Smallest object kept, in pixels (default 64: 8x8)."),
+    max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="Keep at most N objects per class."),
+    choose: str = typer.Option("uniform", "--choose", help="With --max-per-class: uniform (seeded random subset) | "
+                               "largest (largest areas)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --choose uniform."),
+    connectivity: int = typer.Option(8, "--connectivity", help="4 or 8."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/bank.zarr)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete bank exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
+):
+    """Extract every object (connected component) of the selected classes into WORK/bank.zarr."""
+    from .bank import TailBank, build_bank, format_info
+
+    with _user_errors():
+        path = build_bank(work, classes=classes, min_area=min_area, max_per_class=max_per_class, choose=choose,
+                          seed=seed, connectivity=connectivity, workers=workers, out=out, force=force,
+                          progress=not quiet)
+        bank = TailBank.open(path)
+        if not quiet:
+            typer.echo(format_info(bank.summary()))
+        typer.echo(f"wrote {path} ({len(bank)} objects of classes {bank.classes})")
+
+
+@bank_app.command("info")
+def bank_info(
+    bank: str = typer.Argument(..., help="A bank store (path or URL) or a work directory holding bank.zarr."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+):
+    """Per-class counts, area distribution, size on disk and build parameters of a bank."""
+    import json
+
+    from .bank import TailBank, format_info
+
+    with _user_errors():
+        summary = TailBank.open(bank).summary()
+        typer.echo(json.dumps(summary, indent=1) if as_json else format_info(summary))
+
+
+@bank_app.command("show")
+def bank_show(
+    bank: str = typer.Argument(..., help="A bank store (path or URL) or a work directory holding bank.zarr."),
+    out: Path = typer.Option(Path("sheet.png"), "--out", "-o", help="PNG file to write."),
+    per_class: int = typer.Option(12, "--per-class", help="Objects per class (drawn uniformly, seeded)."),
+    cell: int = typer.Option(96, "--cell", help="Tile size in pixels."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Draw a contact sheet: a row of objects per class, masks over a checkerboard."""
+    from PIL import Image
+
+    from .bank import TailBank, contact_sheet
+
+    with _user_errors():
+        sheet = contact_sheet(TailBank.open(bank), per_class=per_class, cell=cell, seed=seed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(sheet).save(out)
+        typer.echo(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]})")
+
+
+@cutmix_app.command("build")
+def cutmix_build(
+    work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes tail)."),
+    levels: int = typer.Option(3, "--levels", "-T", help="T: levels 0..T are built (T >= 1)."),
+    ratio: float = typer.Option(0.1, "--ratio", "-r", help="r of paper 003, 0 < r < 1."),
+    step: float = typer.Option(1.1, "--step", "-s", help="s of paper 003, s > 1."),
+    classes: str = typer.Option("tail", "--classes", "-c", help="tail | middle | head or a comma list of ids/names."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/cutmix.zarr)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete store exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
+):
+    """For each selected class b: the images containing b and their level boxes, into WORK/cutmix.zarr."""
+    from .cutmix import TailCutmix, build_cutmix, format_summary
+
+    with _user_errors():
+        path = build_cutmix(work, levels=levels, ratio=ratio, step=step, classes=classes, workers=workers, out=out,
+                            force=force, progress=not quiet)
+        cm = TailCutmix.open(path)
+        if not quiet:
+            typer.echo(format_summary(cm.summary()))
+        typer.echo(f"wrote {path} (classes {cm.classes}, levels 0..{cm.levels})")
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     app()
 

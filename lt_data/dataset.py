@@ -136,8 +136,10 @@ def apply_paste(batch: dict, device: torch.device | str | None = None, *, non_bl
     labels = batch["labels"].to(device, non_blocking=non_blocking) if device is not None else batch["labels"]
     plan: PastePlan | None = batch.get("plan")
     if plan is not None and len(plan):
+        # paste in place only into tensors the move created, never into the batch's own
+        fresh = images is not batch["images"] and labels is not batch["labels"]
         images, labels = paste(images, labels, plan.to(images.device, non_blocking=non_blocking), strategy=strategy,
-                               inplace=True)
+                               inplace=fresh)
     return images, labels
 
 

@@ -36,21 +36,24 @@ class PastePlan:
     masks: torch.Tensor
     image_index: torch.Tensor
     offsets: torch.Tensor
+    classes: torch.Tensor | None = None  # (P,) int64: the class each paste was drawn for (information only)
 
     def __len__(self) -> int:
         return int(self.image_index.shape[0])
 
     def to(self, device, non_blocking: bool = False) -> "PastePlan":
-        return PastePlan(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
+        return PastePlan(**{f.name: None if getattr(self, f.name) is None else
+                            getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
 
     def pin_memory(self) -> "PastePlan":
-        return PastePlan(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+        return PastePlan(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).pin_memory()
+                            for f in fields(self)})
 
     @staticmethod
     def empty(channels: int = 3, dtype: torch.dtype = torch.uint8) -> "PastePlan":
         return PastePlan(torch.zeros(0, channels, 1, 1, dtype=dtype), torch.zeros(0, 1, 1, dtype=torch.int64),
                          torch.zeros(0, 1, 1, dtype=torch.bool), torch.zeros(0, dtype=torch.int64),
-                         torch.zeros(0, 2, dtype=torch.int64))
+                         torch.zeros(0, 2, dtype=torch.int64), torch.zeros(0, dtype=torch.int64))
 
 
 def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strategy: str = "auto",

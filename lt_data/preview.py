@@ -1,0 +1,108 @@
+"""``lt-data preview``: training batches before and after pasting, as one picture.
+
+Each row is one training image: the image, its labels overlaid in the class palette, then the same
+two after pasting, with every pasted object outlined (white, then its class colour inside).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .dataset import SegmentationDataset, apply_paste, make_loader
+from .paste import PastePlan
+
+IGNORE_INDEX = 255
+
+
+def overlay(image: np.ndarray, label: np.ndarray, colors: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Blend the class colours of ``label (H, W)`` over ``image (H, W, 3)``; ignore stays the image."""
+    pal = np.zeros((256, 3), np.uint8)
+    pal[: len(colors)] = colors
+    color = pal[label.clip(0, 255).astype(np.uint8)]
+    valid = (label != IGNORE_INDEX)[..., None]
+    out = np.where(valid, (alpha * color + (1 - alpha) * image).astype(np.uint8), image)
+    return out
+
+
+def _pasted_owner(plan: PastePlan, b: int, h: int, w: int) -> np.ndarray:
+    """(B, H, W) index of the paste that shows at each pixel, −1 where none."""
+    owner = -np.ones((b, h, w), np.int64)
+    for p in range(len(plan)):
+        i = int(plan.image_index[p])
+        y, x = plan.offsets[p].tolist()
+        ys, xs = np.nonzero(plan.masks[p].numpy())
+        ys, xs = ys + y, xs + x
+        ok = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+        owner[i, ys[ok], xs[ok]] = p
+    return owner
+
+
+def _outline(img: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    out = img.copy()
+    for p in np.unique(owner[owner >= 0]):
+        m = (owner == p).astype(np.uint8)
+        contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
+    return out
+
+
+def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, colors: np.ndarray,
+                 names: list[str] | None = None) -> np.ndarray:
+    """(rows·H, 4·W, 3) uint8 grid: image | labels | pasted image | pasted labels (outlined)."""
+    after_img, after_lab = apply_paste({"images": images, "labels": labels, "plan": plan})
+    b, _, h, w = images.shape
+    owner = _pasted_owner(plan, b, h, w)
+    rows = []
+    for i in range(b):
+        im0 = images[i].permute(1, 2, 0).numpy()
+        im1 = after_img[i].permute(1, 2, 0).numpy()
+        lab0, lab1 = labels[i].numpy(), after_lab[i].numpy()
+        cells = [im0, overlay(im0, lab0, colors), _outline(im1, owner[i]), _outline(overlay(im1, lab1, colors), owner[i])]
+        row = np.concatenate([np.pad(c, ((1, 1), (1, 1), (0, 0)), constant_values=40) for c in cells], 1)
+        if names is not None:
+            pasted = sorted({names[int(plan.classes[p])] for p in np.unique(owner[i][owner[i] >= 0])})
+            text = "pasted: " + (", ".join(pasted) if pasted else "nothing")
+            cv2.putText(row, text, (2 * w + 8, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(row, text, (2 * w + 8, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        rows.append(row)
+    return np.concatenate(rows, 0)
+
+
+def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batches: int = 2, batch_size: int = 4,
+                  crop_size: tuple[int, int] | None = None, seed: int = 0, per_image: bool = True,
+                  sample_ratio: float = 1.0, resize_ratio: float | tuple[float, float] = (0.75, 1.5),
+                  prob: float = 1.0) -> Path:
+    """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG)."""
+    from PIL import Image
+
+    from .augment import MemoryBankPaste, TailCutmixPaste
+    from .buckets import load_buckets
+
+    work = Path(work)
+    tail = load_buckets(work)["tail"]
+    if mode == "bank":
+        planner = MemoryBankPaste(work / "bank.zarr", tail, per_image=per_image, sample_ratio=sample_ratio,
+                                  resize_ratio=resize_ratio)
+    elif mode == "cutmix":
+        planner = TailCutmixPaste(work / "cutmix.zarr", tail, prob=prob)
+    else:
+        raise ValueError(f"mode must be bank or cutmix, not {mode!r}")
+    ds = SegmentationDataset(work, crop_size=crop_size, scale_range=(0.75, 1.25) if crop_size else (1.0, 1.0))
+    if crop_size is None:  # whole images: batch only images of the most common size
+        sizes = [(s.height, s.width) for s in ds.samples]
+        common = max(set(sizes), key=sizes.count)
+        ds.samples = [s for s in ds.samples if (s.height, s.width) == common]
+    loader = make_loader(ds, batch_size=batch_size, seed=seed, planner=planner)
+    grids = []
+    for k, batch in enumerate(loader):
+        grids.append(render_batch(batch["images"], batch["labels"], batch["plan"], ds.table.colors, list(ds.table.names)))
+        if k + 1 == batches:
+            break
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(grids, 0)).save(out)
+    return out

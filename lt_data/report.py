@@ -1,0 +1,599 @@
+"""The bucket report (``WORK/report/``): a self-contained HTML page, PNG plots, Markdown and JSON.
+
+``write_report(work)`` reads the statistics and ``buckets.json`` (or, when there is none, computes
+the default ``share`` buckets in memory and says so) and writes::
+
+    report/index.html          open in a browser; every plot embedded as a base64 PNG
+    report/report.md           the same tables, plots linked as files
+    report/report.json         every number shown, for machines
+    report/pixel_histogram.png, cumulative_share.png, image_frequency.png, cooccurrence.png
+
+Plots use matplotlib's Agg canvas directly (no pyplot, no global backend switch). Class bars are
+drawn in frequency order, coloured by bucket (the same three colours everywhere), with a strip of
+each class's palette colour under the axis; wide plots (many classes) scroll sideways in the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .buckets import BUCKET_NAMES, BUCKETS_FILE, bucket_index, compute_buckets, frequency_order, load_buckets
+from .errors import ArtifactError
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+REPORT_DIR = "report"
+BUCKET_COLORS = {"head": "#0072B2", "middle": "#009E73", "tail": "#D55E00"}  # Okabe-Ito, colour-blind safe
+PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")
+DPI = 100
+
+
+# ---- numbers ------------------------------------------------------------------------------------
+
+def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool = True) -> dict:
+    """Every number the report shows (the content of ``report.json``)."""
+    k = stats.table.num_classes
+    pixels, images = stats.pixels, stats.images
+    pshare, ishare = stats.pixel_share, stats.image_share
+    order = frequency_order(pixels)
+    rank = np.empty(k, dtype=np.int64)
+    rank[order] = np.arange(1, k + 1)
+    cum = np.cumsum(pshare[order])
+    cum_at = np.empty(k)
+    cum_at[order] = cum
+    labels = bucket_index(buckets)
+    present = stats.counts > 0  # (N, K)
+    n = stats.num_images
+    colors = stats.table.colors
+
+    classes = [{"id": c, "name": stats.table.names[c], "color": "#%02x%02x%02x" % tuple(int(x) for x in colors[c]),
+                "bucket": BUCKET_NAMES[labels[c]], "rank": int(rank[c]), "pixels": int(pixels[c]),
+                "pixel_share": float(pshare[c]), "cumulative_share": float(cum_at[c]), "images": int(images[c]),
+                "image_share": float(ishare[c])} for c in range(k)]
+
+    def imbalance(ids) -> float | None:
+        p = pixels[ids]
+        p = p[p > 0]
+        return float(p.max() / p.min()) if len(p) else None
+
+    per_bucket = {}
+    for b, name in enumerate(BUCKET_NAMES):
+        ids = np.flatnonzero(labels == b)
+        ids_sorted = ids[np.argsort(rank[ids])]
+        any_img = int(present[:, ids].any(axis=1).sum()) if len(ids) else 0
+        per_bucket[name] = {
+            "classes": len(ids), "ids": ids_sorted.tolist(),
+            "pixels": int(pixels[ids].sum()), "pixel_share": float(pshare[ids].sum()),
+            "images_with_any": any_img, "image_share": any_img / n if n else 0.0,
+            "mean_class_image_share": float(ishare[ids].mean()) if len(ids) else None,
+            "imbalance_ratio": imbalance(ids), "empty_classes": int((pixels[ids] == 0).sum()),
+            "most_frequent": stats.table.names[ids_sorted[0]] if len(ids) else None,
+            "least_frequent": stats.table.names[ids_sorted[-1]] if len(ids) else None,
+        }
+
+    head, tail = np.flatnonzero(labels == 0), np.flatnonzero(labels == 2)
+    head, tail = head[np.argsort(rank[head])], tail[np.argsort(rank[tail])]
+    if len(head) and len(tail):
+        pf = present.astype(np.float32)
+        both = np.rint(pf[:, tail].T @ pf[:, head]).astype(np.int64)  # (T, H) images with both
+    else:
+        both = np.zeros((len(tail), len(head)), dtype=np.int64)
+    tail_images = images[tail]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(tail_images[:, None] > 0, both / np.maximum(tail_images[:, None], 1), np.nan)
+
+    ds = stats.dataset
+    refine = buckets.get("refine") or {}
+    top = max(1, min(top, k))
+    return {
+        "dataset": {"name": stats.table.dataset, "layout": ds.get("layout"), "root": ds.get("root"),
+                    "split": ds.get("split"), "num_images": n, "num_classes": k,
+                    "total_pixels": int(stats.counts.sum() + stats.ignored.sum()),
+                    "labelled_pixels": stats.labelled_pixels, "ignored_pixels": int(stats.ignored.sum()),
+                    "ignore_index": stats.table.ignore_index, "skipped": len(stats.skipped)},
+        "buckets": {"rule": buckets["rule"], "notes": buckets.get("notes", []),
+                    "moves": refine.get("moves", []), "refine": {key: refine[key] for key in ("low", "high")
+                                                                  if key in refine} or None,
+                    "from_file": buckets_from_file, "ids": {name: buckets[name] for name in BUCKET_NAMES}},
+        "per_bucket": per_bucket,
+        "imbalance_ratio": imbalance(np.arange(k)),
+        "classes": classes,
+        "frequency_order": order.tolist(),
+        "most_frequent": order[:top].tolist(),
+        "least_frequent": order[::-1][:top].tolist(),
+        "cooccurrence": {"tail": tail.tolist(), "head": head.tolist(), "tail_images": tail_images.tolist(),
+                         "images": both.tolist(),
+                         "fraction": [[None if np.isnan(x) else float(x) for x in row] for row in frac]},
+        "source": {"stats": buckets.get("source", {}).get("stats"), "tool": "lt-data", "version": __version__},
+    }
+
+
+# ---- plots --------------------------------------------------------------------------------------
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _class_axis_width(k: int) -> float:
+    return float(np.clip(0.16 * k + 2.0, 8.0, 30.0))
+
+
+def _contiguous_boundaries(buckets_in_order: list[str]) -> list[tuple[int, str, str]] | None:
+    """Positions where the bucket changes along frequency order, if every bucket is one run in
+    head → middle → tail order; None when buckets interleave (refined or listed buckets)."""
+    runs = [buckets_in_order[0]]
+    cuts = []
+    for i in range(1, len(buckets_in_order)):
+        if buckets_in_order[i] != buckets_in_order[i - 1]:
+            runs.append(buckets_in_order[i])
+            cuts.append((i, buckets_in_order[i - 1], buckets_in_order[i]))
+    ranks = [BUCKET_NAMES.index(r) for r in runs]
+    return cuts if ranks == sorted(set(ranks)) else None
+
+
+def _bars_with_palette(data: dict, values: np.ndarray, *, log: bool, ylabel: str, title: str,
+                       secondary=None):
+    """Bars in frequency order coloured by bucket, a palette strip under them, names as ticks."""
+    cls = data["classes"]
+    order = data["frequency_order"]
+    k = len(order)
+    fig = _figure(_class_axis_width(k), 5.2 if k > 40 else 4.6)
+    gs = fig.add_gridspec(2, 1, height_ratios=[14, 0.7])
+    ax = fig.add_subplot(gs[0])
+    strip = fig.add_subplot(gs[1])  # same x range as ax, set below; sharex would double the tick layout work
+    x = np.arange(k)
+    bks = [cls[c]["bucket"] for c in order]
+    ax.bar(x, values, width=0.8, color=[BUCKET_COLORS[b] for b in bks], edgecolor="none")
+    if log:
+        ax.set_yscale("log")
+        pos = values[values > 0]
+        if len(pos):
+            ax.set_ylim(pos.min() / 3, pos.max() * 3)
+        for i in np.flatnonzero(values == 0):
+            ax.annotate("0", (x[i], 0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                        textcoords="offset points", ha="center", fontsize=7, color=BUCKET_COLORS[bks[i]])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.grid(axis="y", which="major", alpha=0.3)
+    ax.set_xlim(-0.6, k - 0.4)
+    ax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
+    if secondary is not None:
+        from matplotlib.ticker import FuncFormatter
+
+        sec = ax.secondary_yaxis("right", functions=secondary[0])
+        sec.set_ylabel(secondary[1])
+        sec.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+    cuts = _contiguous_boundaries(bks)
+    if cuts:
+        for i, left, right in cuts:
+            ax.axvline(i - 0.5, color="#444444", linestyle="--", linewidth=1)
+            ax.annotate(f"{left} | {right}", (i - 0.5, 1), xycoords=("data", "axes fraction"),
+                        xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=BUCKET_COLORS[b], label=f"{b} ({data['per_bucket'][b]['classes']})")
+               for b in BUCKET_NAMES]
+    # above the axes, right of the short title and within the first screen width of a wide plot
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(min(0.45, 5.5 / fig.get_figwidth()), 1.0), ncol=3,
+              fontsize=8, frameon=False, borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
+    colors = np.array([[int(cls[c]["color"][j:j + 2], 16) for j in (1, 3, 5)] for c in order], dtype=np.uint8)
+    strip.imshow(colors[None], aspect="auto", extent=(-0.5, k - 0.5, 0, 1), interpolation="nearest")
+    strip.set_yticks([])
+    strip.set_xlim(ax.get_xlim())
+    strip.set_xticks(x)
+    small = k > 40
+    strip.set_xticklabels([cls[c]["name"] for c in order], rotation=90, fontsize=7 if small else 9)
+    for lab, b in zip(strip.get_xticklabels(), bks):
+        lab.set_color(BUCKET_COLORS[b])
+    strip.tick_params(axis="x", length=0)
+    for s in strip.spines.values():
+        s.set_visible(False)
+    return fig
+
+
+def plot_pixel_histogram(data: dict) -> bytes:
+    order = data["frequency_order"]
+    total = max(data["dataset"]["labelled_pixels"], 1)
+    values = np.array([data["classes"][c]["pixels"] for c in order], dtype=np.float64)
+    fig = _bars_with_palette(
+        data, values, log=True, ylabel="pixels (log scale)",
+        title="Pixels per class (log scale)",
+        secondary=((lambda p: p / total * 100, lambda s: s * total / 100), "share of labelled pixels (%)"))
+    return _png(fig)
+
+
+def plot_image_frequency(data: dict) -> bytes:
+    order = data["frequency_order"]
+    values = np.array([data["classes"][c]["image_share"] * 100 for c in order])
+    fig = _bars_with_palette(data, values, log=False, ylabel="images with the class (%)",
+                             title="Images containing each class")
+    fig.axes[0].set_ylim(0, 112)  # room for the boundary labels above 100%
+    return _png(fig)
+
+
+def plot_cumulative_share(data: dict) -> bytes:
+    cls, order = data["classes"], data["frequency_order"]
+    k = len(order)
+    fig = _figure(9.5, 4.6)
+    ax = fig.add_subplot()
+    x = np.arange(1, k + 1)
+    y = np.array([cls[c]["cumulative_share"] * 100 for c in order])
+    bks = [cls[c]["bucket"] for c in order]
+    ax.plot(np.concatenate([[0], x]), np.concatenate([[0], y]), color="#555555", linewidth=1.2, zorder=1)
+    ax.scatter(x, y, c=[BUCKET_COLORS[b] for b in bks], s=28 if k <= 40 else 10, zorder=2)
+    rule = data["buckets"]["rule"]
+    if rule.get("on") == "pixels" and "head_share" in rule:
+        ax.axhline(rule["head_share"] * 100, color=BUCKET_COLORS["head"], linestyle=":", linewidth=1)
+        ax.annotate(f"head: first {rule['head_share']:.0%} of pixels", (1, rule["head_share"] * 100),
+                    xycoords=("axes fraction", "data"), xytext=(-4, -12), textcoords="offset points",
+                    ha="right", fontsize=8, color=BUCKET_COLORS["head"])
+    if rule.get("on") == "pixels" and "tail_share" in rule:
+        level = (1 - rule["tail_share"]) * 100
+        ax.axhline(level, color=BUCKET_COLORS["tail"], linestyle=":", linewidth=1)
+        ax.annotate(f"tail: last {rule['tail_share']:.0%} of pixels", (1, level),
+                    xycoords=("axes fraction", "data"), xytext=(-4, -12), textcoords="offset points",
+                    ha="right", fontsize=8, color=BUCKET_COLORS["tail"])
+    cuts = _contiguous_boundaries(bks)
+    if cuts is not None:
+        edges = [0] + [i for i, _, _ in cuts] + [k]
+        names = [bks[0]] + [r for _, _, r in cuts]
+        for a, b, name in zip(edges[:-1], edges[1:], names):
+            ax.axvspan(a + 0.5, b + 0.5, color=BUCKET_COLORS[name], alpha=0.08, linewidth=0)
+    ax.set_xlim(0, k + 0.5)
+    ax.set_ylim(0, 101)
+    ax.set_ylabel("cumulative share of labelled pixels (%)")
+    ax.grid(alpha=0.3)
+    if k <= 40:
+        ax.set_xticks(x)
+        ax.set_xticklabels([cls[c]["name"] for c in order], rotation=60, ha="right", fontsize=8)
+        for lab, b in zip(ax.get_xticklabels(), bks):
+            lab.set_color(BUCKET_COLORS[b])
+    else:
+        ax.set_xlabel("classes, most frequent first (rank)")
+    ax.set_title("Cumulative pixel share", loc="left", fontsize=11)
+    from matplotlib.lines import Line2D
+
+    ax.legend(handles=[Line2D([], [], marker="o", linestyle="none", color=BUCKET_COLORS[b],
+                              label=f"{b} ({data['per_bucket'][b]['classes']})") for b in BUCKET_NAMES],
+              loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def plot_cooccurrence(data: dict) -> bytes | None:
+    co = data["cooccurrence"]
+    tail, head = co["tail"], co["head"]
+    if not tail or not head:
+        return None
+    cls = data["classes"]
+    frac = np.array([[np.nan if v is None else v * 100 for v in row] for row in co["fraction"]])
+    nt, nh = len(tail), len(head)
+    fig = _figure(float(np.clip(0.55 * nh + 4.5, 6.0, 22.0)), float(np.clip(0.26 * nt + 2.2, 3.2, 40.0)))
+    ax = fig.add_subplot()
+    from matplotlib import colormaps
+
+    cmap = colormaps["Blues"].with_extremes(bad="#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(frac), cmap=cmap, vmin=0, vmax=100, aspect="auto", interpolation="nearest")
+    ax.set_xticks(np.arange(nh))
+    ax.set_xticklabels([cls[c]["name"] for c in head], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(np.arange(nt))
+    ax.set_yticklabels([f"{cls[c]['name']} ({n})" for c, n in zip(tail, co["tail_images"])], fontsize=8)
+    for lab in ax.get_xticklabels():
+        lab.set_color(BUCKET_COLORS["head"])
+    for lab in ax.get_yticklabels():
+        lab.set_color(BUCKET_COLORS["tail"])
+    if nt * nh <= 400:
+        for i in range(nt):
+            for j in range(nh):
+                if not np.isnan(frac[i, j]):
+                    ax.text(j, i, f"{frac[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                            color="white" if frac[i, j] > 60 else "black")
+    ax.set_xlabel("head class")
+    ax.set_ylabel("tail class (images containing it)")
+    ax.set_title("Tail × head co-occurrence: of the images containing\neach tail class, % that also contain "
+                 "each head class", loc="left", fontsize=10)
+    if nt > 25:  # a tall map: head names on top too, where the reader starts
+        ax.tick_params(axis="x", labeltop=True)
+        for lab in ax.get_xticklabels():
+            lab.set_color(BUCKET_COLORS["head"])
+    fig.colorbar(im, ax=ax, shrink=min(0.8, 3.5 / fig.get_figheight()), anchor=(0.0, 1.0),
+                 label="% of the tail class's images")
+    return _png(fig)
+
+
+# ---- text formats -------------------------------------------------------------------------------
+
+def _pct(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if x == 0:
+        return "0%"
+    if x >= 0.01:
+        return f"{x:.2%}"
+    if x >= 1e-5:
+        return f"{x:.3%}"
+    return f"{x * 100:.2g}%"
+
+
+def _ratio(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.1f}"
+
+
+def _bucket_rows(data: dict) -> list[list[str]]:
+    rows = []
+    for b in BUCKET_NAMES:
+        s = data["per_bucket"][b]
+        rows.append([b, str(s["classes"]), _pct(s["pixel_share"]), _pct(s["image_share"]),
+                     _pct(s["mean_class_image_share"]), _ratio(s["imbalance_ratio"]) +
+                     (f" ({s['empty_classes']} empty)" if s["empty_classes"] else ""),
+                     s["most_frequent"] or "–", s["least_frequent"] or "–"])
+    return rows
+
+
+BUCKET_HEADER = ["bucket", "classes", "pixel share", "images with any of its classes", "mean class image share",
+                 "imbalance ratio (max/min pixels)", "most frequent", "least frequent"]
+CLASS_HEADER = ["rank", "id", "class", "bucket", "pixels", "pixel share", "cumulative", "images", "image share"]
+
+
+def _class_row(c: dict) -> list[str]:
+    return [str(c["rank"]), str(c["id"]), c["name"], c["bucket"], f"{c['pixels']:,}", _pct(c["pixel_share"]),
+            _pct(c["cumulative_share"]), f"{c['images']:,}", _pct(c["image_share"])]
+
+
+def _rule_text(rule: dict) -> str:
+    name = rule.get("name")
+    if name == "share":
+        return (f"share: head = most frequent classes holding the first {rule['head_share']:.0%} of pixels; "
+                f"tail = rarest classes holding at most {rule['tail_share']:.0%}")
+    if name == "images" and rule.get("by") == "share":
+        return (f"images: share rule on image counts (head first {rule['head_share']:.0%}, "
+                f"tail at most {rule['tail_share']:.0%})")
+    if name in ("rank", "images"):
+        return f"{name}: top {rule['head']} head, bottom {rule['tail']} tail by {rule.get('on', 'pixels')}"
+    if name == "preset":
+        return f"preset {rule['preset']} (published tail); head = share rule head at {rule['head_share']:.0%}"
+    if name == "list":
+        return f"list: head {rule['head_classes']}, tail {rule['tail_classes']}"
+    return str(rule)
+
+
+def _overview(data: dict) -> list[tuple[str, str]]:
+    d = data["dataset"]
+    ign = d["ignored_pixels"] / d["total_pixels"] if d["total_pixels"] else 0.0
+    items = [("dataset", f"{d['name']} ({d['layout']} layout)"), ("split", str(d["split"])),
+             ("root", str(d["root"])), ("images", f"{d['num_images']:,}"
+                                         + (f" ({d['skipped']} bad samples skipped)" if d["skipped"] else "")),
+             ("classes", str(d["num_classes"])), ("labelled pixels", f"{d['labelled_pixels']:,}"),
+             ("ignored pixels", f"{d['ignored_pixels']:,} ({_pct(ign)} of all, ignore index {d['ignore_index']})"),
+             ("imbalance ratio", f"{_ratio(data['imbalance_ratio'])} (most / least frequent class with pixels)"),
+             ("bucket rule", _rule_text(data["buckets"]["rule"])
+              + ("" if data["buckets"]["from_file"] else f" — computed for this report: no {BUCKETS_FILE}"))]
+    if data["buckets"]["refine"]:
+        r = data["buckets"]["refine"]
+        items.append(("refined", f"from a baseline's IoU: low {r['low']}, high {r['high']}, "
+                                 f"{len(data['buckets']['moves'])} move(s)"))
+    items.append(("statistics", f"{data['source']['stats']} (lt-data {data['source']['version']})"))
+    return items
+
+
+def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
+    def table(header, rows):
+        esc = [[str(x).replace("|", "\\|") for x in r] for r in rows]
+        return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                         + ["| " + " | ".join(r) + " |" for r in esc])
+
+    d = data["dataset"]
+    cls = data["classes"]
+    out = [f"# Class frequencies and buckets: {d['name']} / {d['split']}", ""]
+    out += [f"- **{k}**: {v}" for k, v in _overview(data)] + [""]
+    out += ["## Buckets", "", table(BUCKET_HEADER, _bucket_rows(data)), ""]
+    for n in data["buckets"]["notes"]:
+        out.append(f"> note: {n}")
+    for m in data["buckets"]["moves"]:
+        out.append(f"- moved **{m['name']}** ({m['id']}) {m['from']} → {m['to']}: {m['reason']}")
+    out.append("")
+    captions = {"pixel_histogram": "Pixels per class (log scale), coloured by bucket",
+                "cumulative_share": "Cumulative pixel share", "image_frequency": "Image frequency per class",
+                "cooccurrence": "Tail × head co-occurrence"}
+    out += ["## Plots", ""]
+    for p in PLOTS:
+        if p in plots:
+            out += [f"![{captions[p]}]({p}.png)", ""]
+    if len(cls) <= len(data["most_frequent"]) + len(data["least_frequent"]):
+        out += [f"## All {len(cls)} classes, most frequent first", "",
+                table(CLASS_HEADER, [_class_row(cls[c]) for c in data["frequency_order"]]), ""]
+    else:
+        out += ["## Most frequent classes", "",
+                table(CLASS_HEADER, [_class_row(cls[c]) for c in data["most_frequent"]]), ""]
+        out += ["## Least frequent classes", "",
+                table(CLASS_HEADER, [_class_row(cls[c]) for c in data["least_frequent"]]), ""]
+    for b in BUCKET_NAMES:
+        ids = data["per_bucket"][b]["ids"]
+        out += [f"## {b.capitalize()} classes ({len(ids)})", ""]
+        out += [table(CLASS_HEADER, [_class_row(cls[c]) for c in ids]) if ids else "(none)", ""]
+    co = data["cooccurrence"]
+    out += ["## Co-occurrence of tail classes with head classes", "",
+            "Share of the images containing each tail class that also contain each head class.", ""]
+    if co["tail"] and co["head"]:
+        header = ["tail class", "images"] + [cls[h]["name"] for h in co["head"]]
+        rows = [[cls[t]["name"], str(n)] + [_pct(v) for v in row]
+                for t, n, row in zip(co["tail"], co["tail_images"], co["fraction"])]
+        out += [table(header, rows), ""]
+    else:
+        out += ["(no head or no tail classes)", ""]
+    return "\n".join(out) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1180px;
+padding:1.2em 1.6em 3em;color:#222;line-height:1.45}
+h1{font-size:1.5em;margin-bottom:.3em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;white-space:nowrap}
+th{background:#f4f4f4;white-space:normal;vertical-align:bottom}td.l,th.l{text-align:left}
+.overview td:first-child{font-weight:600;text-align:left}.overview td{text-align:left;white-space:normal}
+.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #888;vertical-align:-.1em;margin-right:.35em}
+.b{display:inline-block;padding:0 .45em;border-radius:.3em;color:#fff;font-size:.85em}
+.head{background:#0072B2}.middle{background:#009E73}.tail{background:#D55E00}
+.scroll{overflow-x:auto;border:1px solid #eee;margin:.4em 0}.scroll img{max-width:none;display:block}
+img.fit{max-width:100%}.cols{display:flex;gap:2em;flex-wrap:wrap}.note{color:#8a5a00}
+figcaption{font-size:.85em;color:#555}details summary{cursor:pointer;margin:.4em 0}
+.tablewrap{overflow-x:auto}
+"""
+
+
+def render_html(data: dict, plots: dict[str, bytes]) -> str:
+    e = html.escape
+    d = data["dataset"]
+    cls = data["classes"]
+
+    def badge(b: str) -> str:
+        return f'<span class="b {b}">{b}</span>'
+
+    def cls_cell(c: dict) -> str:
+        return f'<span class="sw" style="background:{c["color"]}"></span>{e(c["name"])}'
+
+    def class_table(ids) -> str:
+        head = "".join(f'<th{" class=l" if h in ("class", "bucket") else ""}>{h}</th>' for h in CLASS_HEADER)
+        rows = []
+        for c in (cls[i] for i in ids):
+            r = _class_row(c)
+            rows.append(f"<tr><td>{r[0]}</td><td>{r[1]}</td><td class=l>{cls_cell(c)}</td>"
+                        f"<td class=l>{badge(c['bucket'])}</td>" + "".join(f"<td>{x}</td>" for x in r[4:]) + "</tr>")
+        return f'<div class="tablewrap"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
+
+    def img(name: str, alt: str) -> str:
+        if name not in plots:
+            return ""
+        png = plots[name]
+        b64 = base64.b64encode(png).decode("ascii")
+        width = int.from_bytes(png[16:20], "big")  # IHDR width
+        wide = " Wide plot: scroll sideways." if width > 1100 else ""
+        return (f'<figure><div class="scroll"><img src="data:image/png;base64,{b64}" alt="{e(alt)}"></div>'
+                f'<figcaption>{e(alt)}.{wide} Also <a href="{name}.png">{name}.png</a></figcaption></figure>')
+
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+             f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+             f"<title>lt-data report: {e(d['name'])} / {e(str(d['split']))}</title><style>{_CSS}</style></head><body>",
+             f"<h1>Class frequencies and buckets: {e(d['name'])} / {e(str(d['split']))}</h1>",
+             "<table class=overview>" + "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>"
+                                                for k, v in _overview(data)) + "</table>"]
+
+    parts.append("<h2>Buckets</h2>")
+    hdr = "".join(f"<th{' class=l' if i in (0, 6, 7) else ''}>{h}</th>" for i, h in enumerate(BUCKET_HEADER))
+    rows = "".join("<tr>" + "".join(f"<td{' class=l' if i in (0, 6, 7) else ''}>{badge(x) if i == 0 else e(x)}</td>"
+                                    for i, x in enumerate(r)) + "</tr>" for r in _bucket_rows(data))
+    parts.append(f'<div class="tablewrap"><table><tr>{hdr}</tr>{rows}</table></div>')
+    parts.append("<p>Image share: images that contain at least one class of the bucket. Imbalance ratio: pixels "
+                 "of the bucket's most frequent class over its least frequent class with pixels.</p>")
+    for n in data["buckets"]["notes"]:
+        parts.append(f'<p class="note">Note: {e(n)}</p>')
+    if data["buckets"]["moves"]:
+        parts.append("<h3>Refinement moves</h3><ul>" + "".join(
+            f"<li><b>{e(m['name'])}</b> ({m['id']}): {badge(m['from'])} → {badge(m['to'])} — {e(m['reason'])}</li>"
+            for m in data["buckets"]["moves"]) + "</ul>")
+
+    parts.append("<h2>Pixels per class</h2>")
+    parts.append(img("pixel_histogram", "Pixels per class on a log scale, most frequent first, bars coloured by "
+                                        "bucket, dashed lines at the bucket boundaries, palette colour strip below"))
+    parts.append("<h2>Cumulative pixel share</h2>")
+    parts.append(img("cumulative_share", "Cumulative share of labelled pixels along frequency order, with the "
+                                         "rule's thresholds"))
+    parts.append("<h2>Image frequency</h2>")
+    parts.append(img("image_frequency", "Share of images that contain each class, in the same order as the "
+                                        "pixel histogram"))
+
+    if len(cls) <= len(data["most_frequent"]) + len(data["least_frequent"]):  # the two lists would overlap
+        parts.append(f"<h2>All {len(cls)} classes, most frequent first</h2>{class_table(data['frequency_order'])}")
+    else:
+        parts.append("<h2>Most and least frequent classes</h2><div class=cols>")
+        parts.append(f"<div><h3>Most frequent {len(data['most_frequent'])}</h3>"
+                     f"{class_table(data['most_frequent'])}</div>")
+        parts.append(f"<div><h3>Least frequent {len(data['least_frequent'])}</h3>"
+                     f"{class_table(data['least_frequent'])}</div></div>")
+
+    for b in BUCKET_NAMES:
+        ids = data["per_bucket"][b]["ids"]
+        body = class_table(ids) if ids else "<p>(none)</p>"
+        open_attr = " open" if len(ids) <= 40 else ""
+        parts.append(f"<h2>{badge(b)} {b.capitalize()} classes ({len(ids)})</h2>"
+                     f"<details{open_attr}><summary>{len(ids)} classes, "
+                     f"{_pct(data['per_bucket'][b]['pixel_share'])} of pixels</summary>{body}</details>")
+
+    co = data["cooccurrence"]
+    parts.append("<h2>Tail classes with head classes</h2>")
+    if co["tail"] and co["head"]:
+        parts.append("<p>For each tail class: of the images that contain it, the share that also contain each "
+                     "head class (context the tail class is seen in; a pasted tail object lands among these).</p>")
+        parts.append(img("cooccurrence", "Co-occurrence heatmap, % of each tail class's images"))
+        hdr = "<th class=l>tail class</th><th>images</th>" + "".join(
+            f"<th>{cls_cell(cls[h])}</th>" for h in co["head"])
+        rows = "".join(f"<tr><td class=l>{cls_cell(cls[t])}</td><td>{n:,}</td>"
+                       + "".join(f"<td>{_pct(v)}</td>" for v in row) + "</tr>"
+                       for t, n, row in zip(co["tail"], co["tail_images"], co["fraction"]))
+        open_attr = " open" if len(co["tail"]) <= 20 else ""
+        parts.append(f"<details{open_attr}><summary>as a table</summary><div class=tablewrap>"
+                     f"<table><tr>{hdr}</tr>{rows}</table></div></details>")
+    else:
+        parts.append("<p>(no head or no tail classes)</p>")
+
+    parts.append("<h2>Files</h2><p>" + ", ".join(
+        f'<a href="{n}">{n}</a>' for n in ["report.md", "report.json"] + [f"{p}.png" for p in PLOTS if p in plots])
+        + f" · buckets: <code>../{BUCKETS_FILE}</code></p>")
+    parts.append(f"<p style='color:#777;font-size:.8em'>lt-data {e(__version__)} · statistics "
+                 f"{e(str(data['source']['stats']))}</p></body></html>")
+    return "\n".join(parts)
+
+
+# ---- the stage ----------------------------------------------------------------------------------
+
+def write_report(work: str | Path, *, top: int = 10) -> Path:
+    """The ``report`` stage: write ``WORK/report/`` and return the path of ``index.html``."""
+    from .stats import load_stats, stats_fingerprint
+
+    work = Path(work)
+    stats = load_stats(work)
+    fingerprint = stats_fingerprint(work)
+    from_file = (work / BUCKETS_FILE).is_file()
+    if from_file:
+        buckets = load_buckets(work)
+        built_from = buckets.get("source", {}).get("stats")
+        if built_from != fingerprint:
+            raise ArtifactError(f"{work / BUCKETS_FILE}: built from other statistics ({built_from}, now "
+                                f"{fingerprint}); re-run `lt-data buckets {work}`")
+        if buckets.get("num_classes") != stats.table.num_classes:
+            raise ArtifactError(f"{work / BUCKETS_FILE}: {buckets.get('num_classes')} classes, statistics have "
+                                f"{stats.table.num_classes}; re-run `lt-data buckets {work}`")
+    else:
+        buckets = compute_buckets(stats)
+        buckets["source"] = {"stats": fingerprint}
+    data = report_data(stats, buckets, top=top, buckets_from_file=from_file)
+    out = work / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    plots = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
+             "image_frequency": plot_image_frequency(data)}
+    co = plot_cooccurrence(data)
+    if co is not None:
+        plots["cooccurrence"] = co
+    (out / "cooccurrence.png").unlink(missing_ok=True)  # a stale plot from other buckets must not linger
+    for name, png in plots.items():
+        atomic_write_bytes(out / f"{name}.png", png)
+    data["plots"] = [f"{name}.png" for name in plots]
+    atomic_write_json(out / "report.json", data)
+    atomic_write_text(out / "report.md", render_markdown(data, plots))
+    index = out / "index.html"
+    atomic_write_text(index, render_html(data, plots))
+    return index
