@@ -95,7 +95,7 @@ def demo(
         outputs = run_pipeline(pipe, progress=not quiet, echo=typer.echo)
         typer.echo("\ndemo outputs:")
         for stage, path in outputs.items():
-            typer.echo(f"  {stage:<10} {path}")
+            typer.echo(f"  {stage:<15} {path}")
 
 
 @app.command()
@@ -261,6 +261,110 @@ def cutmix_build(
         if not quiet:
             typer.echo(format_summary(cm.summary()))
         typer.echo(f"wrote {path} (classes {cm.classes}, levels 0..{cm.levels})")
+
+
+@app.command()
+def preview(
+    work: Path = typer.Argument(..., help="Work directory with buckets.json and bank.zarr / cutmix.zarr."),
+    mode: str = typer.Option("bank", "--mode", help="bank | cutmix"),
+    out: Path = typer.Option(Path("preview.png"), "--out", "-o", help="PNG file to write."),
+    batches: int = typer.Option(2, "--batches"),
+    batch_size: int = typer.Option(4, "--batch-size"),
+    crop: Optional[str] = typer.Option(None, "--crop", help="HxW training crop, e.g. 240x320 (default: whole images)."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Draw training batches before and after pasting, labels overlaid, pasted objects outlined."""
+    from .preview import write_preview
+
+    with _user_errors():
+        crop_size = tuple(int(v) for v in crop.lower().split("x")) if crop else None
+        path = write_preview(work, out, mode=mode, batches=batches, batch_size=batch_size, crop_size=crop_size,
+                             seed=seed)
+        typer.echo(f"wrote {path}")
+
+
+def _parse_set(items: list[str]) -> dict:
+    import json as _json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise LtDataError(f"--set takes key=value, got {item!r}")
+        try:
+            out[key] = _json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+@app.command()
+def train(
+    pipeline: Optional[Path] = typer.Argument(None, help="A pipeline file; its [train] table gives the options."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Training statistics work directory."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (checkpoint, log, metrics)."),
+    model: Optional[str] = typer.Option(None, "--model", help="deeplabv3plus_small | unet_small | package.module:callable"),
+    loss: Optional[str] = typer.Option(None, "--loss", help="e.g. ce, pat, '1*auc+ce', focal, cb, ldam, blv"),
+    paste: Optional[str] = typer.Option(None, "--paste", help="none | bank | cutmix"),
+    steps: Optional[int] = typer.Option(None, "--steps"),
+    val_work: Optional[Path] = typer.Option(None, "--val-work", help="Statistics work directory of the evaluation split."),
+    set_: list[str] = typer.Option([], "--set", help="Any training option as key=value (JSON values)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint instead of resuming."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Train a segmenter with the chosen loss and paste mode (resumes from RUN/checkpoint.pt). Under
+    torchrun it trains with DDP (gloo on CPU, NCCL on GPU)."""
+    from .metrics import format_metrics
+    from .train import TrainConfig, ddp_setup
+    from .train import train as run_training
+
+    with _user_errors():
+        opts: dict = {}
+        if pipeline is not None:
+            from .pipeline import load_pipeline
+
+            pipe = load_pipeline(pipeline, work=work)
+            opts = {"work": str(pipe.work), "run": str(pipe.work / "runs" / pipe.name), **pipe.stages.get("train", {})}
+        for key, value in {"work": work, "run": run, "model": model, "loss": loss, "paste": paste, "steps": steps,
+                           "val_work": val_work}.items():
+            if value is not None:
+                opts[key] = str(value) if isinstance(value, Path) else value
+        opts.update(_parse_set(set_))
+        if "work" not in opts:
+            raise LtDataError("train needs a pipeline file or --work")
+        opts.setdefault("run", str(Path(opts["work"]) / "runs" / "train"))
+        ddp_setup()
+        metrics = run_training(TrainConfig.from_dict(opts), progress=not quiet, resume=not fresh)
+        if metrics:
+            typer.echo(format_metrics(metrics))
+        typer.echo(f"run directory: {opts['run']}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="RUN/checkpoint.pt"),
+    split: Optional[str] = typer.Option(None, "--split", help="Evaluate this split of the training dataset."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Or: a statistics work directory of the split."),
+    out: Optional[Path] = typer.Option(None, "--out", help="metrics.json path (default: beside the checkpoint)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Per-class IoU over a whole split (one confusion matrix) and overall/head/middle/tail mIoU."""
+    import torch
+
+    from .metrics import format_metrics
+    from .train import evaluate_checkpoint, split_work
+
+    with _user_errors():
+        if (split is None) == (work is None):
+            raise LtDataError("evaluate needs exactly one of --split or --work")
+        if split is not None:
+            if not checkpoint.is_file():
+                raise LtDataError(f"{checkpoint}: checkpoint not found")
+            cfg = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
+            work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}", progress=not quiet)
+        metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not quiet)
+        typer.echo(format_metrics(metrics))
+        typer.echo(f"wrote {out or checkpoint.parent / 'metrics.json'}")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -27,7 +27,7 @@ from typing import Callable
 
 from .errors import LtDataError
 
-STAGES = ("generate", "stats")
+STAGES = ("generate", "stats", "buckets", "report", "export", "bank", "cutmix", "preview", "train", "evaluate")
 
 
 @dataclass
@@ -73,14 +73,14 @@ def packaged_pipeline(name: str) -> Path:
 
 
 def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Path]:
-    """Run every stage the pipeline names; returns ``{stage: output path}``."""
+    """Run every stage the pipeline names, in :data:`STAGES` order; returns ``{stage: output path}``."""
     from .layouts import get_layout
     from .stats import format_table, run_stats
 
     outputs: dict[str, Path] = {}
-    ds = pipe.dataset
-    if "generate" in pipe.stages:
-        opts = dict(pipe.stages["generate"])
+    ds, st, work = pipe.dataset, pipe.stages, pipe.work
+    if "generate" in st:
+        opts = dict(st["generate"])
         kind = opts.pop("kind", "street_scenes")
         if kind != "street_scenes":
             raise LtDataError(f"{pipe.path}: [generate] kind must be 'street_scenes', not {kind!r}")
@@ -91,11 +91,72 @@ def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str],
         outputs["generate"] = generate_street_scenes(ds["root"], progress=progress, **opts)
         echo(f"[generate] synthetic street scenes → {outputs['generate']}")
 
-    opts = dict(pipe.stages["stats"])
+    opts = dict(st["stats"])
     layout = get_layout(ds["layout"], ds["root"], ds["split"], **pipe.layout_options)
-    stats = run_stats(layout, pipe.work, workers=opts.get("workers"), skip_bad=opts.get("skip_bad", False),
+    stats = run_stats(layout, work, workers=opts.get("workers"), skip_bad=opts.get("skip_bad", False),
                       progress=progress)
     echo(format_table(stats))
-    outputs["stats"] = pipe.work
-    echo(f"[stats] {stats.num_images} images → {pipe.work}/class_stats.json, pixel_counts.npy, samples.jsonl")
+    outputs["stats"] = work / "class_stats.json"
+    echo(f"[stats] {stats.num_images} images → {work}/class_stats.json, pixel_counts.npy, samples.jsonl")
+
+    if "buckets" in st:
+        from .buckets import format_buckets, load_buckets, write_buckets
+
+        outputs["buckets"] = write_buckets(work, **st["buckets"])
+        echo(format_buckets(load_buckets(work)))
+        echo(f"[buckets] → {outputs['buckets']}")
+    if "report" in st:
+        from .report import write_report
+
+        outputs["report"] = write_report(work, **st["report"])
+        echo(f"[report] open {outputs['report']} in a browser")
+    if "export" in st:
+        from .exports import write_exports
+
+        outputs["export"] = write_exports(work, **st["export"])
+        echo(f"[export] DAFormer sample stats and class weights → {outputs['export']}")
+    if "bank" in st:
+        from .bank import TailBank, build_bank
+
+        outputs["bank"] = Path(build_bank(work, progress=progress, **st["bank"]))
+        bank = TailBank.open(outputs["bank"])
+        counts = ", ".join(f"{bank.table.names[c]} {bank.count(c)}" for c in bank.classes)
+        echo(f"[bank] {len(bank)} tail objects ({counts}) → {outputs['bank']}")
+    if "cutmix" in st:
+        from .cutmix import build_cutmix
+
+        outputs["cutmix"] = Path(build_cutmix(work, progress=progress, **st["cutmix"]))
+        echo(f"[cutmix] multi-level tail subsets → {outputs['cutmix']}")
+    if "preview" in st:
+        from .preview import write_preview
+
+        opts = dict(st["preview"])
+        modes = opts.pop("modes", ["bank"] if "bank" in st else ["cutmix"])
+        for mode in modes:
+            if "crop_size" in opts:
+                opts["crop_size"] = tuple(opts["crop_size"])
+            outputs[f"preview_{mode}"] = write_preview(work, work / f"preview_{mode}.png", mode=mode, **opts)
+            echo(f"[preview] {mode} pasting before/after → {outputs[f'preview_{mode}']}")
+
+    val_work = None
+    if "evaluate" in st:
+        from .train import split_work
+
+        split = st["evaluate"].get("split", "val")
+        val_work = split_work(work, split, work / f"eval-{split}", progress=progress)
+    if "train" in st:
+        from .metrics import format_metrics
+        from .train import TrainConfig, train
+
+        opts = dict(st["train"])
+        opts.setdefault("run", str(work / "runs" / pipe.name))
+        opts.setdefault("val_work", str(val_work) if val_work else None)
+        cfg = TrainConfig.from_dict({"work": str(work), **opts})
+        metrics = train(cfg, progress=progress)
+        outputs["train"] = Path(cfg.run) / "checkpoint.pt"
+        echo(f"[train] {cfg.steps} steps, loss {cfg.loss}, paste {cfg.paste} → {outputs['train']}")
+        if metrics:
+            outputs["evaluate"] = Path(cfg.run) / "metrics.json"
+            echo(format_metrics(metrics))
+            echo(f"[evaluate] {val_work} → {outputs['evaluate']}")
     return outputs
