@@ -72,13 +72,15 @@ def run(
     pipeline: Path = typer.Argument(..., help="A pipelines/*.toml file."),
     work: Optional[Path] = typer.Option(None, "--work", help="Override the pipeline's work directory."),
     root: Optional[Path] = typer.Option(None, "--root", help="Override the dataset root."),
+    stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stages to run (default: all in the file)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Run a pipeline file stage by stage."""
     from .pipeline import load_pipeline, run_pipeline
 
     with _user_errors():
-        pipe = load_pipeline(pipeline, work=work, root=root)
+        only = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
+        pipe = load_pipeline(pipeline, work=work, root=root, only=only)
         run_pipeline(pipe, progress=not quiet, echo=typer.echo)
 
 

@@ -43,8 +43,10 @@ class Pipeline:
         return dict(self.dataset.get("options", {}))
 
 
-def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str | Path | None = None) -> Pipeline:
-    """Parse a pipeline file; ``work``/``root`` override the file's values."""
+def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str | Path | None = None,
+                  only: list[str] | None = None) -> Pipeline:
+    """Parse a pipeline file; ``work``/``root`` override the file's values; ``only`` keeps just those
+    stages (``stats`` always runs)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -63,7 +65,12 @@ def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str
         dataset["root"] = str(root)
     work_dir = Path(work if work is not None else data.get("work", f"work/{data.get('name', path.stem)}"))
     stages = {s: dict(data[s]) for s in STAGES if s in data}
-    stages.setdefault("stats", {})
+    if only is not None:
+        unknown = set(only) - set(STAGES)
+        if unknown:
+            raise LtDataError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+        stages = {s: v for s, v in stages.items() if s in only}
+    stages.setdefault("stats", dict(data.get("stats", {})))
     return Pipeline(name=str(data.get("name", path.stem)), work=work_dir, dataset=dataset, stages=stages, path=path)
 
 

@@ -31,8 +31,12 @@ def test_demo_runs_every_stage(tmp_path):
     assert [c["pixels"] for c in cs["classes"]] == total.tolist()
     # a real long tail: the rarest class holds well under 1% of the pixels
     assert min(c["pixel_share"] for c in cs["classes"]) < 0.01
-    for stage in ("generate", "stats"):
-        assert stage in res.output
+    for stage in ("generate", "stats", "buckets", "report", "export", "bank", "cutmix", "preview", "train", "evaluate"):
+        assert f"[{stage}]" in res.output, stage
+    metrics = json.loads((work / "runs" / "demo" / "metrics.json").read_text())
+    assert metrics["miou"] > 0.3  # 60 steps learn the big classes of the synthetic scenes
+    for png in ("preview_bank.png", "preview_cutmix.png"):
+        assert Image.open(work / png).size[0] > 0
 
 
 def test_packaged_demo_pipeline_is_the_repository_file():
@@ -47,9 +51,13 @@ def test_every_pipeline_file_parses():
 
 def test_run_camvid_pipeline_with_overrides(camvid_root, tmp_path):
     res = runner.invoke(app, ["run", str(REPO / "pipelines" / "camvid.toml"), "--root", str(camvid_root),
-                              "--work", str(tmp_path / "w"), "-q"])
+                              "--work", str(tmp_path / "w"), "--stages", "stats,buckets,export", "-q"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "w" / "class_stats.json").read_text())["num_images"] == 367
+    assert (tmp_path / "w" / "buckets.json").is_file() and (tmp_path / "w" / "exports").is_dir()
+    assert not (tmp_path / "w" / "bank.zarr").exists()  # not asked for
+    res = runner.invoke(app, ["run", str(REPO / "pipelines" / "camvid.toml"), "--stages", "stats,bogus"])
+    assert res.exit_code != 0 and "bogus" in res.output
 
 
 def test_bad_pipeline_files(tmp_path):
