@@ -19,12 +19,11 @@ IGNORE_INDEX = 255
 
 
 def _present(labels: torch.Tensor | np.ndarray, k: int) -> np.ndarray:
-    """(B, K) bool: which classes each image of the batch contains."""
-    lab = torch.as_tensor(labels).reshape(len(labels), -1).long()
+    """(B, K) bool: which classes each image of the batch contains (ignore and out-of-range dropped)."""
+    lab = torch.as_tensor(labels).reshape(len(labels), -1)
     b = lab.shape[0]
-    valid = (lab >= 0) & (lab < k)
-    cell = torch.where(valid, lab + k * torch.arange(b)[:, None], torch.full_like(lab, b * k))
-    return (torch.bincount(cell.reshape(-1), minlength=b * k + 1)[: b * k].view(b, k) > 0).numpy()
+    cell = lab.clamp(0, k) + (k + 1) * torch.arange(b)[:, None]  # every non-class value → bin k of its image
+    return (torch.bincount(cell.reshape(-1), minlength=b * (k + 1)).view(b, k + 1)[:, :k] > 0).numpy()
 
 
 def _resize(pixels: np.ndarray, mask: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +101,11 @@ class MemoryBankPaste:
         r = self.resize_ratio
         return float(rng.uniform(r[0], r[1])) if isinstance(r, (tuple, list)) else float(r)
 
-    def plan(self, labels: torch.Tensor, rng: np.random.Generator) -> PastePlan:
-        """The paste plan for a batch with ``labels (B, H, W)``."""
+    def plan(self, labels: torch.Tensor, rng: np.random.Generator, present: np.ndarray | None = None) -> PastePlan:
+        """The paste plan for a batch with ``labels (B, H, W)``; ``present (B, K)`` bool, when the
+        items already counted their classes, saves a pass over the labels."""
         b, h, w = labels.shape
-        present = _present(labels, self.num_classes)
+        present = _present(labels, self.num_classes) if present is None else np.asarray(present, dtype=bool)
         tail_present = present[:, self.tail]
         may_receive = rng.random(b) < self.receive_prob
         if self.per_image:  # (image, class) pairs, image by image
@@ -188,7 +188,7 @@ class TailCutmixPaste:
             raise ValueError(f"prob must be in [0, 1] and per_image >= 0, got {prob}, {per_image}")
         self.prob, self.per_image = float(prob), int(per_image)
 
-    def plan(self, labels: torch.Tensor, rng: np.random.Generator) -> PastePlan:
+    def plan(self, labels: torch.Tensor, rng: np.random.Generator, present: np.ndarray | None = None) -> PastePlan:
         b, h, w = labels.shape
         receive = np.repeat(np.flatnonzero(rng.random(b) < self.prob), self.per_image)
         if len(self.tail) == 0 or len(receive) == 0:

@@ -53,7 +53,7 @@ def _outline(img: np.ndarray, owner: np.ndarray) -> np.ndarray:
 def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, colors: np.ndarray,
                  names: list[str] | None = None) -> np.ndarray:
     """(rows·H, 4·W, 3) uint8 grid: image | labels | pasted image | pasted labels (outlined)."""
-    after_img, after_lab = apply_paste({"images": images, "labels": labels, "plan": plan})
+    after_img, after_lab = apply_paste({"images": images, "labels": labels, "plan": plan}, inplace=False)
     b, _, h, w = images.shape
     owner = _pasted_owner(plan, b, h, w)
     rows = []

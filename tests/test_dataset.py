@@ -49,6 +49,7 @@ def test_items_have_the_documented_types(camvid_work):
     assert it["label"].dtype == torch.int64 and it["label"].shape == (192, 256)
     vals = set(it["label"].unique().tolist())
     assert vals <= set(range(11)) | {255}
+    assert set(np.flatnonzero(it["present"].numpy()).tolist()) == vals - {255}
     ev = SegmentationDataset(camvid_work, train=False)[3]
     assert ev["image"].shape == (3, 360, 480)
 
@@ -87,6 +88,9 @@ def test_memory_bank_paste_semantics(camvid_work, bank, per_image):
         images = torch.stack([it["image"] for it in items])
         labels = torch.stack([it["label"] for it in items])
         plan = planner.plan(labels, np.random.default_rng(start))
+        with_present = planner.plan(labels, np.random.default_rng(start),
+                                    present=torch.stack([it["present"] for it in items]).numpy())
+        assert torch.equal(plan.crop_labels, with_present.crop_labels)  # the items' counts agree
         drawn = [int(plan.crop_labels[p][plan.masks[p]][0]) for p in range(len(plan))]
         # the drawn classes are the missing tail classes, ceil(ratio × missing) of them
         present = [set(l.unique().tolist()) for l in labels]
@@ -99,7 +103,7 @@ def test_memory_bank_paste_semantics(camvid_work, bank, per_image):
         else:
             missing = [c for c in TAIL if not any(c in p for p in present) and bank.count(c) > 0]
             assert set(drawn) <= set(missing) and len(drawn) == math.ceil(0.6 * len(missing))
-        out_img, out_lab = apply_paste({"images": images, "labels": labels, "plan": plan})
+        out_img, out_lab = apply_paste({"images": images, "labels": labels, "plan": plan}, inplace=False)
         owner = _visible_masks(plan, *labels.shape)
         untouched = owner < 0
         # nothing outside the pasted masks changes
@@ -176,7 +180,7 @@ def test_cuda_paste_equals_cpu(camvid_work, bank):
     ds = _dataset(camvid_work)
     planner = MemoryBankPaste(bank, TAIL, per_image=True)
     for b in make_loader(ds, batch_size=4, planner=planner, seed=1):
-        cpu = apply_paste(b)
+        cpu = apply_paste(b, inplace=False)
         gpu = apply_paste(b, "cuda")
         assert torch.equal(cpu[1], gpu[1].cpu()) and torch.equal(cpu[0], gpu[0].cpu())
         break
@@ -197,7 +201,7 @@ def test_tail_cutmix_paste(camvid_work):
         planner = TailCutmixPaste(cm, TAIL, prob=1.0)
         plan = planner.plan(labels, np.random.default_rng(seed))
         assert len(plan) == 4
-        out_img, out_lab = apply_paste({"images": images, "labels": labels, "plan": plan})
+        out_img, out_lab = apply_paste({"images": images, "labels": labels, "plan": plan}, inplace=False)
         for p in range(len(plan)):
             i = int(plan.image_index[p])
             m = plan.masks[p].numpy()
