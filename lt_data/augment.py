@@ -45,7 +45,7 @@ def _pack(crops: list[np.ndarray], labels: list[np.ndarray], masks: list[np.ndar
     wm = max(c.shape[1] for c in crops)
     p = len(crops)
     pix = np.zeros((p, hm, wm, 3), np.uint8)
-    lab = np.full((p, hm, wm), IGNORE_INDEX, np.int64)
+    lab = np.full((p, hm, wm), IGNORE_INDEX, np.uint8)  # uint8 crosses the worker → main pipe 8× lighter
     msk = np.zeros((p, hm, wm), bool)
     for j, (c, l, m) in enumerate(zip(crops, labels, masks)):
         h, w = m.shape
@@ -151,7 +151,7 @@ class MemoryBankPaste:
             counts[tgt] += 1
             out_pix.append(pix)
             out_mask.append(msk)
-            out_lab.append(np.where(msk, c, IGNORE_INDEX).astype(np.int64))
+            out_lab.append(np.where(msk, c, IGNORE_INDEX).astype(np.uint8))
             out_img.append(tgt)
             out_off.append((y, x))
             out_cls.append(c)
@@ -215,7 +215,7 @@ class TailCutmixPaste:
             if not mask.any():
                 continue
             out_pix.append(np.ascontiguousarray(pix))
-            out_lab.append(lab.astype(np.int64))
+            out_lab.append(lab)
             out_mask.append(mask)
             out_img.append(tgt)
             out_off.append((y, x))

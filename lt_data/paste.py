@@ -3,7 +3,7 @@
 A paste plan is data (drawn once in a DataLoader worker, applied once on the device)::
 
     crops        (P, C, h, w)  same dtype as the images; object pixels, top-left aligned, padded
-    crop_labels  (P, h, w)     int64 label of each crop pixel
+    crop_labels  (P, h, w)     uint8 or int64 label of each crop pixel
     masks        (P, h, w)     bool; True = this pixel belongs to the object (False in the padding)
     image_index  (P,)          int64 batch image that receives paste p
     offsets      (P, 2)        int64 (y, x) of the crop's top-left corner in that image
@@ -68,6 +68,7 @@ def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strate
     if len(plan) == 0:
         return images, labels
     plan = plan.to(images.device)
+    plan.crop_labels = plan.crop_labels.to(labels.dtype)
     crops = plan.crops.to(images.dtype)
     if strategy == "auto":
         strategy = "loop" if images.device.type == "cpu" else "scatter"
