@@ -49,11 +49,27 @@ class PastePlan:
         return PastePlan(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).pin_memory()
                             for f in fields(self)})
 
+    def __reduce__(self):
+        # A DataLoader worker sends every tensor through its own shared-memory segment, which costs
+        # more than the copy: travel as two tensors (pixels+labels+mask planes, and the index columns).
+        if self.crops.dtype == torch.uint8 and self.crop_labels.dtype == torch.uint8 and self.crops.device.type == "cpu":
+            planes = torch.cat([self.crops, self.crop_labels[:, None], self.masks.view(torch.uint8)[:, None]], 1)
+            classes = self.classes if self.classes is not None else torch.full_like(self.image_index, -1)
+            meta = torch.cat([self.image_index[:, None], self.offsets, classes[:, None]], 1)
+            return (_unpack_plan, (planes, meta, self.classes is not None))
+        return (PastePlan, tuple(getattr(self, f.name) for f in fields(self)))
+
     @staticmethod
     def empty(channels: int = 3, dtype: torch.dtype = torch.uint8) -> "PastePlan":
         return PastePlan(torch.zeros(0, channels, 1, 1, dtype=dtype), torch.zeros(0, 1, 1, dtype=torch.int64),
                          torch.zeros(0, 1, 1, dtype=torch.bool), torch.zeros(0, dtype=torch.int64),
                          torch.zeros(0, 2, dtype=torch.int64), torch.zeros(0, dtype=torch.int64))
+
+
+def _unpack_plan(planes: torch.Tensor, meta: torch.Tensor, has_classes: bool) -> PastePlan:
+    c = planes.shape[1] - 2
+    return PastePlan(planes[:, :c], planes[:, c], planes[:, c + 1].view(torch.bool), meta[:, 0], meta[:, 1:3],
+                     meta[:, 3] if has_classes else None)
 
 
 def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strategy: str = "auto",

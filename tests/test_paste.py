@@ -79,3 +79,15 @@ def test_cuda_equals_cpu():
     a = paste(images, labels, plan)
     b = paste(images.cuda(), labels.cuda(), plan.to("cuda"))
     assert torch.equal(a[0], b[0].cpu()) and torch.equal(a[1], b[1].cpu())
+
+
+def test_plan_survives_pickling_unchanged():
+    import pickle
+
+    _, _, plan = _random_plan(seed=6)
+    plan.crop_labels = plan.crop_labels.to(torch.uint8)
+    plan.classes = torch.arange(len(plan))
+    back = pickle.loads(pickle.dumps(plan))
+    for name in ("crops", "crop_labels", "masks", "image_index", "offsets", "classes"):
+        a, b = getattr(plan, name), getattr(back, name)
+        assert a.dtype == b.dtype and torch.equal(a, b), name
