@@ -853,10 +853,7 @@ class TailBank:
         """The statistics' sample records (``samples.jsonl``); ``meta["sample"]`` indexes this list."""
         self._ensure()
         if self._samples is None:
-            import json
-
-            text = bytes(self._samples_array[...]).decode("utf-8")
-            self._samples = [json.loads(line) for line in text.splitlines() if line.strip()]
+            self._samples = decode_samples(self._samples_array)
         return self._samples
 
     # ---- objects --------------------------------------------------------------------------------
@@ -946,6 +943,14 @@ class TailBank:
                 "pixel_bytes": self.attrs.get("pixel_bytes"), "mask_bytes": self.attrs.get("mask_bytes"),
                 "disk_bytes": store_size(self.url, self.storage_options), "read_mode": self.resolved_mode,
                 "built_at": self.attrs.get("built_at"), "build_seconds": self.attrs.get("seconds")}
+
+
+def decode_samples(array) -> list[dict]:
+    """The sample records a store keeps as the bytes of ``samples.jsonl`` (a uint8 zarr array)."""
+    import json
+
+    text = bytes(array[...]).decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _uniform(generator, n: int) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import __version__
 from .bank import (_create, _dataset_record, _open_for_write, _open_group, _existing_attrs, _run_pool, _uniform,
-                   _W, _work_fingerprints, check_store, compare_fingerprints, default_out, resolve_classes,
+                   decode_samples, _W, _work_fingerprints, check_store, compare_fingerprints, default_out, resolve_classes,
                    resolve_store, work_expectations)
 from .classes import ClassTable
 from .errors import ArtifactError, LtDataError
@@ -292,10 +292,7 @@ class TailCutmix:
     def samples(self) -> list[dict]:
         self._ensure()
         if self._samples is None:
-            import json
-
-            text = bytes(self._samples_array[...]).decode("utf-8")
-            self._samples = [json.loads(line) for line in text.splitlines() if line.strip()]
+            self._samples = decode_samples(self._samples_array)
         return self._samples
 
     # ---- crops ----------------------------------------------------------------------------------
