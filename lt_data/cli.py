@@ -304,7 +304,7 @@ def _parse_set(items: list[str]) -> dict:
 def train(
     pipeline: Optional[Path] = typer.Argument(None, help="A pipeline file; its [train] table gives the options."),
     work: Optional[Path] = typer.Option(None, "--work", help="Training statistics work directory."),
-    run: Optional[Path] = typer.Option(None, "--run", help="Run directory (checkpoint, log, metrics)."),
+    run: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (checkpoint, log, metrics)."),
     model: Optional[str] = typer.Option(None, "--model", help="deeplabv3plus_small | unet_small | package.module:callable"),
     loss: Optional[str] = typer.Option(None, "--loss", help="e.g. ce, pat, '1*auc+ce', focal, cb, ldam, blv"),
     paste: Optional[str] = typer.Option(None, "--paste", help="none | bank | cutmix"),
