@@ -45,3 +45,24 @@ def ade_fixture_dir() -> Path:
 @pytest.fixture(scope="session")
 def coco_fixture_dir() -> Path:
     return _need(SHARED / "fixtures" / "nightrome")
+
+
+@pytest.fixture(scope="session")
+def camvid_work(camvid_root, tmp_path_factory):
+    """Statistics of CamVid train, computed once per session; copy before writing into it."""
+    from lt_data.layouts import get_layout
+    from lt_data.stats import run_stats
+
+    work = tmp_path_factory.mktemp("camvid_stats")
+    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
+    return work
+
+
+@pytest.fixture
+def work_copy(camvid_work, tmp_path):
+    """A private copy of the CamVid statistics work directory."""
+    import shutil
+
+    dst = tmp_path / "work"
+    shutil.copytree(camvid_work, dst)
+    return dst

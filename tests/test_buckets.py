@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -16,9 +15,8 @@ from lt_data.buckets import (BUCKET_NAMES, BUCKETS_FILE, compute_buckets, load_b
 from lt_data.classes import ClassTable, load_class_table
 from lt_data.cli import app
 from lt_data.errors import LtDataError
-from lt_data.layouts import get_layout
 from lt_data.layouts.base import Sample
-from lt_data.stats import ClassStats, run_stats, stats_fingerprint
+from lt_data.stats import ClassStats, stats_fingerprint
 
 CAMVID = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
           "Bicyclist")
@@ -44,20 +42,6 @@ def _check_partition(b: dict, k: int) -> None:
     assert ids == list(range(k)), "every class in exactly one bucket, and nothing else (no ignore index)"
     for c in b["classes"]:
         assert c["id"] in b[c["bucket"]]
-
-
-@pytest.fixture(scope="module")
-def camvid_work(camvid_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("camvid_buckets")
-    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    return work
-
-
-@pytest.fixture
-def work_copy(camvid_work, tmp_path):
-    dst = tmp_path / "work"
-    shutil.copytree(camvid_work, dst)
-    return dst
 
 
 # ---- share rule on hand-made counts -------------------------------------------------------------------------

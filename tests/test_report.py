@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 from html.parser import HTMLParser
 
 import numpy as np
@@ -18,10 +17,9 @@ from lt_data.buckets import write_buckets
 from lt_data.classes import load_class_table
 from lt_data.cli import app
 from lt_data.errors import ArtifactError
-from lt_data.layouts import get_layout
 from lt_data.layouts.base import Sample
 from lt_data.report import PLOTS, write_report
-from lt_data.stats import ClassStats, run_stats, write_stats
+from lt_data.stats import ClassStats, write_stats
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -65,20 +63,6 @@ def _decode_data_uri(src: str) -> Image.Image:
     im = Image.open(io.BytesIO(base64.b64decode(src[len(prefix):], validate=True)))
     im.load()
     return im
-
-
-@pytest.fixture(scope="module")
-def camvid_work(camvid_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("camvid_report")
-    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    return work
-
-
-@pytest.fixture
-def work_copy(camvid_work, tmp_path):
-    dst = tmp_path / "work"
-    shutil.copytree(camvid_work, dst)
-    return dst
 
 
 def test_camvid_report(work_copy):
