@@ -126,15 +126,23 @@ class ClassTable:
         """raw label values (H, W) uint8 → train ids (H, W) uint8, ``ignore_index`` for void."""
         return self.lut[raw]
 
-    def fold_histogram(self, raw_hist: np.ndarray) -> tuple[np.ndarray, int]:
-        """A 256-bin integer histogram of raw values → (per-class pixel counts (K,) int64, ignored pixels).
+    def fold_histograms(self, raw_hists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 256) integer histograms of raw values → (per-class pixel counts (N, K) int64, ignored (N,)).
 
-        Folding the histogram through the lookup costs nothing, unlike remapping every pixel. Unknown
-        values fold into "ignored": check :meth:`unknown_values` first.
+        Folding histograms through the lookup (one matrix product) costs nothing next to remapping
+        every pixel. Unknown values fold into "ignored": check :meth:`unknown_values` first.
         """
-        folded = np.zeros(_RAW_RANGE, dtype=np.int64)
-        np.add.at(folded, self.lut, np.asarray(raw_hist, dtype=np.int64))
-        return folded[: self.num_classes].copy(), int(folded[self.ignore_index])
+        k = self.num_classes
+        fold = np.zeros((_RAW_RANGE, k + 1), dtype=np.int64)
+        lut = self.lut.astype(np.int64)
+        fold[np.arange(_RAW_RANGE), np.where(lut < k, lut, k)] = 1
+        folded = np.asarray(raw_hists, dtype=np.int64).reshape(-1, _RAW_RANGE) @ fold
+        return folded[:, :k].copy(), folded[:, k].copy()
+
+    def fold_histogram(self, raw_hist: np.ndarray) -> tuple[np.ndarray, int]:
+        """One 256-bin histogram → (per-class pixel counts (K,) int64, ignored pixels)."""
+        counts, ignored = self.fold_histograms(raw_hist)
+        return counts[0], int(ignored[0])
 
     def unknown_values(self, raw_hist: np.ndarray) -> list[int]:
         """Raw values present in the histogram that the table does not know."""

@@ -158,7 +158,7 @@ def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool 
         raise DataError(layout.root, f"empty split {layout.split!r}: no image/label pairs found for the "
                                      f"{layout.name} layout")
     workers = default_workers() if workers is None else max(1, workers)
-    n, k = len(samples), layout.table.num_classes
+    n = len(samples)
     raw_hists = np.zeros((n, 256), dtype=np.int64)
     sizes = np.zeros((n, 2), dtype=np.int64)
     ok = np.ones(n, dtype=bool)
@@ -202,16 +202,12 @@ def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool 
         s = samples[i]
         s.height, s.width = int(sizes[i, 0]), int(sizes[i, 1])
         kept.append(s)
-    # Fold all histograms through the lookup at once: (N, 256) @ one-hot (256, K+1).
-    fold = np.zeros((256, k + 1), dtype=np.int64)
-    lut = layout.table.lut.astype(np.int64)
-    fold[np.arange(256), np.where(lut < k, lut, k)] = 1
-    folded = raw_hists[idx] @ fold
+    counts, ignored = layout.table.fold_histograms(raw_hists[idx])
     dataset = layout.describe() | {"class_table": layout.table.to_json(), "ignore_index": layout.table.ignore_index,
                                    "tool": "lt-data", "version": __version__,
                                    "warnings": list(getattr(layout, "warnings", []))}
-    return ClassStats(table=layout.table, samples=kept, counts=folded[:, :k].copy(), ignored=folded[:, k].copy(),
-                      dataset=dataset, skipped=skipped)
+    return ClassStats(table=layout.table, samples=kept, counts=counts, ignored=ignored, dataset=dataset,
+                      skipped=skipped)
 
 
 # ---- artifacts ----------------------------------------------------------------------------------
