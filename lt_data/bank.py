@@ -533,6 +533,19 @@ def compare_fingerprints(url: str, attrs: dict, *, stats: str | None = None, tab
         raise ArtifactError(f"{url}: refused: " + "; ".join(problems) + f"; {rebuild}")
 
 
+def refuse_mismatch(url: str, attrs: dict, command: str, *, work: str | Path | None = None,
+                    expect_stats: str | None = None, expect_table: ClassTable | str | None = None) -> None:
+    """Raise ArtifactError when a store was built from other statistics or another class table than
+    ``work``'s, or than the given fingerprints; the message says how to rebuild (``lt-data COMMAND``)."""
+    if work is not None:
+        fp, table, desc = work_expectations(work)
+        compare_fingerprints(url, attrs, stats=fp, table=table, work_desc=desc,
+                             rebuild=f"rebuild it with `lt-data {command} {work}`")
+    if expect_stats is not None or expect_table is not None:
+        compare_fingerprints(url, attrs, stats=expect_stats, table=expect_table,
+                             rebuild=f"rebuild it with `lt-data {command} WORK`")
+
+
 def work_expectations(work: str | Path) -> tuple[str, ClassTable, dict]:
     """(statistics fingerprint, class table, dataset description) of a work directory."""
     from .io import read_json
@@ -731,18 +744,13 @@ class TailBank:
         bank = cls(resolve_store(path_or_url, BANK_DIR), storage_options=storage_options, mode=mode,
                    max_memory_bytes=max_memory_bytes)
         bank._load()
-        if work is not None:
-            bank.check_compatible(work)
-        if expect_stats is not None or expect_table is not None:
-            compare_fingerprints(bank.url, bank.attrs, stats=expect_stats, table=expect_table,
-                                 rebuild="rebuild it with `lt-data bank build WORK`")
+        refuse_mismatch(bank.url, bank.attrs, "bank build", work=work, expect_stats=expect_stats,
+                        expect_table=expect_table)
         return bank
 
     def check_compatible(self, work: str | Path) -> None:
         """Refuse (ArtifactError) when the bank was not built from ``work``'s statistics and class table."""
-        fp, table, desc = work_expectations(work)
-        compare_fingerprints(self.url, self.attrs, stats=fp, table=table, work_desc=desc,
-                             rebuild=f"rebuild it with `lt-data bank build {work}`")
+        refuse_mismatch(self.url, self.attrs, "bank build", work=work)
 
     def _load(self) -> None:
         group, attrs = _open_group(self.url, self.storage_options)

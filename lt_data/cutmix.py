@@ -27,8 +27,8 @@ import numpy as np
 
 from . import __version__
 from .bank import (_create, _dataset_record, _open_for_write, _open_group, _existing_attrs, _run_pool, _uniform,
-                   decode_samples, _W, _work_fingerprints, check_store, compare_fingerprints, default_out, resolve_classes,
-                   resolve_store, work_expectations)
+                   decode_samples, _W, _work_fingerprints, check_store, default_out, refuse_mismatch, resolve_classes,
+                   resolve_store)
 from .classes import ClassTable
 from .errors import ArtifactError, LtDataError
 
@@ -181,13 +181,8 @@ class TailCutmix:
         other statistics or another class table when ``expect_*`` or ``work`` are given."""
         cm = cls(resolve_store(path_or_url, CUTMIX_DIR), storage_options=storage_options, root=root)
         cm._load()
-        if work is not None:
-            fp, table, desc = work_expectations(work)
-            compare_fingerprints(cm.url, cm.attrs, stats=fp, table=table, work_desc=desc,
-                                 rebuild=f"rebuild it with `lt-data cutmix build {work}`")
-        if expect_stats is not None or expect_table is not None:
-            compare_fingerprints(cm.url, cm.attrs, stats=expect_stats, table=expect_table,
-                                 rebuild="rebuild it with `lt-data cutmix build WORK`")
+        refuse_mismatch(cm.url, cm.attrs, "cutmix build", work=work, expect_stats=expect_stats,
+                        expect_table=expect_table)
         return cm
 
     def _load(self) -> None:
