@@ -1,2 +1,3 @@
-from importlib.metadata import version as _v
+"""lt-data: long-tailed semantic segmentation data."""
+
 __version__ = "0.1.0"

@@ -7,7 +7,6 @@ same seed gives the same batches with 0 or N workers, on one rank or many.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Sequence
 
@@ -213,7 +212,3 @@ def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: b
                         collate_fn=collate, drop_last=drop_last, pin_memory=pin_memory, persistent_workers=False,
                         **kwargs)
     return SeededLoader(loader, dataset, collate, sampler, seed)
-
-
-def batches_per_epoch(n: int, batch_size: int, drop_last: bool = True) -> int:
-    return n // batch_size if drop_last else math.ceil(n / batch_size)
