@@ -15,7 +15,7 @@ import torch
 
 from .paste import PastePlan
 
-IGNORE_INDEX = 255
+from .classes import IGNORE_INDEX
 
 
 def _present(labels: torch.Tensor | np.ndarray, k: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampl
 from .layouts import Layout, Sample, get_layout
 from .paste import PastePlan, paste
 
-IGNORE_INDEX = 255
+from .classes import IGNORE_INDEX
 
 
 class SegmentationDataset(Dataset):

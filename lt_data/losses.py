@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-IGNORE_INDEX = 255
+from .classes import IGNORE_INDEX
 
 
 def _flatten(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int):

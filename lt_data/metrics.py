@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-IGNORE_INDEX = 255
+from .classes import IGNORE_INDEX
 
 
 class ConfusionMatrix:

@@ -15,7 +15,7 @@ import torch
 from .dataset import SegmentationDataset, apply_paste, make_loader
 from .paste import PastePlan
 
-IGNORE_INDEX = 255
+from .classes import IGNORE_INDEX
 
 
 def overlay(image: np.ndarray, label: np.ndarray, colors: np.ndarray, alpha: float = 0.55) -> np.ndarray:
