@@ -24,10 +24,11 @@ import numpy as np
 
 from . import __version__
 from .buckets import BUCKET_NAMES, BUCKETS_FILE, bucket_index, compute_buckets, frequency_order, load_buckets
-from .errors import ArtifactError
-from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .io import atomic_write_json, atomic_write_text, read_json
+from .store import replace_dir
 
 REPORT_DIR = "report"
+REPORT_SCHEMA = "lt-data/report"
 BUCKET_COLORS = {"head": "#0072B2", "middle": "#009E73", "tail": "#D55E00"}  # Okabe-Ito, colour-blind safe
 PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")
 DPI = 100
@@ -558,6 +559,14 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+def _old_report(path: Path) -> bool:
+    """A report written before reports carried the store marker (lt-data 0.1 wrote report.json)."""
+    try:
+        return read_json(path / "report.json")["source"]["tool"] == "lt-data"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 # ---- the stage ----------------------------------------------------------------------------------
 
 def write_report(work: str | Path, *, top: int = 10) -> Path:
@@ -569,31 +578,22 @@ def write_report(work: str | Path, *, top: int = 10) -> Path:
     fingerprint = stats_fingerprint(work)
     from_file = (work / BUCKETS_FILE).is_file()
     if from_file:
-        buckets = load_buckets(work)
-        built_from = buckets.get("source", {}).get("stats")
-        if built_from != fingerprint:
-            raise ArtifactError(f"{work / BUCKETS_FILE}: built from other statistics ({built_from}, now "
-                                f"{fingerprint}); re-run `lt-data buckets {work}`")
-        if buckets.get("num_classes") != stats.table.num_classes:
-            raise ArtifactError(f"{work / BUCKETS_FILE}: {buckets.get('num_classes')} classes, statistics have "
-                                f"{stats.table.num_classes}; re-run `lt-data buckets {work}`")
+        buckets = load_buckets(work)  # refuses buckets of other statistics
     else:
         buckets = compute_buckets(stats)
         buckets["source"] = {"stats": fingerprint}
     data = report_data(stats, buckets, top=top, buckets_from_file=from_file)
-    out = work / REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
     plots = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
              "image_frequency": plot_image_frequency(data)}
     co = plot_cooccurrence(data)
     if co is not None:
         plots["cooccurrence"] = co
-    (out / "cooccurrence.png").unlink(missing_ok=True)  # a stale plot from other buckets must not linger
-    for name, png in plots.items():
-        atomic_write_bytes(out / f"{name}.png", png)
     data["plots"] = [f"{name}.png" for name in plots]
-    atomic_write_json(out / "report.json", data)
-    atomic_write_text(out / "report.md", render_markdown(data, plots))
-    index = out / "index.html"
-    atomic_write_text(index, render_html(data, plots))
+    with replace_dir(work / REPORT_DIR, REPORT_SCHEMA, "report", legacy=_old_report) as out:
+        for name, png in plots.items():
+            (out / f"{name}.png").write_bytes(png)
+        atomic_write_json(out / "report.json", data)
+        atomic_write_text(out / "report.md", render_markdown(data, plots))
+        atomic_write_text(out / "index.html", render_html(data, plots))
+    index = work / REPORT_DIR / "index.html"
     return index

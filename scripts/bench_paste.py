@@ -238,7 +238,7 @@ def bench_synthetic(args, device: torch.device) -> dict:
 
 def prepare_camvid(root: Path, work: Path, workers: int) -> str:
     from lt_data.bank import build_bank
-    from lt_data.io import atomic_write_json
+    from lt_data.buckets import write_buckets
     from lt_data.layouts import get_layout
     from lt_data.stats import run_stats
 
@@ -246,7 +246,7 @@ def prepare_camvid(root: Path, work: Path, workers: int) -> str:
     if not (work / "class_stats.json").is_file():
         run_stats(get_layout("camvid", root, "train"), work, workers=workers, progress=False)
     if not (work / "buckets.json").is_file():
-        atomic_write_json(work / "buckets.json", BUCKETS)
+        write_buckets(work, "list", head_classes=BUCKETS["head"], tail_classes=BUCKETS["tail"])
     path = build_bank(work, classes="tail", workers=workers, progress=False)
     print(f"\n[loader] CamVid work directory {work}: stats + buckets + bank ready in {time.perf_counter() - t:.1f} s")
     return path
