@@ -191,6 +191,7 @@ def bank_build(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/bank.zarr)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete bank exists."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
 ):
     """Extract every object (connected component) of the selected classes into WORK/bank.zarr."""
@@ -199,17 +200,24 @@ def bank_build(
     with _user_errors():
         path = build_bank(work, classes=classes, min_area=min_area, max_per_class=max_per_class, choose=choose,
                           seed=seed, connectivity=connectivity, workers=workers, out=out, force=force,
-                          progress=not quiet)
-        bank = TailBank.open(path)
+                          skip_bad=skip_bad, progress=not quiet)
+        bank = TailBank.open(path, work=work)
+        _warn_skipped(bank.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_info(bank.summary()))
         typer.echo(f"wrote {path} ({len(bank)} objects of classes {bank.classes})")
+
+
+def _warn_skipped(skipped: list[dict]) -> None:
+    for b in skipped:
+        typer.echo(f"warning: skipped {b['path']}: {b['problem']}", err=True)
 
 
 @bank_app.command("info")
 def bank_info(
     bank: str = typer.Argument(..., help="A bank store (path or URL) or a work directory holding bank.zarr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    verify: bool = typer.Option(False, "--verify", help="Also check the content (CRC-32) of every file of the store."),
 ):
     """Per-class counts, area distribution, size on disk and build parameters of a bank."""
     import json
@@ -217,7 +225,10 @@ def bank_info(
     from .bank import TailBank, format_info
 
     with _user_errors():
-        summary = TailBank.open(bank).summary()
+        reader = TailBank.open(bank)
+        if verify:
+            reader.verify()
+        summary = reader.summary()
         typer.echo(json.dumps(summary, indent=1) if as_json else format_info(summary))
 
 
@@ -251,6 +262,7 @@ def cutmix_build(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/cutmix.zarr)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete store exists."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable labels with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
 ):
     """For each selected class b: the images containing b and their level boxes, into WORK/cutmix.zarr."""
@@ -258,8 +270,9 @@ def cutmix_build(
 
     with _user_errors():
         path = build_cutmix(work, levels=levels, ratio=ratio, step=step, classes=classes, workers=workers, out=out,
-                            force=force, progress=not quiet)
-        cm = TailCutmix.open(path)
+                            force=force, skip_bad=skip_bad, progress=not quiet)
+        cm = TailCutmix.open(path, work=work)
+        _warn_skipped(cm.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_summary(cm.summary()))
         typer.echo(f"wrote {path} (classes {cm.classes}, levels 0..{cm.levels})")

@@ -9,6 +9,7 @@ slow path, for stores re-encoded with a compressor).
 from __future__ import annotations
 
 import mmap
+import os
 from collections import OrderedDict
 from typing import Sequence
 
@@ -43,24 +44,46 @@ class MmapBuffer:
     """The chunk files of an uncompressed 1-D uint8 array, memory-mapped on first touch.
 
     Maps are per process (opened lazily, shared through the page cache); at most ``_MMAP_CACHE``
-    stay open, least recently used closed first.
+    stay open, least recently used closed first. Chunk files are opened relative to a handle on their
+    directory taken at open, so a reader keeps reading the store it opened even after a rebuild
+    renamed another one into its place; once that old store is removed, a chunk not yet mapped is an
+    error, never the new store's bytes at the old store's offsets.
     """
 
     def __init__(self, paths: list[str], chunk: int):
         self.paths, self.chunk = paths, chunk
         self.maps: OrderedDict[int, np.ndarray] = OrderedDict()
+        dirs = {os.path.dirname(p) for p in paths}
+        self._dir_fd = os.open(dirs.pop(), os.O_RDONLY | os.O_DIRECTORY) if len(dirs) == 1 else None
+        self._pid = os.getpid()
+
+    def __del__(self):
+        if getattr(self, "_dir_fd", None) is not None and self._pid == os.getpid():
+            try:
+                os.close(self._dir_fd)
+            except OSError:
+                pass
+
+    def _open(self, k: int) -> int:
+        if self._dir_fd is None:
+            return os.open(self.paths[k], os.O_RDONLY)
+        return os.open(os.path.basename(self.paths[k]), os.O_RDONLY, dir_fd=self._dir_fd)
 
     def _map(self, k: int) -> np.ndarray:
         m = self.maps.get(k)
         if m is None:
             try:
-                with open(self.paths[k], "rb") as f:
-                    # a plain ndarray over the map: np.memmap's Python-level slicing costs more than the read
-                    m = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+                fd = self._open(k)
             except FileNotFoundError:  # every chunk is written at build (write_empty_chunks): never zeros
-                raise ArtifactError(f"{self.paths[k]}: chunk file missing; rebuild the store") from None
+                raise ArtifactError(f"{self.paths[k]}: chunk file missing (the store was removed or rebuilt "
+                                    f"since it was opened?); reopen or rebuild the store") from None
+            try:
+                # a plain ndarray over the map: np.memmap's Python-level slicing costs more than the read
+                m = np.frombuffer(mmap.mmap(fd, 0, access=mmap.ACCESS_READ), dtype=np.uint8)
             except ValueError:  # an empty file cannot be mapped
                 m = np.zeros(0, dtype=np.uint8)
+            finally:
+                os.close(fd)
             self.maps[k] = m
             if len(self.maps) > _MMAP_CACHE:
                 self.maps.popitem(last=False)
