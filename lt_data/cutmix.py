@@ -25,11 +25,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import __version__
 from .errors import ArtifactError, LtDataError
 from .parallel import map_samples, resolve_workers
-from .store import (StoreReader, create_array, dataset_record, existing_attrs, file_manifest, open_group,
-                    work_fingerprints, write_store)
+from .store import (StoreReader, begin_store, build_inputs, create_array, finish_store, up_to_date, work_fingerprints,
+                    write_store)
 
 CUTMIX_DIR = "cutmix.zarr"
 SCHEMA = "lt-data/tail-cutmix"
@@ -111,22 +110,16 @@ def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float
     cutmix store is refused). Bad labels fail the build naming every one, or with ``skip_bad`` are
     left out of the subsets and listed in the ``skipped`` attribute. Returns the store's path or URL.
     """
-    from .buckets import select_classes
-    from .stats import load_stats, open_layout
+    from .stats import open_layout
 
     validate_params(levels, ratio, step)
     workers = resolve_workers(workers)
     t0 = time.perf_counter()
-    work = Path(work)
-    stats = load_stats(work)
-    ids, class_record = select_classes(classes, stats.table, work)
-    out = str(out) if out is not None else str(work / CUTMIX_DIR)
+    work, stats, ids, class_record, out = build_inputs(work, classes, out, CUTMIX_DIR)
     params = {"classes": ids, "class_source": class_record, "levels": int(levels), "ratio": float(ratio),
               "step": float(step), "box": "y0, x0, y1, x1 half-open; floor/ceil outward, clipped"}
     fingerprints = work_fingerprints(work, stats)
-    old = existing_attrs(out, storage_options)
-    if (not force and old and old.get("complete") is True and old.get("schema_version") == SCHEMA_VERSION
-            and old.get("params") == params and old.get("fingerprints") == fingerprints):
+    if not force and up_to_date(out, storage_options, SCHEMA_VERSION, params, fingerprints):
         return out
 
     sel = np.array(ids, dtype=np.int64)
@@ -136,10 +129,7 @@ def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float
     skipped: list = []
     rows = []  # class, sample, H, W, y0, x0, y1, x1
     with write_store(out, SCHEMA, "cutmix store", storage_options) as target:
-        group, _ = open_group(target, storage_options, mode="a")  # "w" would delete the store marker
-        group.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "complete": False, "tool": "lt-data",
-                            "version": __version__, "class_table": stats.table.to_json(), "classes": ids,
-                            "params": params, "fingerprints": fingerprints, "dataset": dataset_record(stats)})
+        group = begin_store(target, storage_options, SCHEMA, SCHEMA_VERSION, stats, ids, params, fingerprints)
         for p, (rects, (h, w)) in map_samples(_rects_task, tasks, {"layout": layout, "samples": samples},
                                               workers=workers, skip_bad=skip_bad, bad=skipped, desc="cutmix build",
                                               progress=progress,
@@ -157,13 +147,8 @@ def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float
         create_array(group, "class_pixels", stats.counts[m[:, 1], m[:, 0]].astype(np.int64))
         create_array(group, "boxes", boxes.astype(np.int32))
         create_array(group, "class_start", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-        create_array(group, "samples_jsonl", np.frombuffer(stats.samples_bytes, dtype=np.uint8))
-        group.attrs.update({"num_entries": int(len(m)), "counts": {str(c): int(counts[c]) for c in ids},
-                            "skipped": [b.to_json() for b in skipped],
-                            "seconds": round(time.perf_counter() - t0, 3),
-                            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            "files": file_manifest(target, storage_options)})
-        group.attrs["complete"] = True  # the completion marker, written last
+        finish_store(group, target, storage_options, started=t0, skipped=skipped, num_entries=int(len(m)),
+                     counts={str(c): int(counts[c]) for c in ids})
     return out
 
 

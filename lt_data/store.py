@@ -343,6 +343,54 @@ def check_store(url: str, attrs: dict, schema: str, schema_version: int, rebuild
                             f"completion marker is written last); {rebuild}")
 
 
+def build_inputs(work: str | Path, classes, out: str | Path | None, store_dir: str):
+    """What a store build starts from: (work Path, verified statistics, selected class ids, where they
+    came from, the output path or URL: ``out`` or ``WORK/store_dir``)."""
+    from .buckets import select_classes
+    from .stats import load_stats
+
+    work = Path(work)
+    stats = load_stats(work)
+    ids, record = select_classes(classes, stats.table, work)
+    return work, stats, ids, record, str(out) if out is not None else str(work / store_dir)
+
+
+def up_to_date(out: str, storage_options: dict | None, schema_version: int, params: dict, fingerprints: dict) -> bool:
+    """Whether ``out`` holds a complete store of this schema version built with ``params`` from inputs
+    with these ``fingerprints`` (then a build keeps it instead of rebuilding)."""
+    old = existing_attrs(out, storage_options)
+    return bool(old and old.get("complete") is True and old.get("schema_version") == schema_version
+                and old.get("params") == params and old.get("fingerprints") == fingerprints)
+
+
+def begin_store(location_: str, storage_options: dict | None, schema: str, schema_version: int, stats,
+                classes: list[int], params: dict, fingerprints: dict):
+    """Open the zarr group a build writes (at the location :func:`write_store` gave) and give it the
+    attributes it gets before any data: what it is, what it is built from and how, and the samples;
+    ``complete`` is false until :func:`finish_store`. Returns the group."""
+    from . import __version__
+
+    group, _ = open_group(location_, storage_options, mode="a")  # "w" would delete the store marker
+    group.attrs.update({"schema": schema, "schema_version": schema_version, "complete": False, "tool": "lt-data",
+                        "version": __version__, "class_table": stats.table.to_json(), "classes": classes,
+                        "params": params, "fingerprints": fingerprints, "dataset": dataset_record(stats)})
+    create_array(group, "samples_jsonl", np.frombuffer(stats.samples_bytes, dtype=np.uint8))
+    return group
+
+
+def finish_store(group, location_: str, storage_options: dict | None, *, started: float, skipped: list,
+                 **summary) -> None:
+    """The closing attributes (``summary``, skipped samples, duration, the file manifest), then the
+    completion marker, written last."""
+    import time
+
+    group.attrs.update(summary | {"skipped": [b.to_json() for b in skipped],
+                                  "seconds": round(time.perf_counter() - started, 3),
+                                  "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                  "files": file_manifest(location_, storage_options)})
+    group.attrs["complete"] = True
+
+
 # ---- built from what you give it ------------------------------------------------------------------------
 
 def work_fingerprints(work: str | Path, stats) -> dict:

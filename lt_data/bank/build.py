@@ -15,11 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import __version__
 from ..errors import DataError, LtDataError
 from ..parallel import map_samples, resolve_workers
-from ..store import (create_array, dataset_record, existing_attrs, file_manifest, open_group,
-                     work_fingerprints, write_store)
+from ..store import begin_store, build_inputs, create_array, finish_store, up_to_date, work_fingerprints, write_store
 from .extract import (CHOICES, DEFAULT_CHOOSE, DEFAULT_CONNECTIVITY, DEFAULT_MIN_AREA, choose_objects,
                       extract_objects, scan_components)
 from .reader import BANK_DIR, SCHEMA, SCHEMA_VERSION
@@ -107,23 +105,17 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
     image/label size mismatch) fails the build naming every bad file, or with ``skip_bad`` is
     skipped and listed in the store's ``skipped`` attribute. Returns the store's path or URL.
     """
-    from ..buckets import select_classes
-    from ..stats import load_stats, open_layout
+    from ..stats import open_layout
 
     validate_params(min_area, max_per_class, choose, connectivity)
     workers = resolve_workers(workers)
     t0 = time.perf_counter()
-    work = Path(work)
-    stats = load_stats(work)
-    ids, class_record = select_classes(classes, stats.table, work)
-    out = str(out) if out is not None else str(work / BANK_DIR)
+    work, stats, ids, class_record, out = build_inputs(work, classes, out, BANK_DIR)
     params = {"classes": ids, "class_source": class_record, "min_area": int(min_area),
               "max_per_class": None if max_per_class is None else int(max_per_class),
               "choose": choose, "seed": int(seed), "connectivity": int(connectivity)}
     fingerprints = work_fingerprints(work, stats)
-    old = existing_attrs(out, storage_options)
-    if (not force and old and old.get("complete") is True and old.get("schema_version") == SCHEMA_VERSION
-            and old.get("params") == params and old.get("fingerprints") == fingerprints):
+    if not force and up_to_date(out, storage_options, SCHEMA_VERSION, params, fingerprints):
         return out
 
     layout, samples = open_layout(work), stats.samples
@@ -138,10 +130,7 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
                            progress=progress, describe=lambda p: str(layout.label_path(samples[tasks[p][0]])))
 
     with write_store(out, SCHEMA, "tail bank", storage_options) as target:
-        group, _ = open_group(target, storage_options, mode="a")  # "w" would delete the store marker
-        group.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "complete": False, "tool": "lt-data",
-                            "version": __version__, "class_table": stats.table.to_json(), "classes": ids,
-                            "params": params, "fingerprints": fingerprints, "dataset": dataset_record(stats)})
+        group = begin_store(target, storage_options, SCHEMA, SCHEMA_VERSION, stats, ids, params, fingerprints)
 
         keep_by_image: dict[int, dict[int, np.ndarray]] | None = None
         if max_per_class is not None:  # pass 1 (labels only): areas of all candidates, then the seeded choice
@@ -183,16 +172,10 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
         create_array(group, "mask_offset", m[:, 9].copy())
         counts = np.bincount(m[:, 1], minlength=k)
         create_array(group, "class_start", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-        create_array(group, "samples_jsonl", np.frombuffer(stats.samples_bytes, dtype=np.uint8))
-        group.attrs.update({"num_objects": int(len(m)), "counts": {str(c): int(counts[c]) for c in ids},
-                            "pixel_bytes": int(pixel_bytes), "mask_bytes": int(mask_bytes),
-                            "images_scanned": int(present.any(axis=1).sum()),
-                            "images_with_objects": int(len(np.unique(m[:, 0]))),
-                            "skipped": [b.to_json() for b in skipped],
-                            "seconds": round(time.perf_counter() - t0, 3),
-                            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            "files": file_manifest(target, storage_options)})
-        group.attrs["complete"] = True  # the completion marker, written last
+        finish_store(group, target, storage_options, started=t0, skipped=skipped, num_objects=int(len(m)),
+                     counts={str(c): int(counts[c]) for c in ids}, pixel_bytes=int(pixel_bytes),
+                     mask_bytes=int(mask_bytes), images_scanned=int(present.any(axis=1).sum()),
+                     images_with_objects=int(len(np.unique(m[:, 0]))))
     return out
 
 

@@ -129,4 +129,5 @@ def choose_objects(rows: np.ndarray, max_per_class: int | None, choose: str = DE
         keep[chosen] = True
     return keep
 
-__all__ = ["CHOICES", "DEFAULT_CHOOSE", "DEFAULT_CONNECTIVITY", "DEFAULT_MIN_AREA", "choose_objects", "components", "extract_objects", "scan_components"]
+__all__ = ["CHOICES", "DEFAULT_CHOOSE", "DEFAULT_CONNECTIVITY", "DEFAULT_MIN_AREA", "choose_objects", "components",
+           "extract_objects", "scan_components"]

@@ -187,7 +187,7 @@ class TailBank(StoreReader):
         """Per-class counts, source images, area and box-size distributions, and size on disk."""
         self._ensure()
         per = []
-        area, cls, smp, box = self._rows[:, 6], self._rows[:, 0], self._rows[:, 1], self._rows[:, 2:6]
+        area, smp, box = self._rows[:, 6], self._rows[:, 1], self._rows[:, 2:6]
         for c in self.classes:
             sl = slice(int(self._class_start[c]), int(self._class_start[c + 1]))
             a = area[sl]
