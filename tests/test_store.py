@@ -276,3 +276,19 @@ def test_store_files_are_listed_in_its_attributes(work):
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"zarr.json", ".lt-data-store"}
     assert set(files) == on_disk
     assert all(size == (out / rel).stat().st_size for rel, (size, _) in files.items())
+
+
+@pytest.mark.parametrize("args", [["stats", "{data}", "--layout", "folder", "--out", "{file}"],
+                                  ["stats", "{data}", "--layout", "folder", "--out", "{work}", "--workers", "-1"],
+                                  ["bank", "build", "{work}", "--workers", "0"],
+                                  ["cutmix", "build", "{work}", "--workers", "-1"],
+                                  ["bank", "build", "{work}", "--out", "{file}/bank.zarr"]],
+                         ids=["stats-out-file", "stats-workers", "bank-workers", "cutmix-workers", "bank-out-under-file"])
+def test_output_and_worker_mistakes_are_one_line(work, tmp_path, args):
+    f = tmp_path / "a-file"
+    f.write_text("keep")
+    before = sorted(p.name for p in work.iterdir())
+    result = _cli(*[a.format(data=tmp_path / "data", work=work, file=f) for a in args], "-q")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and result.output.strip().count("\n") == 0, result.output
+    assert f.read_text() == "keep" and sorted(p.name for p in work.iterdir()) == before
