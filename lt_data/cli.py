@@ -292,7 +292,10 @@ def preview(
     from .preview import write_preview
 
     with _user_errors():
-        crop_size = tuple(int(v) for v in crop.lower().split("x")) if crop else None
+        try:
+            crop_size = tuple(int(v) for v in crop.lower().split("x")) if crop else None
+        except ValueError:
+            raise LtDataError(f"--crop takes HxW, e.g. 240x320, got {crop!r}") from None
         path = write_preview(work, out, mode=mode, batches=batches, batch_size=batch_size, crop_size=crop_size,
                              seed=seed)
         typer.echo(f"wrote {path}")
@@ -324,13 +327,16 @@ def train(
     steps: Optional[int] = typer.Option(None, "--steps"),
     val_work: Optional[Path] = typer.Option(None, "--val-work", help="Statistics work directory of the evaluation split."),
     set_: list[str] = typer.Option([], "--set", help="Any training option as key=value (JSON values)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint instead of resuming."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over in the run directory: its checkpoint, log and "
+                               "metrics are replaced instead of resumed."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Train a segmenter with the chosen loss and paste mode (resumes from RUN/checkpoint.pt). Under
-    torchrun it trains with DDP (gloo on CPU, NCCL on GPU)."""
+    """Train a segmenter with the chosen loss and paste mode. The run directory (default
+    WORK/runs/<model>-<loss>-<paste>) is one experiment: a checkpoint there is resumed only with the
+    same options and statistics (steps may grow); --fresh starts over. Under torchrun it trains with
+    DDP (gloo on CPU, NCCL on GPU)."""
     from .metrics import format_metrics
-    from .train import TrainConfig, ddp_setup
+    from .train import TrainConfig, ddp_setup, ddp_teardown, main_process
     from .train import train as run_training
 
     with _user_errors():
@@ -339,7 +345,7 @@ def train(
             from .pipeline import load_pipeline
 
             pipe = load_pipeline(pipeline, work=work)
-            opts = {"work": str(pipe.work), "run": str(pipe.work / "runs" / pipe.name), **pipe.stages.get("train", {})}
+            opts = {"work": str(pipe.work), **pipe.stages.get("train", {})}
         for key, value in {"work": work, "run": run, "model": model, "loss": loss, "paste": paste, "steps": steps,
                            "val_work": val_work}.items():
             if value is not None:
@@ -347,12 +353,17 @@ def train(
         opts.update(_parse_set(set_))
         if "work" not in opts:
             raise LtDataError("train needs a pipeline file or --work")
-        opts.setdefault("run", str(Path(opts["work"]) / "runs" / "train"))
+        cfg = TrainConfig.from_dict(opts)
         ddp_setup()
-        metrics = run_training(TrainConfig.from_dict(opts), progress=not quiet, resume=not fresh)
-        if metrics:
-            typer.echo(format_metrics(metrics))
-        typer.echo(f"run directory: {opts['run']}")
+        try:
+            metrics = run_training(cfg, progress=not quiet, resume=not fresh, echo=typer.echo)
+            main = main_process()  # asked before the process group goes
+        finally:
+            ddp_teardown()
+        if main:
+            if metrics:
+                typer.echo(format_metrics(metrics))
+            typer.echo(f"run directory: {cfg.run}")
 
 
 @app.command()
@@ -364,18 +375,14 @@ def evaluate(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Per-class IoU over a whole split (one confusion matrix) and overall/head/middle/tail mIoU."""
-    import torch
-
     from .metrics import format_metrics
-    from .train import evaluate_checkpoint, split_work
+    from .train import evaluate_checkpoint, read_checkpoint, split_work
 
     with _user_errors():
         if (split is None) == (work is None):
             raise LtDataError("evaluate needs exactly one of --split or --work")
         if split is not None:
-            if not checkpoint.is_file():
-                raise LtDataError(f"{checkpoint}: checkpoint not found")
-            cfg = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
+            cfg = read_checkpoint(checkpoint)["config"]
             work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}", progress=not quiet)
         metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not quiet)
         typer.echo(format_metrics(metrics))

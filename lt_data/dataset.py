@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from .errors import LtDataError
 from .layouts import Layout, Sample, get_layout
 from .paste import PastePlan, paste
 
@@ -111,17 +112,59 @@ def train_geometry(image: np.ndarray, label: np.ndarray, rng: np.random.Generato
     return image, label
 
 
+class CarryErrors(Dataset):
+    """Wraps a dataset so that an item failing with an LtDataError becomes ``{"error": err}``.
+
+    torch re-raises a DataLoader worker's exception in the main process by rebuilding it from the
+    worker's traceback text, and falls back to ``RuntimeError(traceback)`` when the class cannot be
+    built from one string (a DataError needs the file and the problem): the user would see a
+    traceback, not ``FILE: problem``. Carried as data (it pickles), the error crosses intact;
+    :class:`PasteCollate` passes it on and :func:`raise_carried` raises it in the main process.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            return self.dataset[index]
+        except LtDataError as e:
+            return {"error": e}
+
+
+def raise_carried(batches):
+    """Yield ``batches``, raising the first error carried by :class:`CarryErrors` / :class:`PasteCollate`."""
+    for batch in batches:
+        if "error" in batch:
+            raise batch["error"]
+        yield batch
+
+
 class PasteCollate:
     """Stacks items into a batch and, given a paste planner, draws the batch's paste plan.
 
     Runs in the DataLoader worker, so planning and crop reads overlap with training. The plan is
-    applied later, on the training device, by :func:`apply_paste`.
+    applied later, on the training device, by :func:`apply_paste`. A batch with an item carrying
+    an error, or whose planning fails with an LtDataError, becomes ``{"error": err}``
+    (see :class:`CarryErrors`).
     """
 
     def __init__(self, planner=None, seed: int = 0):
         self.planner, self.seed, self.epoch = planner, int(seed), 0
 
     def __call__(self, items: list[dict]) -> dict:
+        carried = next((it["error"] for it in items if "error" in it), None)
+        if carried is not None:
+            return {"error": carried}
+        try:
+            return self._collate(items)
+        except LtDataError as e:
+            return {"error": e}
+
+    def _collate(self, items: list[dict]) -> dict:
         images = torch.stack([it["image"] for it in items])
         labels = torch.stack([it["label"] for it in items])
         indices = torch.tensor([it["index"] for it in items], dtype=torch.int64)
@@ -173,7 +216,7 @@ class SeededLoader:
             self.sampler.set_epoch(epoch)
         elif isinstance(self.sampler, RandomSampler):
             self.sampler.generator.manual_seed(self.seed * 1_000_003 + epoch)
-        return iter(self.loader)
+        return raise_carried(self.loader)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -208,7 +251,7 @@ def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: b
     kwargs = {}
     if num_workers > 0:
         kwargs.update(worker_init_fn=_seed_worker, prefetch_factor=prefetch_factor or 2)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+    loader = DataLoader(CarryErrors(dataset), batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                         collate_fn=collate, drop_last=drop_last, pin_memory=pin_memory, persistent_workers=False,
                         **kwargs)
     return SeededLoader(loader, dataset, collate, sampler, seed)

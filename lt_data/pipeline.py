@@ -155,11 +155,10 @@ def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str],
         from .metrics import format_metrics
         from .train import TrainConfig, train
 
-        opts = dict(st["train"])
-        opts.setdefault("run", str(work / "runs" / pipe.name))
+        opts = dict(st["train"])  # the run directory defaults to WORK/runs/<recipe>, as for `lt-data train`
         opts.setdefault("val_work", str(val_work) if val_work else None)
         cfg = TrainConfig.from_dict({"work": str(work), **opts})
-        metrics = train(cfg, progress=progress)
+        metrics = train(cfg, progress=progress, echo=echo)
         outputs["train"] = Path(cfg.run) / "checkpoint.pt"
         echo(f"[train] {cfg.steps} steps, loss {cfg.loss}, paste {cfg.paste} → {outputs['train']}")
         if metrics:
