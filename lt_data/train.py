@@ -196,7 +196,21 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
     """Train per ``cfg``; resumes from ``RUN/checkpoint.pt`` when present and the same experiment
     (:mod:`lt_data.runs`; ``resume=False`` starts over in ``RUN``). Returns the final metrics (or
     ``{}`` without a validation split). ``stop_after`` ends the run early after that many steps of
-    this call (for tests of resume). ``echo`` prints notes (rank 0 only), e.g. a run already complete."""
+    this call (for tests of resume). ``echo`` prints notes (rank 0 only), e.g. a run already complete.
+
+    The run directory is locked for the whole run (rank 0 holds the lock): a second training into the
+    same directory is refused instead of interleaving checkpoints."""
+    from contextlib import nullcontext
+
+    from .store import lock
+
+    cfg.validate()
+    with lock(Path(cfg.run), "this training run") if _dist()[0] == 0 else nullcontext():
+        return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo)
+
+
+def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | None,
+           echo: Callable[[str], None]) -> dict:
     from .dataset import SegmentationDataset, apply_paste, make_loader
     from .losses import build_loss, class_counts_from_stats
     from .models import build_model

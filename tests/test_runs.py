@@ -121,3 +121,14 @@ def test_config_validation_names_the_option():
                       ({"device": "toaster"}, "device"), ({"scale_range": (2, 1)}, "scale_range")]:
         with pytest.raises(LtDataError, match=word):
             TrainConfig.from_dict({"work": "w", **bad})
+
+
+def test_a_second_training_into_the_same_run_directory_is_refused(tiny_copy, tmp_path):
+    from lt_data.store import lock
+
+    run = tmp_path / "run"
+    with lock(run, "this training run"):  # as a training in another process holds it
+        result = CliRunner().invoke(app, ["train", "--work", str(tiny_copy), "--run-dir", str(run), "--steps", "1",
+                                          "-q"])
+    assert result.exit_code == 2 and "another lt-data process is writing this training run" in result.output
+    assert "Traceback" not in result.output
