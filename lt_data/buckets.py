@@ -124,7 +124,7 @@ def split_by_rank(values: np.ndarray, head: int, tail: int) -> np.ndarray:
 
 # ---- class lists --------------------------------------------------------------------------------
 
-def resolve_classes(spec: str | Iterable[int | str] | None, names: tuple[str, ...] | list[str],
+def parse_class_ids(spec: str | Iterable[int | str] | None, names: tuple[str, ...] | list[str],
                     what: str = "classes") -> list[int]:
     """Class ids from ids or names: ``"1,2,road"`` or ``[1, 2, "road"]`` (names case-insensitive)."""
     if spec is None:
@@ -160,7 +160,7 @@ def select_classes(spec: str | Sequence[int] | None, table: ClassTable, work: st
                    ) -> tuple[list[int], dict]:
     """The classes a store is built for (``--classes``): a bucket name (``tail``, ``middle``, ``head``,
     joined with ``+``; read from ``WORK/buckets.json``, which must belong to ``work``'s statistics), or
-    ids / names as :func:`resolve_classes` reads them. ``None`` means ``tail``.
+    ids / names as :func:`parse_class_ids` reads them. ``None`` means ``tail``.
 
     Returns (sorted ids, record); the record says where the ids came from (for the store's attributes).
     """
@@ -172,7 +172,7 @@ def select_classes(spec: str | Sequence[int] | None, table: ClassTable, work: st
         ids = sorted({int(c) for name in spec.split("+") for c in buckets.get(name.strip(), [])})
         record["buckets_fingerprint"] = file_sha256(Path(work) / BUCKETS_FILE)[:16]
     else:
-        ids = resolve_classes(spec, table.names, "--classes")
+        ids = parse_class_ids(spec, table.names, "--classes")
     if not ids:
         raise LtDataError(f"--classes {spec!r} selects no class (is the bucket empty?)")
     return ids, record
@@ -252,8 +252,8 @@ def split_classes(pixels: np.ndarray, rule: str = "share", *, images: np.ndarray
         labels = np.where(split_by_share(pixels, head_share, 0.0) == HEAD, HEAD, MIDDLE)
         labels[tail] = TAIL
     else:  # list
-        head_ids = resolve_classes(p.get("head_classes"), names, "--head-classes")
-        tail_ids = resolve_classes(p.get("tail_classes"), names, "--tail-classes")
+        head_ids = parse_class_ids(p.get("head_classes"), names, "--head-classes")
+        tail_ids = parse_class_ids(p.get("tail_classes"), names, "--tail-classes")
         both = sorted(set(head_ids) & set(tail_ids))
         if both:
             raise LtDataError(f"class(es) {', '.join(names[i] for i in both)} are listed both as head and as tail")

@@ -19,7 +19,7 @@ from .display import contact_sheet, format_info
 from .extract import DEFAULT_MIN_AREA, choose_objects, components, extract_objects, scan_components
 from .reader import BANK_DIR, TailBank
 
-resolve_classes = select_classes  # the name this function had before the split; kept importable
+resolve_classes = select_classes  # its name before the split, kept importable; select_classes is the one resolver
 
 __all__ = ["BANK_DIR", "DEFAULT_MIN_AREA", "TailBank", "build_bank", "choose_objects", "components",
            "contact_sheet", "extract_objects", "format_info", "resolve_classes", "scan_components", "select_classes"]
