@@ -155,18 +155,21 @@ def export(
     work: Path = typer.Argument(..., help="Work directory holding the statistics."),
     beta: Optional[float] = typer.Option(None, "--beta", help="Class-balanced weights: β of the effective number "
                                          "(default 1 - 1e-6, suited to pixel counts)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports); "
+                                       "DAFormer reads its three files from the dataset root."),
+    force: bool = typer.Option(False, "--force", help="Replace files of the same names that lt-data did not write."),
 ):
-    """Write DAFormer's sample_class_stats.json / samples_with_class.json and class_weights.json."""
+    """Write DAFormer's sample_class_stats.json / samples_with_class.json, class_weights.json and
+    mmseg's class_weight lists (class_weight_SCHEME.json / .npy)."""
     from .exports import DEFAULT_BETA, write_exports
 
     with _user_errors():
         b = DEFAULT_BETA if beta is None else beta
         if not 0.0 <= b < 1.0:
             raise LtDataError(f"--beta must lie in [0, 1), got {b}")
-        path = write_exports(work, beta=b, out=out)
+        path = write_exports(work, beta=b, out=out, force=force)
         typer.echo(f"wrote {path}/: sample_class_stats.json, sample_class_stats_dict.json, samples_with_class.json, "
-                   f"class_weights.json")
+                   f"class_weights.json, class_weight_*.json/.npy")
 
 
 # ---- bank and cutmix (issue 4) -------------------------------------------------------------------
