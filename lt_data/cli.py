@@ -11,8 +11,31 @@ import typer
 
 from .errors import LtDataError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting.")
+
+
+JSON_HELP = "Print a machine-readable JSON summary on stdout instead of the tables (no progress bar)."
+
+
+def _print_json(obj) -> None:
+    import json
+
+    typer.echo(json.dumps(obj, indent=1, ensure_ascii=False, default=str))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"lt-data {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting."""
 
 
 @contextmanager
@@ -44,6 +67,7 @@ def stats(
     train_ids: Optional[bool] = typer.Option(None, "--train-ids/--label-ids",
                                              help="cityscapes: read *_labelTrainIds.png instead of *_labelIds.png."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Count per-image per-class pixels of a split and write the statistics to OUT."""
     from .layouts import get_layout
@@ -58,9 +82,15 @@ def stats(
         if extra:
             raise LtDataError(f"option(s) {', '.join(extra)} do not apply to the {layout} layout")
         lay = get_layout(layout, root, split, **{k: v for k, v in opts.items() if k in allowed})
-        result = run_stats(lay, out, workers=workers, skip_bad=skip_bad, progress=not quiet)
+        result = run_stats(lay, out, workers=workers, skip_bad=skip_bad, progress=not (quiet or as_json))
         for bad in result.skipped:
             typer.echo(f"warning: skipped {bad}", err=True)
+        if as_json:
+            from .stats import stats_fingerprint
+
+            _print_json({"work": str(out), "fingerprint": stats_fingerprint(out), "layout": layout, "split": split,
+                         "skipped": [b.to_json() for b in result.skipped], **result.summary()})
+            return
         if not quiet:
             typer.echo(format_table(result))
         typer.echo(f"wrote {out}/class_stats.json ({result.num_images} images, {result.table.num_classes} classes"
@@ -123,6 +153,7 @@ def buckets(
     high: Optional[float] = typer.Option(None, "--high", help="refine: a tail class with IoU above this moves to "
                                          "middle (default 0.6)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Split the classes into head / middle / tail buckets and write WORK/buckets.json."""
     from .buckets import format_buckets, load_buckets, write_buckets
@@ -132,6 +163,9 @@ def buckets(
                   "head_classes": head_classes, "tail_classes": tail_classes}
         path = write_buckets(work, rule, refine=refine, low=low, high=high,
                              **{k: v for k, v in params.items() if v is not None})
+        if as_json:
+            _print_json({"path": str(path), **load_buckets(work)})
+            return
         if not quiet:
             typer.echo(format_buckets(load_buckets(work)))
         typer.echo(f"wrote {path}")
@@ -158,6 +192,7 @@ def export(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports); "
                                        "DAFormer reads its three files from the dataset root."),
     force: bool = typer.Option(False, "--force", help="Replace files of the same names that lt-data did not write."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Write DAFormer's sample_class_stats.json / samples_with_class.json, class_weights.json and
     mmseg's class_weight lists (class_weight_SCHEME.json / .npy)."""
@@ -168,15 +203,23 @@ def export(
         if not 0.0 <= b < 1.0:
             raise LtDataError(f"--beta must lie in [0, 1), got {b}")
         path = write_exports(work, beta=b, out=out, force=force)
+        if as_json:
+            from .exports import EXPORTS_RECORD
+            from .io import read_json
+
+            _print_json({"out": str(path), "files": sorted(read_json(path / EXPORTS_RECORD))})
+            return
         typer.echo(f"wrote {path}/: sample_class_stats.json, sample_class_stats_dict.json, samples_with_class.json, "
                    f"class_weights.json, class_weight_*.json/.npy")
 
 
 # ---- bank and cutmix (issue 4) -------------------------------------------------------------------
 
-bank_app = typer.Typer(no_args_is_help=True, help="Tail-object memory bank: WORK/bank.zarr (docs/BANK_FORMAT.md).")
+bank_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="Tail-object memory bank: WORK/bank.zarr (docs/BANK_FORMAT.md).")
 app.add_typer(bank_app, name="bank")
-cutmix_app = typer.Typer(no_args_is_help=True, help="Multi-level tail cutmix subsets: WORK/cutmix.zarr.")
+cutmix_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Multi-level tail cutmix subsets: WORK/cutmix.zarr.")
 app.add_typer(cutmix_app, name="cutmix")
 
 
@@ -376,6 +419,7 @@ def evaluate(
     work: Optional[Path] = typer.Option(None, "--work", help="Or: a statistics work directory of the split."),
     out: Optional[Path] = typer.Option(None, "--out", help="metrics.json path (default: beside the checkpoint)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Per-class IoU over a whole split (one confusion matrix) and overall/head/middle/tail mIoU."""
     from .metrics import format_metrics
@@ -386,8 +430,11 @@ def evaluate(
             raise LtDataError("evaluate needs exactly one of --split or --work")
         if split is not None:
             cfg = read_checkpoint(checkpoint)["config"]
-            work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}", progress=not quiet)
-        metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not quiet)
+            work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}", progress=not (quiet or as_json))
+        metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json))
+        if as_json:
+            _print_json(metrics)
+            return
         typer.echo(format_metrics(metrics))
         typer.echo(f"wrote {out or checkpoint.parent / 'metrics.json'}")
 

@@ -46,8 +46,9 @@ class Pipeline:
 def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str | Path | None = None,
                   only: list[str] | None = None) -> Pipeline:
     """Parse a pipeline file; ``work``/``root`` override the file's values; ``only`` keeps just those
-    stages (``stats`` always runs)."""
-    path = Path(path)
+    stages (``stats`` always runs). A bare name that is not a file (``camvid``, ``demo``) is the
+    pipeline of that name shipped with the package."""
+    path = resolve_pipeline(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -72,6 +73,21 @@ def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str
         stages = {s: v for s, v in stages.items() if s in only}
     stages.setdefault("stats", dict(data.get("stats", {})))
     return Pipeline(name=str(data.get("name", path.stem)), work=work_dir, dataset=dataset, stages=stages, path=path)
+
+
+def packaged_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("lt_data.pipelines").iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_pipeline(path: str | Path) -> Path:
+    """``path`` itself when it exists or looks like a file path; else the shipped pipeline of that name."""
+    p = Path(path)
+    if p.exists() or p.suffix or len(p.parts) > 1:
+        return p
+    if p.name in packaged_names():
+        return packaged_pipeline(p.name)
+    raise LtDataError(f"{path}: no such pipeline file, and no pipeline of that name ships with lt-data "
+                      f"(shipped: {', '.join(packaged_names())})")
 
 
 def packaged_pipeline(name: str) -> Path:
