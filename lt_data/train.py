@@ -21,11 +21,11 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import ArtifactError, LtDataError
 from .io import atomic_write_json, read_json
+from .outputs import match
 from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_resume, recipe_name, run_record,
                    start_over, trim_log)
 
@@ -295,9 +295,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
                 for g in opt.param_groups:
                     g["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits = model(normalize(images))
-                    if logits.shape[2:] != labels.shape[1:]:
-                        logits = F.interpolate(logits, size=labels.shape[1:], mode="bilinear", align_corners=False)
+                    logits, labels = match(model(normalize(images)), labels)
                 loss = criterion(logits.float(), labels)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -446,9 +444,7 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
         for batch in tqdm(raise_carried(loader), desc="evaluate", total=len(loader), disable=not progress,
                           leave=False):
             images, labels = batch["images"].to(device), batch["labels"].to(device)
-            logits = model(normalize(images))
-            if logits.shape[2:] != labels.shape[1:]:
-                logits = F.interpolate(logits, size=labels.shape[1:], mode="bilinear", align_corners=False)
+            logits, labels = match(model(normalize(images)), labels)
             cm.update(logits.argmax(1), labels)
     if world > 1:
         torch.distributed.all_reduce(cm.mat)
