@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -437,6 +439,32 @@ def evaluate(
             return
         typer.echo(format_metrics(metrics))
         typer.echo(f"wrote {out or checkpoint.parent / 'metrics.json'}")
+
+
+# ---- paths, not URLs --------------------------------------------------------------------------------
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # a Path keeps "s3:/bucket" of "s3://bucket"
+
+
+def _local_paths_only(func):
+    """Refuse a URL given where a command takes a local path (the str-typed --out of the store builds
+    and the store arguments of ``bank info/show`` take URLs; they are not Path-typed)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        for name, value in kwargs.items():
+            m = _URL.match(str(value)) if isinstance(value, Path) else None
+            if m:
+                typed = next((a for a in sys.argv if a.startswith(m.group(1) + ":") and Path(a) == value), value)
+                typer.echo(f"error: {name.replace('_', '-')} {typed}: a URL, but this command reads and writes "
+                           f"local paths", err=True)
+                raise typer.Exit(2)
+        return func(*args, **kwargs)
+    return wrapper
+
+
+for _typer in (app, bank_app, cutmix_app):
+    for _cmd in _typer.registered_commands:
+        _cmd.callback = _local_paths_only(_cmd.callback)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -56,3 +56,21 @@ def test_json_summaries(camvid_root, tmp_path):
     assert buckets["tail"] == [2, 6, 7, 9, 10] and buckets["path"].endswith("buckets.json")
     export = json.loads(runner.invoke(app, ["export", str(w), "--json"]).stdout)
     assert "sample_class_stats.json" in export["files"] and "class_weight_class_balanced.npy" in export["files"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["stats", "{camvid}", "--layout", "nope", "--out", "{tmp}/w"], "unknown layout 'nope'"),
+    (["stats", "s3://bucket/camvid", "--layout", "camvid", "--out", "{tmp}/w"], "root s3://bucket/camvid: a URL"),
+    (["stats", "{camvid}", "--layout", "camvid", "--out", "file:///tmp/x"], "out file:///tmp/x: a URL"),
+    (["buckets", "gs://bucket/work"], "work gs://bucket/work: a URL"),
+    (["train", "--work", "{work}", "--model", "nope", "--steps", "1"], "unknown model 'nope'"),
+    (["train", "--work", "{work}", "--loss", "nope", "--steps", "1"], "unknown loss 'nope'"),
+    (["train", "--work", "s3://b/w", "--steps", "1"], "work s3://b/w: a URL"),
+], ids=["layout", "url-root", "url-out", "url-work", "model", "loss", "url-train"])
+def test_user_errors_are_one_line_with_exit_code_2(args, says, camvid_root, camvid_work, tmp_path):
+    fill = {"camvid": camvid_root, "tmp": tmp_path, "work": camvid_work}
+    p = subprocess.run([sys.executable, "-m", "lt_data", *[a.format(**fill) for a in args], "-q"] if args[0] != "buckets"
+                       else [sys.executable, "-m", "lt_data", *args], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr
+    assert says in p.stderr
