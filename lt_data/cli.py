@@ -372,6 +372,8 @@ def train(
     model: Optional[str] = typer.Option(None, "--model", help="deeplabv3plus_small | unet_small | package.module:callable"),
     loss: Optional[str] = typer.Option(None, "--loss", help="e.g. ce, pat, '1*auc+ce', focal, cb, ldam, blv"),
     paste: Optional[str] = typer.Option(None, "--paste", help="none | bank | cutmix"),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="uniform | rcs (DAFormer's rare class sampling) | "
+                                          "rfs (repeat factors); options with --set sampler_args={...}"),
     steps: Optional[int] = typer.Option(None, "--steps"),
     val_work: Optional[Path] = typer.Option(None, "--val-work", help="Statistics work directory of the evaluation split."),
     set_: list[str] = typer.Option([], "--set", help="Any training option as key=value (JSON values)."),
@@ -394,8 +396,8 @@ def train(
 
             pipe = load_pipeline(pipeline, work=work)
             opts = {"work": str(pipe.work), **pipe.stages.get("train", {})}
-        for key, value in {"work": work, "run": run, "model": model, "loss": loss, "paste": paste, "steps": steps,
-                           "val_work": val_work}.items():
+        for key, value in {"work": work, "run": run, "model": model, "loss": loss, "paste": paste, "sampler": sampler,
+                           "steps": steps, "val_work": val_work}.items():
             if value is not None:
                 opts[key] = str(value) if isinstance(value, Path) else value
         opts.update(_parse_set(set_))

@@ -13,7 +13,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from .errors import LtDataError
 from .layouts import Layout, Sample, get_layout
@@ -31,7 +31,14 @@ class SegmentationDataset(Dataset):
     (bilinear for images, nearest for labels), padding up to ``crop_size`` (0 for images, ignore for
     labels), a random crop, and a horizontal flip with probability ``flip``. Without ``train`` the
     item is returned as stored (or resized to ``size`` when given, nearest for labels).
+
+    An item may be asked for as ``(index, class)`` (rare class sampling's ``focus_crop``): the
+    geometry is then drawn again, up to ``focus_tries`` times, until the crop holds more than
+    ``focus_pixels`` pixels of that class, as DAFormer does.
     """
+
+    focus_pixels: int = 0
+    focus_tries: int = 10
 
     def __init__(self, work: str | Path | None = None, *, layout: Layout | None = None,
                  samples: Sequence[Sample] | None = None, train: bool = True, crop_size: tuple[int, int] | None = None,
@@ -49,6 +56,7 @@ class SegmentationDataset(Dataset):
             samples, bad = layout.scan()
             if bad:
                 raise ValueError(f"{bad[0]} (and {len(bad) - 1} more); run `lt-data stats --skip-bad` to skip them")
+        self.work = Path(work) if work is not None else None
         self.layout, self.samples = layout, list(samples)
         self.table = layout.table
         self.train, self.crop_size, self.scale_range, self.flip, self.size = train, crop_size, scale_range, flip, size
@@ -68,14 +76,20 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        index, focus = item if isinstance(item, tuple) else (item, None)
+        index = int(index)
         s = self.samples[index]
         image = self.layout.read_image(s)
         label = self.layout.read_label(s)
         if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-            image, label = train_geometry(image, label, rng, crop_size=self.crop_size, scale_range=self.scale_range,
-                                          flip=self.flip)
+            source = image, label
+            for attempt in range(self.focus_tries if focus is not None else 1):
+                key = [self.seed, self.epoch, index] + ([attempt] if attempt else [])
+                image, label = train_geometry(*source, np.random.default_rng(key), crop_size=self.crop_size,
+                                              scale_range=self.scale_range, flip=self.flip)
+                if focus is None or np.count_nonzero(label == focus) > self.focus_pixels:
+                    break
         elif self.size is not None:
             h, w = self.size
             image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -227,17 +241,29 @@ def _seed_worker(worker_id: int) -> None:
 
 def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: bool = True, num_workers: int = 0,
                 seed: int = 0, planner=None, drop_last: bool = True, pin_memory: bool | None = None,
-                distributed: bool | None = None, prefetch_factor: int | None = None) -> SeededLoader:
+                distributed: bool | None = None, prefetch_factor: int | None = None,
+                sampler: str | Sampler | None = None, sampler_args: dict | None = None) -> SeededLoader:
     """A :class:`SeededLoader` over ``dataset``.
 
     ``planner`` (a :class:`~lt_data.augment.MemoryBankPaste` or :class:`~lt_data.augment.TailCutmixPaste`)
-    plans pastes in the workers. ``distributed=None`` uses a ``DistributedSampler`` when
-    ``torch.distributed`` is initialised. ``pin_memory=None`` pins when CUDA is available.
+    plans pastes in the workers. ``sampler``: ``"uniform"`` / None (shuffle), ``"rcs"`` (DAFormer's rare
+    class sampling) or ``"rfs"`` (repeat factors) over the dataset's statistics with ``sampler_args``
+    (:mod:`lt_data.sampling`), or a sampler object. ``distributed=None`` gives each rank its share
+    when ``torch.distributed`` is initialised. ``pin_memory=None`` pins when CUDA is available.
     """
     dataset.seed = int(seed)
     if distributed is None:
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    if distributed:
+    if isinstance(sampler, str) or (sampler is None and sampler_args):
+        from .sampling import build_sampler
+
+        if dataset.work is None:
+            raise LtDataError(f"sampler {sampler!r} needs a dataset built from a work directory (its statistics)")
+        sampler = build_sampler(sampler or "uniform", dataset.work, seed=seed, **(sampler_args or {}))
+    if sampler is not None:
+        if getattr(sampler, "focus_crop", False):
+            dataset.focus_pixels = int(sampler.min_pixels * sampler.min_crop_ratio)
+    elif distributed:
         from torch.utils.data.distributed import DistributedSampler
 
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)

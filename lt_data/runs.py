@@ -41,8 +41,9 @@ OPERATIONAL = frozenset({"run", "workers", "log_every", "checkpoint_every", "eva
 AS_INPUTS = frozenset({"work", "val_work"})
 
 
-def recipe_name(model: str, loss: str | dict, paste: str, max_len: int = 120) -> str:
-    """A readable directory name for a recipe: ``deeplabv3plus_small-1xauc+ce-bank``.
+def recipe_name(model: str, loss: str | dict, paste: str, sampler: str = "uniform", max_len: int = 120) -> str:
+    """A readable directory name for a recipe: ``deeplabv3plus_small-1xauc+ce-bank`` (``-rcs`` or
+    ``-rfs`` appended when the sampler is not uniform).
 
     ``*`` reads as ``x``; anything outside ``[A-Za-z0-9.+=_-]`` becomes ``_``. A name longer than
     ``max_len`` is cut and suffixed with a hash of the whole, so two recipes still differ."""
@@ -51,7 +52,8 @@ def recipe_name(model: str, loss: str | dict, paste: str, max_len: int = 120) ->
     def slug(text: str) -> str:
         return re.sub(r"[^A-Za-z0-9.+=_-]+", "_", str(text).replace("*", "x")).strip("._-") or "_"
 
-    name = "-".join(slug(part) for part in (model, spec, paste))
+    parts = (model, spec, paste) + (() if sampler in (None, "uniform") else (sampler,))
+    name = "-".join(slug(part) for part in parts)
     if len(name) > max_len:
         name = name[: max_len - 9] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
     return name

@@ -42,6 +42,8 @@ class TrainConfig:
     loss: str | dict = "ce"                     # e.g. "ce", "pat", "1*auc+ce" (see losses.build_loss)
     paste: str = "none"                         # none | bank | cutmix
     paste_args: dict = field(default_factory=dict)
+    sampler: str = "uniform"                    # uniform | rcs | rfs (lt_data.sampling)
+    sampler_args: dict = field(default_factory=dict)
     val_work: str | None = None                 # stats work directory of the evaluation split
     crop_size: tuple[int, int] = (240, 320)
     scale_range: tuple[float, float] = (0.5, 1.5)
@@ -70,7 +72,7 @@ class TrainConfig:
             if isinstance(getattr(self, key), list):
                 setattr(self, key, tuple(getattr(self, key)))
         if self.run is None and isinstance(self.work, str):  # validate() names a missing or bad work
-            self.run = str(Path(self.work) / "runs" / recipe_name(self.model, self.loss, self.paste))
+            self.run = str(Path(self.work) / "runs" / recipe_name(self.model, self.loss, self.paste, self.sampler))
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -107,7 +109,11 @@ class TrainConfig:
             bad("loss", "a loss spec such as 'ce' or '1*auc+ce', or a dict")
         if self.paste not in ("none", *STORES):
             bad("paste", " | ".join(("none", *STORES)))
-        for key in ("model_args", "paste_args"):
+        from .sampling import SAMPLERS
+
+        if self.sampler not in SAMPLERS:
+            bad("sampler", " | ".join(SAMPLERS))
+        for key in ("model_args", "paste_args", "sampler_args"):
             if not isinstance(getattr(self, key), dict):
                 bad(key, "a table of options")
         if self.val_work is not None and not isinstance(self.val_work, str):
@@ -238,7 +244,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     k = table.num_classes
     ds = SegmentationDataset(cfg.work, crop_size=cfg.crop_size, scale_range=cfg.scale_range, seed=cfg.seed)
     loader = make_loader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, seed=cfg.seed,
-                         planner=build_planner(cfg))
+                         planner=build_planner(cfg), sampler=cfg.sampler, sampler_args=cfg.sampler_args)
     if len(loader) == 0:
         raise LtDataError(f"{cfg.work}: {len(ds)} images are fewer than one batch of {cfg.batch_size}"
                           + (f" on each of {world} processes" if world > 1 else ""))
