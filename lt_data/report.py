@@ -29,6 +29,10 @@ from .store import replace_dir
 
 REPORT_DIR = "report"
 REPORT_SCHEMA = "lt-data/report"
+EXPOSURE_NOTE = ("Share of the pixels of one training epoch that falls in each bucket, under each sampler "
+                 "(lt-data train --sampler; defaults shown), estimated from the statistics. Pasting adds tail "
+                 "objects on top: lt_data.sampling.epoch_exposure(work, planner=...) and scripts/bench_sampling.py "
+                 "estimate it.")
 BUCKET_COLORS = {"head": "#0072B2", "middle": "#009E73", "tail": "#D55E00"}  # Okabe-Ito, colour-blind safe
 PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")
 DPI = 100
@@ -406,6 +410,10 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
     for m in data["buckets"]["moves"]:
         out.append(f"- moved **{m['name']}** ({m['id']}) {m['from']} → {m['to']}: {m['reason']}")
     out.append("")
+    out += ["## What training sees", "", table(["method", "images per epoch"] + list(BUCKET_NAMES),
+                                                [[r["method"], str(r["draws"])] + [_pct(r[b]) for b in BUCKET_NAMES]
+                                                 for r in data.get("exposure", [])]),
+            "", EXPOSURE_NOTE, ""]
     captions = {"pixel_histogram": "Pixels per class (log scale), coloured by bucket",
                 "cumulative_share": "Cumulative pixel share", "image_frequency": "Image frequency per class",
                 "cooccurrence": "Tail × head co-occurrence"}
@@ -507,6 +515,14 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
             f"<li><b>{e(m['name'])}</b> ({m['id']}): {badge(m['from'])} → {badge(m['to'])} — {e(m['reason'])}</li>"
             for m in data["buckets"]["moves"]) + "</ul>")
 
+    if data.get("exposure"):
+        parts.append("<h2>What training sees</h2>")
+        head = "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>"
+                       for i, h in enumerate(["method", "images per epoch", *map(badge, BUCKET_NAMES)]))
+        body = "".join(f"<tr><td class=l>{e(r['method'])}</td><td>{r['draws']}</td>"
+                       + "".join(f"<td>{_pct(r[b])}</td>" for b in BUCKET_NAMES) + "</tr>" for r in data["exposure"])
+        parts.append(f'<div class="tablewrap"><table><tr>{head}</tr>{body}</table></div><p>{e(EXPOSURE_NOTE)}</p>')
+
     parts.append("<h2>Pixels per class</h2>")
     parts.append(img("pixel_histogram", "Pixels per class on a log scale, most frequent first, bars coloured by "
                                         "bucket, dashed lines at the bucket boundaries, palette colour strip below"))
@@ -559,6 +575,25 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+EXPOSURE_METHODS = (("uniform (each image once)", "uniform", {}),
+                    ("repeat factors (LVIS, t = 0.001 on images)", "rfs", {}),
+                    ("rare class sampling (DAFormer, T = 0.01)", "rcs", {}))
+
+
+def exposure_rows(work: Path, buckets: dict) -> list[dict]:
+    """Each bucket's share of the pixels one training epoch shows under each sampler (the samplers'
+    defaults; :func:`lt_data.sampling.epoch_exposure`, no image decoded)."""
+    from .sampling import epoch_exposure
+
+    rows = []
+    for name, sampler, args in EXPOSURE_METHODS:
+        e = epoch_exposure(work, sampler=sampler, sampler_args=args)
+        total = e["pixels"].sum() or 1.0
+        rows.append({"method": name, "draws": e["draws"],
+                     **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}})
+    return rows
+
+
 def _old_report(path: Path) -> bool:
     """A report written before reports carried the store marker (lt-data 0.1 wrote report.json)."""
     try:
@@ -583,6 +618,7 @@ def write_report(work: str | Path, *, top: int = 10) -> Path:
         buckets = compute_buckets(stats)
         buckets["source"] = {"stats": fingerprint}
     data = report_data(stats, buckets, top=top, buckets_from_file=from_file)
+    data["exposure"] = exposure_rows(work, buckets)
     plots = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
              "image_frequency": plot_image_frequency(data)}
     co = plot_cooccurrence(data)

@@ -39,9 +39,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import sys
+
 import numpy as np
-import torch
-from torch.utils.data import Sampler
 
 from .errors import LtDataError
 
@@ -54,7 +54,8 @@ SAMPLERS = ("uniform", "rcs", "rfs")
 
 def _dist(rank: int | None, world_size: int | None) -> tuple[int, int]:
     if rank is None or world_size is None:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch = sys.modules.get("torch")  # without torch imported no process group can exist: never import it here
+        if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
             return torch.distributed.get_rank(), torch.distributed.get_world_size()
         return 0, 1
     if not 0 <= rank < world_size:
@@ -89,8 +90,11 @@ def share_of_rank(draws: np.ndarray, rank: int, world_size: int, rng: np.random.
     return np.resize(mine, length)
 
 
-class ClassAwareSampler(Sampler[int]):
-    """Base: subclasses implement ``draw(rng) -> (indices (n,), classes (n,) or None)`` for a whole epoch."""
+class ClassAwareSampler:
+    """Base: subclasses implement ``draw(rng) -> (indices (n,), classes (n,) or None)`` for a whole epoch.
+
+    A DataLoader takes it as its ``sampler`` (an iterable with a length); it needs no torch, so the
+    offline stages (the report's exposure table) use it without importing torch."""
 
     def __init__(self, counts: np.ndarray, *, seed: int = 0, rank: int | None = None,
                  world_size: int | None = None, focus_crop: bool = False):
@@ -271,6 +275,8 @@ def epoch_exposure(work: str | Path, *, sampler: str | ClassAwareSampler | None 
             batch = idx[start:start + batch_size]
             present = counts[batch] > 0
             rng = np.random.default_rng([seed, epoch, 0x9A57E, *batch.tolist()])
+            import torch
+
             plan = planner.plan(torch.zeros((len(batch), h, w), dtype=torch.uint8), rng, present=present)
             if not len(plan):
                 continue

@@ -135,3 +135,20 @@ def test_train_with_a_sampler_and_its_errors(tiny_copy, tmp_path):
     bad = CliRunner().invoke(app, ["train", "--work", str(tiny_copy), "--sampler", "rfs", "--steps", "1", "-q",
                                    "--set", 'sampler_args={"by": "boxes"}'])
     assert bad.exit_code == 2 and "by must be 'images' or 'pixels'" in bad.output
+
+
+def test_report_shows_what_training_sees(work_copy):
+    from lt_data.buckets import load_buckets, write_buckets
+    from lt_data.report import exposure_rows
+
+    write_buckets(work_copy)
+    buckets = load_buckets(work_copy)
+    rows = exposure_rows(work_copy, buckets)
+    counts = _counts(work_copy)
+    total = counts.sum()
+    uniform = rows[0]
+    for b in ("head", "middle", "tail"):
+        assert abs(uniform[b] - counts[:, buckets[b]].sum() / total) < 1e-12
+    rcs = next(r for r in rows if "rare class" in r["method"])
+    assert rcs["tail"] > uniform["tail"], "rare class sampling shows the tail more"
+    assert all(abs(r["head"] + r["middle"] + r["tail"] - 1) < 1e-9 for r in rows)
