@@ -418,29 +418,57 @@ def train(
 
 @app.command()
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="RUN/checkpoint.pt"),
+    checkpoint: Optional[Path] = typer.Argument(None, help="RUN/checkpoint.pt of lt-data train (or use --pred)."),
     split: Optional[str] = typer.Option(None, "--split", help="Evaluate this split of the training dataset."),
     work: Optional[Path] = typer.Option(None, "--work", help="Or: a statistics work directory of the split."),
-    out: Optional[Path] = typer.Option(None, "--out", help="metrics.json path (default: beside the checkpoint)."),
+    pred: Optional[Path] = typer.Option(None, "--pred", help="Predictions of any framework: a folder of PNG label "
+                                        "maps, one per image of --work's split, matched by file stem."),
+    pred_ids: str = typer.Option("train", "--pred-ids", help="--pred values: train (train ids 0..K-1) | raw (the "
+                                 "dataset's label ids, e.g. Cityscapes labelIds)."),
+    buckets_from: Optional[Path] = typer.Option(None, "--buckets-from", help="--pred: the training work directory "
+                                                "whose buckets.json gives head/middle/tail (default: --work's)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="--pred: leave out missing or bad predictions."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="--pred: processes (default: all cores)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="metrics.json path (default: beside the checkpoint, or "
+                                       "PRED/metrics.json)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
-    """Per-class IoU over a whole split (one confusion matrix) and overall/head/middle/tail mIoU."""
+    """Per-class IoU over a whole split (one confusion matrix) and overall/head/middle/tail mIoU, of a
+    checkpoint or of any framework's predictions (--pred)."""
+    from .io import atomic_write_json
     from .metrics import format_metrics
-    from .train import evaluate_checkpoint, read_checkpoint, split_work
 
     with _user_errors():
-        if (split is None) == (work is None):
-            raise LtDataError("evaluate needs exactly one of --split or --work")
-        if split is not None:
-            cfg = read_checkpoint(checkpoint)["config"]
-            work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}", progress=not (quiet or as_json))
-        metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json))
+        if (checkpoint is None) == (pred is None):
+            raise LtDataError("evaluate needs a CHECKPOINT or --pred DIR (one of them)")
+        if pred is not None:
+            from .evaluate import evaluate_predictions
+
+            if work is None or split is not None:
+                raise LtDataError("evaluate --pred needs --work (the statistics of the predicted split), not --split")
+            metrics = evaluate_predictions(pred, work, pred_ids=pred_ids, buckets_from=buckets_from, workers=workers,
+                                           skip_bad=skip_bad, progress=not (quiet or as_json))
+            out = out or pred / "metrics.json"
+            atomic_write_json(out, metrics)
+            for b in metrics["skipped"]:
+                typer.echo(f"warning: skipped {b['path']}: {b['problem']}", err=True)
+        else:
+            from .train import evaluate_checkpoint, read_checkpoint, split_work
+
+            if (split is None) == (work is None):
+                raise LtDataError("evaluate needs exactly one of --split or --work")
+            if split is not None:
+                cfg = read_checkpoint(checkpoint)["config"]
+                work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}",
+                                  progress=not (quiet or as_json))
+            metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json))
+            out = out or checkpoint.parent / "metrics.json"
         if as_json:
             _print_json(metrics)
             return
         typer.echo(format_metrics(metrics))
-        typer.echo(f"wrote {out or checkpoint.parent / 'metrics.json'}")
+        typer.echo(f"wrote {out}")
 
 
 # ---- paths, not URLs --------------------------------------------------------------------------------
