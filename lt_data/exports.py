@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .errors import LtDataError
 from .io import atomic_write_json, atomic_write_text
 
 EXPORTS_DIR = "exports"
@@ -163,6 +164,8 @@ def write_exports(work: str | Path, *, beta: float = DEFAULT_BETA, out: str | Pa
     (or ``out``). Returns the directory."""
     from .stats import load_stats, stats_fingerprint
 
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+        raise LtDataError(f"beta must be a number in [0, 1), got {beta!r}")
     work = Path(work)
     stats = load_stats(work)
     out = Path(out) if out is not None else work / EXPORTS_DIR

@@ -1,12 +1,15 @@
 """A user's mistake ends the command with ONE line on stderr (``error: ...``) and exit code 2.
 
 Covers the COCO-Stuff JSON route, huge labels, JPEG files posing as PNG labels, truncated or
-unreadable files.
+unreadable files, operating-system errors on the outputs, and a walk over every wrong input we
+could think of for stats / buckets / report / export / run.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import struct
 import warnings
 import zlib
@@ -52,6 +55,16 @@ def _make_folder(root: Path, n: int = 3) -> Path:
 
 def _stats(root: Path, out: Path, *extra: str, layout: str = "folder"):
     return runner.invoke(app, ["stats", str(root), "--layout", layout, "--out", str(out), "-q", "-j", "1", *extra])
+
+
+@pytest.fixture(scope="module")
+def folder_work(tmp_path_factory) -> tuple[Path, Path]:
+    """A folder dataset and its statistics + buckets, computed once; tests must not write into them."""
+    base = tmp_path_factory.mktemp("folder")
+    root, work = _make_folder(base / "ds"), base / "work"
+    assert _stats(root, work).exit_code == 0
+    assert runner.invoke(app, ["buckets", str(work), "-q"]).exit_code == 0
+    return root, work
 
 
 def _zeros_png(path: Path, width: int, height: int, *, header_only: bool = False) -> Path:
@@ -298,3 +311,189 @@ def test_a_truncated_label_is_refused_even_with_load_truncated_images(tmp_path, 
     label = root / "labels" / "train" / "s1.png"
     _truncate(label)
     _one_error_line(_stats(root, tmp_path / "work"), str(label), "truncated")
+
+
+# ---- 5. operating-system errors on the outputs -----------------------------------------------------
+
+def test_out_is_an_existing_file(tmp_path, folder_work):
+    root, work = folder_work
+    blocker = tmp_path / "taken"
+    blocker.write_text("mine\n")
+    _one_error_line(_stats(root, blocker), str(blocker))
+    _one_error_line(runner.invoke(app, ["export", str(work), "--out", str(blocker / "exports")]), str(blocker))
+    assert blocker.read_text() == "mine\n"
+
+
+def test_permission_denied_names_the_path(tmp_path, folder_work, monkeypatch):
+    """Tests may run as root, where chmod denies nothing: the OS's answer is simulated."""
+    root, _ = folder_work
+    out = tmp_path / "ro" / "work"
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    _one_error_line(_stats(root, out), str(tmp_path / "ro"), "Permission denied")
+
+
+def test_disk_full_names_the_output_and_leaves_nothing_half_written(tmp_path, folder_work, monkeypatch):
+    _, work = folder_work
+    out = tmp_path / "exports"
+    assert runner.invoke(app, ["export", str(work), "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write()/fsync() report it: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+    _one_error_line(runner.invoke(app, ["export", str(work), "--out", str(out), "--beta", "0.5"]),
+                    str(out), "No space left on device")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file, nothing half-written
+
+
+def test_interrupt_is_exit_130_and_bugs_stay_tracebacks(folder_work, monkeypatch):
+    _, work = folder_work
+    import lt_data.exports
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lt_data.exports, "write_exports", interrupted)
+    res = runner.invoke(app, ["export", str(work)])
+    assert res.exit_code == 130 and res.stderr.startswith("interrupted")
+
+    def bug(*a, **k):  # an OSError without a file and without an environmental errno is our bug
+        raise OSError("internal: bad file descriptor state")
+
+    monkeypatch.setattr(lt_data.exports, "write_exports", bug)
+    res = runner.invoke(app, ["export", str(work)])
+    assert isinstance(res.exception, OSError) and res.exit_code == 1
+
+
+def test_real_process_prints_one_line(tmp_path):
+    """The console script itself, not the test runner: stderr is exactly one line, exit code 2."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("lt-data")
+    if not exe.exists():
+        pytest.skip("lt-data console script not installed next to this Python")
+    proc = subprocess.run([str(exe), "stats", str(tmp_path), "-l", "no-such-layout", "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and "no-such-layout" in proc.stderr
+
+
+# ---- 6. every command with obviously wrong inputs ---------------------------------------------------
+
+def _bad_toml(tmp: Path, text: str) -> str:
+    p = tmp / "pipe.toml"
+    p.write_text(text)
+    return str(p)
+
+
+def _pipeline(tmp: Path, root: Path, extra: str = "", dataset: str | None = None) -> str:
+    ds = dataset if dataset is not None else f'layout = "folder"\nroot = "{root}"\nsplit = "train"\n'
+    return _bad_toml(tmp, f'name = "t"\nwork = "{tmp / "pw"}"\n[dataset]\n{ds}\n{extra}')
+
+
+def _file(tmp: Path, name: str, data: bytes) -> str:
+    p = tmp / name
+    p.write_bytes(data)
+    return str(p)
+
+
+# id: (args builder (tmp, dataset root, work) -> argv, substrings of the one line; {tmp} = tmp)
+WRONG = {
+    # stats
+    "stats_missing_root": (lambda t, r, w: ["stats", str(t / "nope"), "-l", "folder", "-o", str(t / "o")],
+                           ["nope", "does not exist"]),
+    "stats_root_is_file": (lambda t, r, w: ["stats", str(r / "classes.txt"), "-l", "folder", "-o", str(t / "o")],
+                           ["classes.txt", "not a directory"]),
+    "stats_unknown_layout": (lambda t, r, w: ["stats", str(r), "-l", "pascal", "-o", str(t / "o")],
+                             ["'pascal'", "cityscapes"]),
+    "stats_url_root": (lambda t, r, w: ["stats", "file:///data/camvid", "-l", "camvid", "-o", str(t / "o")],
+                       ["file:///data/camvid", "URL"]),
+    "stats_s3_root": (lambda t, r, w: ["stats", "s3://bucket/ade", "-l", "ade20k", "-o", str(t / "o")],
+                      ["s3://bucket/ade", "URL"]),
+    "stats_classes_missing": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-o", str(t / "o"),
+                                               "--classes", str(t / "nope.txt")], ["nope.txt", "not found"]),
+    "stats_classes_binary": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-o", str(t / "o"),
+                                              "--classes", _file(t, "c.txt", b"\xff\xfe\x00r\x00o")],
+                             ["c.txt", "UTF-8"]),
+    "stats_classes_is_dir": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-o", str(t / "o"),
+                                              "--classes", str(t)], ["{tmp}", "classes file"]),
+    "stats_bad_source": (lambda t, r, w: ["stats", str(r), "-l", "coco_stuff164k", "-o", str(t / "o"),
+                                          "--source", "xml"], ["'xml'", "auto, trainids, png or json"]),
+    "stats_ignore_index_300": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-o", str(t / "o"),
+                                                "--ignore-index", "300"], ["ignore index 300", "0..255"]),
+    "stats_missing_split": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-s", "val", "-o", str(t / "o")],
+                            ["val", "directory not found"]),
+    "stats_out_is_file": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-o", str(r / "classes.txt")],
+                          ["classes.txt"]),
+    # buckets
+    "buckets_missing_work": (lambda t, r, w: ["buckets", str(t / "nope")], ["nope", "lt-data stats"]),
+    "buckets_work_is_file": (lambda t, r, w: ["buckets", str(r / "classes.txt")], ["classes.txt"]),
+    "buckets_bad_rule": (lambda t, r, w: ["buckets", str(w), "--rule", "median"], ["'median'"]),
+    "buckets_bad_share": (lambda t, r, w: ["buckets", str(w), "--head-share", "3"], ["head share", "3"]),
+    "buckets_bad_preset": (lambda t, r, w: ["buckets", str(w), "--rule", "preset", "--preset", "x"], ["'x'"]),
+    "buckets_refine_missing": (lambda t, r, w: ["buckets", str(w), "--refine", str(t / "iou.json")],
+                               ["iou.json", "not found"]),
+    "buckets_refine_url": (lambda t, r, w: ["buckets", str(w), "--refine", "file:///x/iou.json"],
+                           ["file:///x/iou.json", "URL"]),
+    "buckets_refine_malformed": (lambda t, r, w: ["buckets", str(w), "--refine", _file(t, "iou.json", b"{per_class")],
+                                 ["iou.json", "not valid JSON"]),
+    "buckets_refine_wrong_shape": (lambda t, r, w: ["buckets", str(w), "--refine", _file(t, "iou.json", b"[0.5]")],
+                                   ["iou.json", "per_class"]),
+    "buckets_refine_is_dir": (lambda t, r, w: ["buckets", str(w), "--refine", str(t)], ["{tmp}"]),
+    # report
+    "report_missing_work": (lambda t, r, w: ["report", str(t / "nope")], ["nope", "lt-data stats"]),
+    "report_bad_top": (lambda t, r, w: ["report", str(w), "--top", "-3"], ["--top", "-3"]),
+    # export
+    "export_missing_work": (lambda t, r, w: ["export", str(t / "nope")], ["nope", "lt-data stats"]),
+    "export_beta_1": (lambda t, r, w: ["export", str(w), "--beta", "1"], ["--beta", "[0, 1)"]),
+    "export_beta_negative": (lambda t, r, w: ["export", str(w), "--beta", "-0.5"], ["--beta"]),
+    "export_beta_nan": (lambda t, r, w: ["export", str(w), "--beta", "nan"], ["--beta", "nan"]),
+    "export_out_is_file": (lambda t, r, w: ["export", str(w), "--out", str(r / "classes.txt")], ["classes.txt"]),
+    # run
+    "run_missing": (lambda t, r, w: ["run", str(t / "nope.toml")], ["nope.toml", "not found"]),
+    "run_url": (lambda t, r, w: ["run", "https://example.org/p.toml"], ["https://example.org/p.toml", "URL"]),
+    "run_is_dir": (lambda t, r, w: ["run", str(t)], ["{tmp}"]),
+    "run_binary": (lambda t, r, w: ["run", _file(t, "p.toml", b"\xff\xfe\xfa")], ["p.toml", "UTF-8"]),
+    "run_syntax_error": (lambda t, r, w: ["run", _bad_toml(t, 'name = "x\n[dataset\n')], ["pipe.toml", "TOML"]),
+    "run_unknown_stage": (lambda t, r, w: ["run", _pipeline(t, r, "[statz]\n")], ["pipe.toml", "statz"]),
+    "run_unknown_stage_key": (lambda t, r, w: ["run", _pipeline(t, r, "[buckets]\nhead_shar = 0.5\n")],
+                              ["pipe.toml", "[buckets]", "head_shar"]),
+    "run_unknown_stats_key": (lambda t, r, w: ["run", _pipeline(t, r, "[stats]\nworker = 2\n")],
+                              ["pipe.toml", "[stats]", "worker"]),
+    "run_unknown_top_key": (lambda t, r, w: ["run", _bad_toml(t, f'nme = "t"\n[dataset]\nlayout = "folder"\n'
+                                                                   f'root = "{r}"\nsplit = "train"\n')],
+                            ["pipe.toml", "nme"]),
+    "run_stage_not_a_table": (lambda t, r, w: ["run", _bad_toml(t, f'report = 3\n[dataset]\nlayout = "folder"\n'
+                                                                   f'root = "{r}"\nsplit = "train"\n')],
+                              ["pipe.toml", "report"]),
+    "run_work_not_a_string": (lambda t, r, w: ["run", _bad_toml(t, f'work = 3\n[dataset]\nlayout = "folder"\n'
+                                                                   f'root = "{r}"\nsplit = "train"\n')],
+                              ["pipe.toml", "work"]),
+    "run_dataset_no_layout": (lambda t, r, w: ["run", _pipeline(t, r, dataset=f'root = "{r}"\nsplit = "train"\n')],
+                              ["pipe.toml", "layout"]),
+    "run_dataset_unknown_layout": (lambda t, r, w: ["run", _pipeline(t, r, dataset=f'layout = "voc"\nroot = "{r}"\n'
+                                                                                  'split = "train"\n')], ["'voc'"]),
+    "run_dataset_unknown_option": (lambda t, r, w: ["run", _pipeline(t, r, dataset=f'layout = "folder"\nroot = "{r}"\n'
+                                                                                   'split = "train"\n[dataset.options]\n'
+                                                                                   'zero_label = true\n')],
+                                   ["zero_label", "reduce_zero_label"]),
+    "run_unknown_stages_flag": (lambda t, r, w: ["run", _pipeline(t, r), "--stages", "stats,bukets"], ["bukets"]),
+}
+
+
+@pytest.mark.parametrize("case", WRONG, ids=str)
+def test_wrong_input_is_one_line(tmp_path, folder_work, case):
+    root, work = folder_work
+    build, expected = WRONG[case]
+    res = runner.invoke(app, build(tmp_path, root, work))
+    _one_error_line(res, *(e.replace("{tmp}", str(tmp_path)) for e in expected))
+    assert not (tmp_path / "pw").exists()  # a refused pipeline ran no stage

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from ..classes import ClassTable
-from ..errors import BadInput, DataError
+from ..errors import BadInput, DataError, local_path
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
@@ -55,7 +55,7 @@ class Layout:
     table: ClassTable
 
     def __init__(self, root: str | Path, split: str):
-        self.root = Path(root).expanduser().resolve()
+        self.root = local_path(root, "dataset root").expanduser().resolve()
         self.split = split
         if not self.root.is_dir():
             raise DataError(self.root, "dataset root does not exist or is not a directory")
