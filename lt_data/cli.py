@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import re
 import sys
 from contextlib import contextmanager
@@ -11,10 +13,15 @@ from typing import Optional
 
 import typer
 
-from .errors import LtDataError
+from .errors import LtDataError, local_path
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting.")
+
+
+# errno values that describe the machine rather than the program: reported even without a file name
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EMFILE,
+                   errno.ENFILE}
 
 
 JSON_HELP = "Print a machine-readable JSON summary on stdout instead of the tables (no progress bar)."
@@ -41,30 +48,74 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 @contextmanager
-def _user_errors():
-    """Bad input ends the command with one clear line and a non-zero exit, not a traceback."""
+def _user_errors(*outputs: str | Path | None):
+    """A user's mistake ends the command with ONE line on stderr, ``error: ...``, and exit code 2.
+
+    - :class:`LtDataError` (bad data, a bad option, a missing or stale artifact);
+    - an :class:`OSError` that names a file (``--out`` is an existing file, a folder that may not be
+      written, a path that vanished) or that describes the machine (disk full, quota, read-only file
+      system, permission): the line names the path; for a failed ``write()``, which carries no file
+      name, the command's ``outputs``;
+    - Ctrl-C: exit code 130.
+
+    Anything else, an OSError without a file name or such an errno included, is a bug in lt-data and
+    keeps its traceback, which is what a bug report needs.
+    """
     try:
         yield
     except LtDataError as e:
         typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        line = _os_error_line(e, [str(o) for o in outputs if o is not None])
+        if line is None:
+            raise
+        typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: nothing half-written was left marked complete", err=True)
         raise typer.Exit(130) from None
 
 
+def _os_error_line(e: OSError, outputs: list[str]) -> str | None:
+    """``PATH: problem`` for an OSError a user can act on, None for one that is a bug."""
+    problem = e.strerror or str(e)
+    if e.errno in (errno.EEXIST, errno.ENOTDIR):
+        problem += " (a file stands where a directory is needed)"
+    if e.filename is not None:
+        where = os.fsdecode(e.filename)
+        if e.filename2 is not None:
+            where += f" -> {os.fsdecode(e.filename2)}"
+        return f"{where}: {problem}"
+    if e.errno in _MACHINE_ERRNOS:
+        return f"{', '.join(outputs)}: {problem}" if outputs else problem
+    return None
+
+
+def _output_dir(value: str | Path, what: str) -> Path:
+    """A directory the command will create or write into; refused before any work when a file is in the way."""
+    path = local_path(value, what)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                inside = "" if p == path else f", so {path} cannot be created"
+                raise LtDataError(f"{p}: is a file, not a directory{inside} ({what} must be a directory)")
+            break
+    return path
+
+
 @app.command()
 def stats(
-    root: Path = typer.Argument(..., help="Dataset root in the layout's official structure."),
+    root: str = typer.Argument(..., help="Dataset root in the layout's official structure."),
     layout: str = typer.Option(..., "--layout", "-l", help="cityscapes | ade20k | coco_stuff164k | camvid | folder"),
     split: str = typer.Option("train", "--split", "-s", help="Split name (train, val, training, train2017, ...)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Work directory for the artifacts."),
+    out: str = typer.Option(..., "--out", "-o", help="Work directory for the artifacts."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad samples with a warning instead of failing."),
     reduce_zero_label: Optional[bool] = typer.Option(None, "--reduce-zero-label/--no-reduce-zero-label",
                                                      help="folder: value 0 is ignored, k becomes k-1."),
     ignore_index: Optional[int] = typer.Option(None, "--ignore-index", help="folder: label value of void pixels."),
-    classes: Optional[Path] = typer.Option(None, "--classes", help="folder: classes file (default ROOT/classes.txt)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="folder: classes file (default ROOT/classes.txt)."),
     source: Optional[str] = typer.Option(None, "--source", help="coco_stuff164k: auto | trainids | png | json."),
     train_ids: Optional[bool] = typer.Option(None, "--train-ids/--label-ids",
                                              help="cityscapes: read *_labelTrainIds.png instead of *_labelIds.png."),
@@ -75,7 +126,8 @@ def stats(
     from .layouts import get_layout
     from .stats import format_table, run_stats
 
-    with _user_errors():
+    with _user_errors(out):
+        out = _output_dir(out, "--out")
         opts = {"reduce_zero_label": reduce_zero_label, "ignore_index": ignore_index, "classes_file": classes,
                 "source": source, "train_ids": train_ids}
         allowed = {"folder": {"reduce_zero_label", "ignore_index", "classes_file"}, "coco_stuff164k": {"source"},
@@ -101,18 +153,21 @@ def stats(
 
 @app.command()
 def run(
-    pipeline: Path = typer.Argument(..., help="A pipelines/*.toml file."),
-    work: Optional[Path] = typer.Option(None, "--work", help="Override the pipeline's work directory."),
-    root: Optional[Path] = typer.Option(None, "--root", help="Override the dataset root."),
+    pipeline: str = typer.Argument(..., help="A pipelines/*.toml file."),
+    work: Optional[str] = typer.Option(None, "--work", help="Override the pipeline's work directory."),
+    root: Optional[str] = typer.Option(None, "--root", help="Override the dataset root."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stages to run (default: all in the file)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Run a pipeline file stage by stage."""
     from .pipeline import load_pipeline, run_pipeline
 
-    with _user_errors():
+    with _user_errors(work):
         only = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
-        pipe = load_pipeline(pipeline, work=work, root=root, only=only)
+        pipe = load_pipeline(pipeline, work=work and _output_dir(work, "--work"),
+                             root=root and local_path(root, "dataset root"), only=only)
+        _output_dir(pipe.work, f"the work directory of {pipe.path}")
+    with _user_errors(pipe.work):
         run_pipeline(pipe, progress=not quiet, echo=typer.echo)
 
 
@@ -134,7 +189,7 @@ def demo(
 
 @app.command()
 def buckets(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics (from `lt-data stats`)."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics (from `lt-data stats`)."),
     rule: Optional[str] = typer.Option(None, "--rule", "-r",
                                        help="share (default) | rank | images | preset | list. With --refine and "
                                             "no --rule, the existing buckets.json's rule is kept."),
@@ -148,7 +203,7 @@ def buckets(
                                          "aucseg:cityscapes | aucseg:ade20k | aucseg:coco_stuff164k."),
     head_classes: Optional[str] = typer.Option(None, "--head-classes", help="list: head ids or names, e.g. '0,1,sky'."),
     tail_classes: Optional[str] = typer.Option(None, "--tail-classes", help="list: tail ids or names, e.g. '6,12,rider'."),
-    refine: Optional[Path] = typer.Option(None, "--refine", help='A baseline\'s per-class IoU: {"per_class": '
+    refine: Optional[str] = typer.Option(None, "--refine", help='A baseline\'s per-class IoU: {"per_class": '
                                           '[{"id": k, "iou": x}, ...]} with IoU in [0, 1].'),
     low: Optional[float] = typer.Option(None, "--low", help="refine: a middle class with IoU below this moves to "
                                         "tail (default 0.4)."),
@@ -160,7 +215,9 @@ def buckets(
     """Split the classes into head / middle / tail buckets and write WORK/buckets.json."""
     from .buckets import format_buckets, load_buckets, write_buckets
 
-    with _user_errors():
+    with _user_errors(work):
+        work = local_path(work, "work directory")
+        refine = refine and local_path(refine, "--refine IoU file")
         params = {"head_share": head_share, "tail_share": tail_share, "head": head, "tail": tail, "preset": preset,
                   "head_classes": head_classes, "tail_classes": tail_classes}
         path = write_buckets(work, rule, refine=refine, low=low, high=high,
@@ -175,36 +232,39 @@ def buckets(
 
 @app.command()
 def report(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
     top: int = typer.Option(10, "--top", help="How many most / least frequent classes to list."),
 ):
     """Write WORK/report/: index.html (self-contained), PNG plots, report.md and report.json."""
-    from .report import write_report
+    from .report import REPORT_DIR, write_report
 
-    with _user_errors():
-        index = write_report(work, top=top)
+    with _user_errors(Path(work) / REPORT_DIR):
+        if top < 1:
+            raise LtDataError(f"--top must be at least 1, got {top}")
+        index = write_report(local_path(work, "work directory"), top=top)
         typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the PNG plots")
 
 
 @app.command()
 def export(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics."),
     beta: Optional[float] = typer.Option(None, "--beta", help="Class-balanced weights: β of the effective number "
                                          "(default 1 - 1e-6, suited to pixel counts)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports); "
-                                       "DAFormer reads its three files from the dataset root."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports); "
+                                      "DAFormer reads its three files from the dataset root."),
     force: bool = typer.Option(False, "--force", help="Replace files of the same names that lt-data did not write."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Write DAFormer's sample_class_stats.json / samples_with_class.json, class_weights.json and
     mmseg's class_weight lists (class_weight_SCHEME.json / .npy)."""
-    from .exports import DEFAULT_BETA, write_exports
+    from .exports import DEFAULT_BETA, EXPORTS_DIR, write_exports
 
-    with _user_errors():
+    with _user_errors(out or Path(work) / EXPORTS_DIR):
         b = DEFAULT_BETA if beta is None else beta
         if not 0.0 <= b < 1.0:
             raise LtDataError(f"--beta must lie in [0, 1), got {b}")
-        path = write_exports(work, beta=b, out=out, force=force)
+        out = out and _output_dir(out, "--out")
+        path = write_exports(local_path(work, "work directory"), beta=b, out=out, force=force)
         if as_json:
             from .exports import EXPORTS_RECORD
             from .io import read_json

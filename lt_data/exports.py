@@ -206,6 +206,8 @@ def write_exports(work: str | Path, *, beta: float = DEFAULT_BETA, out: str | Pa
     from .stats import load_stats, stats_fingerprint
     from .store import lock, output_dir
 
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+        raise LtDataError(f"beta must be a number in [0, 1), got {beta!r}")
     work = Path(work)
     stats = load_stats(work)
     out = output_dir(out if out is not None else work / EXPORTS_DIR, "--out directory")

@@ -19,13 +19,14 @@ stage's options. Stages run in the order of :data:`STAGES`; a stage runs when it
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from .errors import LtDataError
+from .errors import LtDataError, local_path
 
 STAGES = ("generate", "stats", "buckets", "report", "export", "bank", "cutmix", "preview", "train", "evaluate")
 
@@ -48,20 +49,40 @@ def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str
     """Parse a pipeline file; ``work``/``root`` override the file's values; ``only`` keeps just those
     stages (``stats`` always runs). A bare name that is not a file (``camvid``, ``demo``) is the
     pipeline of that name shipped with the package."""
-    path = resolve_pipeline(path)
+    path = resolve_pipeline(local_path(path, "pipeline file"))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LtDataError(f"{path}: pipeline file not found") from None
+    except IsADirectoryError:
+        raise LtDataError(f"{path}: is a directory, not a pipeline file") from None
+    except UnicodeDecodeError as e:
+        raise LtDataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); a pipeline is a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise LtDataError(f"{path}: not valid TOML ({e})") from None
     unknown = set(data) - {"name", "work", "dataset", *STAGES}
     if unknown:
-        raise LtDataError(f"{path}: unknown table(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+        raise LtDataError(f"{path}: unknown key(s) or table(s) {sorted(unknown)}; a pipeline holds name, work, "
+                          f"[dataset] and the stages {', '.join(STAGES)}")
+    for key in ("name", "work"):
+        if key in data and not isinstance(data[key], str):
+            raise LtDataError(f"{path}: '{key}' must be a string, got {data[key]!r}")
+    for key in ("dataset", *STAGES):
+        if key in data and not isinstance(data[key], dict):
+            raise LtDataError(f"{path}: '{key}' must be a table ([{key}]), got {data[key]!r}")
     dataset = dict(data.get("dataset", {}))
     for key in ("layout", "root", "split"):
         if key not in dataset and not (key == "root" and root is not None):
             raise LtDataError(f"{path}: [dataset] needs '{key}'")
+    extra = sorted(set(dataset) - {"layout", "root", "split", "options"})
+    if extra:
+        raise LtDataError(f"{path}: [dataset] has no key {', '.join(map(repr, extra))}; it takes layout, root, "
+                          f"split and an [dataset.options] table")
+    for key in ("layout", "root", "split"):
+        if key in dataset and not isinstance(dataset[key], str):
+            raise LtDataError(f"{path}: [dataset] '{key}' must be a string, got {dataset[key]!r}")
+    if not isinstance(dataset.get("options", {}), dict):
+        raise LtDataError(f"{path}: [dataset] 'options' must be a table ([dataset.options])")
     if root is not None:
         dataset["root"] = str(root)
     work_dir = Path(work if work is not None else data.get("work", f"work/{data.get('name', path.stem)}"))
@@ -72,6 +93,12 @@ def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str
             raise LtDataError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
         stages = {s: v for s, v in stages.items() if s in only}
     stages.setdefault("stats", dict(data.get("stats", {})))
+    for stage, opts in stages.items():
+        allowed = stage_options(stage)
+        extra = sorted(set(opts) - allowed)
+        if extra:
+            raise LtDataError(f"{path}: [{stage}] has no option {', '.join(map(repr, extra))}; its options are "
+                              f"{', '.join(sorted(allowed)) or 'none'}")
     return Pipeline(name=str(data.get("name", path.stem)), work=work_dir, dataset=dataset, stages=stages, path=path)
 
 
@@ -88,6 +115,47 @@ def resolve_pipeline(path: str | Path) -> Path:
         return packaged_pipeline(p.name)
     raise LtDataError(f"{path}: no such pipeline file, and no pipeline of that name ships with lt-data "
                       f"(shipped: {', '.join(packaged_names())})")
+
+
+# Options a stage table may hold beyond its function's keyword arguments (or instead of them).
+_STAGE_KEYS = {
+    "stats": {"workers", "skip_bad"},
+    "evaluate": {"split"},
+    # write_buckets passes these on through **params (the `lt-data buckets` flags)
+    "buckets": {"head_share", "tail_share", "head", "tail", "preset", "head_classes", "tail_classes"},
+    "generate": {"kind"},
+    "preview": {"modes"},
+}
+
+
+def stage_options(stage: str) -> set[str]:
+    """The keys a pipeline's ``[stage]`` table may hold: the stage function's keyword arguments, less
+    those the runner fills in itself (work, root, out, progress, mode)."""
+    if stage == "train":
+        from .train import TrainConfig
+
+        return set(TrainConfig.__dataclass_fields__)
+    func = None
+    if stage == "generate":
+        from .synthetic import generate_street_scenes as func
+    elif stage == "buckets":
+        from .buckets import write_buckets as func
+    elif stage == "report":
+        from .report import write_report as func
+    elif stage == "export":
+        from .exports import write_exports as func
+    elif stage == "bank":
+        from .bank import build_bank as func
+    elif stage == "cutmix":
+        from .cutmix import build_cutmix as func
+    elif stage == "preview":
+        from .preview import write_preview as func
+    keys = set(_STAGE_KEYS.get(stage, ()))
+    if func is not None:
+        params = inspect.signature(func).parameters.values()
+        keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        keys -= {"work", "root", "progress"} | ({"out", "mode"} if stage == "preview" else set())
+    return keys
 
 
 def packaged_pipeline(name: str) -> Path:

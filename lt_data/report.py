@@ -24,6 +24,7 @@ import numpy as np
 
 from . import __version__
 from .buckets import BUCKET_NAMES, BUCKETS_FILE, bucket_index, compute_buckets, frequency_order, load_buckets
+from .errors import LtDataError
 from .io import atomic_write_json, atomic_write_text, read_json
 from .store import replace_dir
 
@@ -608,6 +609,8 @@ def write_report(work: str | Path, *, top: int = 10) -> Path:
     """The ``report`` stage: write ``WORK/report/`` and return the path of ``index.html``."""
     from .stats import load_stats, stats_fingerprint
 
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise LtDataError(f"top must be a whole number of classes, at least 1; got {top!r}")
     work = Path(work)
     stats = load_stats(work)
     fingerprint = stats_fingerprint(work)

@@ -3,7 +3,6 @@ rational arithmetic on real data), subsets equal the images that contain each cl
 
 from __future__ import annotations
 
-import json
 import math
 import pickle
 from fractions import Fraction

@@ -5,7 +5,6 @@ installed wheel (shipped pipelines included), and `--help` starts without import
 from __future__ import annotations
 
 import os
-import site
 import subprocess
 import sys
 import sysconfig
