@@ -545,8 +545,7 @@ def _local_paths_only(func):
             m = _URL.match(str(value)) if isinstance(value, Path) else None
             if m:
                 typed = next((a for a in sys.argv if a.startswith(m.group(1) + ":") and Path(a) == value), value)
-                typer.echo(f"error: {name.replace('_', '-')} {typed}: a URL, but this command reads and writes "
-                           f"local paths", err=True)
+                typer.echo(f"error: {typed}: the {name.replace('_', ' ')} must be a local path, not a URL", err=True)
                 raise typer.Exit(2)
         return func(*args, **kwargs)
     return wrapper

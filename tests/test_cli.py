@@ -60,12 +60,12 @@ def test_json_summaries(camvid_root, tmp_path):
 
 @pytest.mark.parametrize("args, says", [
     (["stats", "{camvid}", "--layout", "nope", "--out", "{tmp}/w"], "unknown layout 'nope'"),
-    (["stats", "s3://bucket/camvid", "--layout", "camvid", "--out", "{tmp}/w"], "root s3://bucket/camvid: a URL"),
-    (["stats", "{camvid}", "--layout", "camvid", "--out", "file:///tmp/x"], "out file:///tmp/x: a URL"),
-    (["buckets", "gs://bucket/work"], "work gs://bucket/work: a URL"),
+    (["stats", "s3://bucket/camvid", "--layout", "camvid", "--out", "{tmp}/w"], "s3://bucket/camvid: the dataset root must be a local path, not a URL"),
+    (["stats", "{camvid}", "--layout", "camvid", "--out", "file:///tmp/x"], "file:///tmp/x: the"),
+    (["buckets", "gs://bucket/work"], "gs://bucket/work: the"),
     (["train", "--work", "{work}", "--model", "nope", "--steps", "1"], "unknown model 'nope'"),
     (["train", "--work", "{work}", "--loss", "nope", "--steps", "1"], "unknown loss 'nope'"),
-    (["train", "--work", "s3://b/w", "--steps", "1"], "work s3://b/w: a URL"),
+    (["train", "--work", "s3://b/w", "--steps", "1"], "s3://b/w: the work must be a local path, not a URL"),
 ], ids=["layout", "url-root", "url-out", "url-work", "model", "loss", "url-train"])
 def test_user_errors_are_one_line_with_exit_code_2(args, says, camvid_root, camvid_work, tmp_path):
     fill = {"camvid": camvid_root, "tmp": tmp_path, "work": camvid_work}
