@@ -198,7 +198,7 @@ def _run_processes(func, tasks, state, workers, ordered, chunksize, describe):
                 if conns[w] in ready or (procs[w].sentinel in ready and conns[w].poll()):
                     try:
                         msg = conns[w].recv()
-                    except EOFError:
+                    except (EOFError, ConnectionResetError):  # the worker died mid-send or before
                         msg = None
                     if msg is None:
                         raise _died(procs[w], held[w], describe)
