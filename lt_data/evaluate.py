@@ -14,8 +14,10 @@ A missing, extra, unreadable or wrongly sized prediction, or one with values tha
 is an error naming the file; the run names every such file at once (``skip_bad`` leaves them out
 and lists them under ``skipped``).
 
-Speed: each image decodes its prediction and its label and counts the (label, prediction) pairs with
-one 16-bit histogram (``cv2.calcHist``), in worker processes; only the non-zero cells travel back.
+Speed: each image decodes its prediction and its label, maps the label's raw values with one table
+lookup and counts the (label, prediction) pairs with one 16-bit histogram (``cv2.calcHist``), which
+also finds unknown label values and predictions that are not classes; in worker processes, only the
+non-zero cells travel back. ``scripts/bench_evaluate.py`` compares it with decoding alone.
 """
 
 from __future__ import annotations
@@ -75,28 +77,60 @@ def _read_prediction(path: Path) -> np.ndarray:
         raise DataError(path, f"unreadable or truncated prediction file ({e})") from None
 
 
+def label_lut(table: ClassTable) -> np.ndarray:
+    """(256,) uint16 raw label value → its confusion row · 256: train id 0..K−1, K for the ignored
+    values, K + 1 for unknown ones (the prediction is or-ed into the low byte)."""
+    k = table.num_classes
+    rows = np.where(table.known, table.lut, k + 1).astype(np.uint16)
+    rows[table.known & (table.lut == table.ignore_index)] = k
+    return rows << 8
+
+
+_BUFFERS: dict[tuple[int, int], np.ndarray] = {}  # one pair map per image size and process, reused
+
+
+def _pair_buffer(shape: tuple[int, int]) -> np.ndarray:
+    buf = _BUFFERS.get(shape)
+    if buf is None:  # a fresh 2048x1024 uint16 map page-faults ~2 ms on every image; reuse it
+        _BUFFERS.clear()
+        buf = _BUFFERS[shape] = np.empty(shape, np.uint16)
+    return buf
+
+
 def _pair_task(state: dict, task: tuple[int, str]) -> tuple[np.ndarray, np.ndarray]:
-    """(cells, counts) of one image's confusion matrix (cell = label · K + prediction)."""
+    """(cells, counts) of one image's confusion matrix (cell = label · K + prediction).
+
+    Both maps are decoded, the label's raw values go through one table lookup, and one histogram of
+    (label row · 256 + prediction) counts every pair and, in the same pass, finds unknown label
+    values (row K + 1) and predictions that are not classes (columns ≥ K)."""
     import cv2
 
     i, path = task
-    layout, k, lut = state["layout"], state["k"], state["lut"]
+    layout, k = state["layout"], state["k"]
     sample = state["samples"][i]
     pred = _read_prediction(Path(path))
-    label = layout.read_label(sample)
-    if pred.shape != label.shape:
+    raw = layout.read_raw_label(sample)
+    if pred.shape != raw.shape:
         raise DataError(path, f"prediction is {pred.shape[1]}x{pred.shape[0]} but its label "
-                              f"{layout.label_path(sample)} is {label.shape[1]}x{label.shape[0]}")
-    if lut is not None:
-        pred = lut[pred]
-    hist = cv2.calcHist([pred], [0], None, [256], [0, 256]).ravel()
-    if hist[k:].any():
-        values = np.flatnonzero(hist[k:]) + k
-        what = ("raw label ids that map to no class" if lut is not None else f"values outside the class ids 0..{k - 1}")
-        raise DataError(path, f"prediction holds {what}: {values[:8].tolist()}"
-                              + ("" if lut is not None else "; raw dataset ids? use --pred-ids raw"))
-    cell = label.astype(np.uint16) * np.uint16(k) + pred  # ignore (255) rows fall beyond K·K
-    counts = cv2.calcHist([cell], [0], None, [k * k], [0, k * k]).ravel()
+                              f"{layout.label_path(sample)} is {raw.shape[1]}x{raw.shape[0]}")
+    if state["pred_lut"] is not None:
+        pred = cv2.LUT(pred, state["pred_lut"])
+    cell = cv2.LUT(raw, state["label_lut"], dst=_pair_buffer(raw.shape))  # row · 256, 16 bits
+    np.bitwise_or(cell, pred, out=cell)
+    joint = cv2.calcHist([cell], [0], None, [(k + 2) * 256], [0, (k + 2) * 256]).reshape(k + 2, 256)
+    if joint[k + 1].any():
+        from .layouts.base import unknown_values_problem
+
+        unknown = np.unique(raw[~layout.table.known[raw]]).tolist()
+        raise DataError(layout.label_path(sample), unknown_values_problem(layout.table, unknown))
+    wrong = joint[:k, k:].sum(axis=0)
+    if wrong.any():
+        values = (np.flatnonzero(wrong) + k).tolist()
+        if state["pred_lut"] is not None:
+            raise DataError(path, "prediction holds raw label ids that map to no class")
+        raise DataError(path, f"prediction holds values outside the class ids 0..{k - 1}: {values[:8]}; "
+                              f"raw dataset ids? use --pred-ids raw")
+    counts = joint[:k, :k].ravel()
     nz = np.flatnonzero(counts)
     return nz, counts[nz].astype(np.int64)
 
@@ -118,20 +152,20 @@ def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: st
     stats = load_stats(work, verify=False)
     table: ClassTable = stats.table
     k = table.num_classes
-    if k * k > 65535:
-        raise LtDataError(f"{k} classes: more than the 255 a 16-bit pair histogram holds")
+    if k > 253:
+        raise LtDataError(f"{k} classes: more than the 253 a 16-bit pair histogram holds")
     layout = open_layout(work)
     samples = stats.samples
     found, bad = index_predictions(Path(pred_dir), samples, layout)
-    lut = None
-    if pred_ids == "raw":
-        lut = np.where(table.known, table.lut, 255).astype(np.uint8)
+    pred_lut = None
+    if pred_ids == "raw":  # raw ids that are no class (void, unknown) become 255: not a class
+        pred_lut = np.where(table.known, table.lut, 255).astype(np.uint8)
     tasks = [(i, str(p)) for i, p in sorted(found.items())]
     mat = np.zeros(k * k, dtype=np.int64)
     skipped = list(bad)
     used = 0
     for _, (cells, counts) in map_samples(_pair_task, tasks, {"layout": layout, "samples": samples, "k": k,
-                                                             "lut": lut},
+                                                             "pred_lut": pred_lut, "label_lut": label_lut(table)},
                                           workers=workers, ordered=False, skip_bad=skip_bad, bad=skipped,
                                           desc="evaluate predictions", progress=progress,
                                           describe=lambda p: tasks[p][1]):

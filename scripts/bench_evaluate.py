@@ -5,8 +5,8 @@
 Generates a folder dataset of N street-scene-like label maps (long runs of few classes, as real
 labels are) and predictions that differ from them in 20% of the pixels, then times, interleaved and
 best of --repeat after a warm-up: (a) evaluate_predictions (pair index, decode prediction and label,
-checks, histogram, reduce) and (b) decoding the same prediction and label PNGs alone, both through
-the same worker pool (lt_data.parallel.map_samples). Prints images/s of both and their ratio.
+checks, histogram, reduce) and (b) decoding the same prediction and label PNGs alone with the same
+decoders, both through the same worker pool (lt_data.parallel.map_samples). Prints images/s of both and their ratio.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.evaluate import evaluate_predictions  # noqa: E402
+from lt_data.evaluate import _read_prediction, evaluate_predictions  # noqa: E402
 from lt_data.layouts import get_layout  # noqa: E402
 from lt_data.parallel import map_samples  # noqa: E402
 from lt_data.stats import load_stats, open_layout, run_stats  # noqa: E402
@@ -56,12 +56,10 @@ def make_dataset(root: Path, n: int, h: int, w: int, k: int) -> tuple[Path, Path
 
 
 def _decode(state, task):
+    """The floor: decode the prediction and the label with the decoders evaluate uses, nothing else."""
     layout, samples = state
     i, path = task
-    with Image.open(path) as im:
-        a = np.asarray(im)
-    b = layout.read_raw_label(samples[i])
-    return a.shape, b.shape
+    return _read_prediction(Path(path)).shape, layout.read_raw_label(samples[i]).shape
 
 
 def main() -> None:
