@@ -177,13 +177,16 @@ def buckets(
 def report(
     work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
     top: int = typer.Option(10, "--top", help="How many most / least frequent classes to list."),
+    eval_work: Optional[Path] = typer.Option(None, "--eval-work", help="Statistics work directory of an evaluation "
+                                             "split: its class pixel shares beside the training split's."),
 ):
-    """Write WORK/report/: index.html (self-contained), PNG plots, report.md and report.json."""
+    """Write WORK/report/: index.html (self-contained), plots (PNG, SVG, PDF), report.md and report.json;
+    with a bank in WORK, example objects and object sizes per class."""
     from .report import write_report
 
     with _user_errors():
-        index = write_report(work, top=top)
-        typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the PNG plots")
+        index = write_report(work, top=top, eval_work=eval_work)
+        typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the plots (PNG, SVG, PDF)")
 
 
 @app.command()
