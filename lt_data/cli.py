@@ -446,6 +446,34 @@ def evaluate(
         typer.echo(f"wrote {out or checkpoint.parent / 'metrics.json'}")
 
 
+@app.command()
+def compare(
+    inputs: list[Path] = typer.Argument(..., help="metrics.json files or run directories holding one."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (index.html, compare.md, compare.json, "
+                             "LaTeX tables, figures as PNG, SVG and PDF)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Run or recipe the deltas are taken against "
+                                           "(default: the first input's)."),
+    names: Optional[str] = typer.Option(None, "--names", help="Comma-separated display names, one per input "
+                                        "(default: the run directory's name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print compare.json on stdout instead of the table."),
+):
+    """Compare evaluated runs side by side: overall / head / middle / tail mIoU and per-class IoU,
+    deltas against a baseline, mean and sample standard deviation over the seeds of a recipe."""
+    from .compare import format_summary, write_comparison
+
+    with _user_errors():
+        given = [n.strip() for n in names.split(",")] if names is not None else None
+        data = write_comparison(inputs, out, names=given, baseline=baseline)
+        for note in data["notes"]:
+            typer.echo(f"warning: {note}", err=True)
+        if as_json:
+            _print_json({"out": str(out), **data})
+            return
+        typer.echo(format_summary(data))
+        typer.echo(f"wrote {out}/index.html (open it in a browser), compare.md, compare.json, "
+                   f"miou_table.tex, per_class_table.tex and the figures (PNG, SVG, PDF)")
+
+
 # ---- paths, not URLs --------------------------------------------------------------------------------
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # a Path keeps "s3:/bucket" of "s3://bucket"
