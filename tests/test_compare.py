@@ -288,3 +288,69 @@ def test_compare_is_torch_free(runs, tmp_path):
     assert p.returncode == 0, p.stderr
     assert "TORCH []" in p.stdout, p.stdout
 
+
+class _Dom(HTMLParser):
+    """Tables (class, row texts), images and the body's probe attributes of a dumped DOM."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images, self.body = [], 0, {}
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        elif tag == "table":
+            self.tables.append({"class": a.get("class", ""), "rows": []})
+        elif tag == "tr" and self.tables:
+            self.tables[-1]["rows"].append([])
+        elif tag in ("td", "th") and self.tables:
+            self._cell = []
+        elif tag == "img":
+            self.images += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1]["rows"][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _column(table: dict, col: int) -> list[str]:
+    return [r[col] for r in table["rows"][1:]]
+
+
+def test_compare_page_renders_and_sorts_in_a_browser(runs, tmp_path, browser):
+    out = tmp_path / "cmp"
+    write_comparison(runs, out)
+    probe = """
+  var t = document.querySelectorAll('table.sortable')[1], h = t.tHead.rows[0].cells;
+  function names() { return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[1].textContent; }).join('|'); }
+  h[4].click(); document.body.setAttribute('data-asc', names());
+  h[4].click(); document.body.setAttribute('data-desc', names());
+  h[1].click(); document.body.setAttribute('data-byname', names());
+"""
+    dom = _Dom()
+    dom.feed(browser.dom(out / "index.html", probe))
+    assert dom.body["data-images"] == "2/2", "both figures decoded and painted"
+    sortable = [t for t in dom.tables if "sortable" in t["class"]]
+    assert len(sortable) == 3
+    assert _column(sortable[0], 0)[:3] == ["ce (baseline)", "1*auc+ce", "external"]
+    assert len(sortable[1]["rows"]) == 1 + len(NAMES) and len(sortable[2]["rows"]) == 1 + len(runs)
+    ce_mean = {n: np.mean([v[i] for v in CE.values()]) for i, n in enumerate(NAMES)}
+    ascending = sorted(NAMES, key=lambda n: ce_mean[n])
+    assert dom.body["data-asc"].split("|") == ascending
+    assert dom.body["data-desc"].split("|") == ascending[::-1]
+    assert dom.body["data-byname"].split("|") == sorted(NAMES)
+
+    shot = browser.screenshot(out / "index.html", tmp_path / "compare.png")
+    with Image.open(shot) as im:
+        px = np.asarray(im.convert("RGB")).reshape(-1, 3).astype(int)
+    assert im.size == (1200, 2000)
+    near = lambda rgb: (np.abs(px - np.array(rgb)).sum(1) < 30).sum()  # noqa: E731
+    assert near((0, 114, 178)) > 500 and near((213, 94, 0)) > 500, "head and tail bars painted"
+    assert (px.sum(1) < 600).mean() > 0.05, "a page with content, not a blank one"

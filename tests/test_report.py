@@ -282,3 +282,31 @@ def test_report_with_a_bank_runs_without_torch(tiny_copy, tiny_work):
     assert "TORCH []" in p.stdout, p.stdout
     assert (tiny_copy / "report" / "object_sizes.pdf").is_file()
 
+
+def test_report_renders_and_sorts_in_a_browser(tiny_copy, tiny_work, browser, tmp_path):
+    index = write_report(tiny_copy, eval_work=tiny_work[1])
+    data = json.loads((index.parent / "report.json").read_text())
+    probe = """
+  var t = document.querySelectorAll('table.sortable')[0], h = t.tHead.rows[0].cells;
+  function ids() { return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[1].textContent; }).join('|'); }
+  h[4].click(); document.body.setAttribute('data-asc', ids());
+  h[4].click(); document.body.setAttribute('data-desc', ids());
+  document.body.setAttribute('data-tables', document.querySelectorAll('table').length);
+"""
+    dom = browser.dom(index, probe)
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    attrs = dict(re.findall(r'(data-[a-z]+)="([^"]*)"', body))
+    n = len(data["plots"]) + 1  # and the contact sheet
+    assert attrs["data-images"] == f"{n}/{n}", "every figure decoded and painted"
+    assert int(attrs["data-tables"]) >= 8
+    pixels = {c["id"]: c["pixels"] for c in data["classes"]}
+    ascending = sorted(pixels, key=lambda c: (pixels[c], c))
+    got = [int(x) for x in attrs["data-asc"].split("|")]
+    assert [pixels[c] for c in got] == sorted(pixels.values()) and set(got) == set(ascending)
+    assert [pixels[int(x)] for x in attrs["data-desc"].split("|")] == sorted(pixels.values(), reverse=True)
+    for needed in ("Training vs evaluation split", "Tail bank", "Pixels per class"):
+        assert needed in dom
+    shot = browser.screenshot(index, tmp_path / "report.png")
+    with Image.open(shot) as im:
+        px = np.asarray(im.convert("RGB")).reshape(-1, 3).astype(int)
+    assert (np.abs(px - np.array((0, 114, 178))).sum(1) < 30).sum() > 500, "the head-coloured bars are painted"
