@@ -234,15 +234,19 @@ def buckets(
 def report(
     work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
     top: int = typer.Option(10, "--top", help="How many most / least frequent classes to list."),
+    eval_work: Optional[Path] = typer.Option(None, "--eval-work", help="Statistics work directory of an evaluation "
+                                             "split: its class pixel shares beside the training split's."),
 ):
-    """Write WORK/report/: index.html (self-contained), PNG plots, report.md and report.json."""
+    """Write WORK/report/: index.html (self-contained), plots (PNG, SVG, PDF), report.md and report.json;
+    with a bank in WORK, example objects and object sizes per class."""
     from .report import REPORT_DIR, write_report
 
     with _user_errors(Path(work) / REPORT_DIR):
         if top < 1:
             raise LtDataError(f"--top must be at least 1, got {top}")
-        index = write_report(local_path(work, "work directory"), top=top)
-        typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the PNG plots")
+        index = write_report(local_path(work, "work directory"), top=top,
+                             eval_work=local_path(eval_work, "evaluation work directory") if eval_work else None)
+        typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the plots (PNG, SVG, PDF)")
 
 
 @app.command()
@@ -529,6 +533,34 @@ def evaluate(
             return
         typer.echo(format_metrics(metrics))
         typer.echo(f"wrote {out}")
+
+
+@app.command()
+def compare(
+    inputs: list[Path] = typer.Argument(..., help="metrics.json files or run directories holding one."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (index.html, compare.md, compare.json, "
+                             "LaTeX tables, figures as PNG, SVG and PDF)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Run or recipe the deltas are taken against "
+                                           "(default: the first input's)."),
+    names: Optional[str] = typer.Option(None, "--names", help="Comma-separated display names, one per input "
+                                        "(default: the run directory's name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print compare.json on stdout instead of the table."),
+):
+    """Compare evaluated runs side by side: overall / head / middle / tail mIoU and per-class IoU,
+    deltas against a baseline, mean and sample standard deviation over the seeds of a recipe."""
+    from .compare import format_summary, write_comparison
+
+    with _user_errors():
+        given = [n.strip() for n in names.split(",")] if names is not None else None
+        data = write_comparison(inputs, out, names=given, baseline=baseline)
+        for note in data["notes"]:
+            typer.echo(f"warning: {note}", err=True)
+        if as_json:
+            _print_json({"out": str(out), **data})
+            return
+        typer.echo(format_summary(data))
+        typer.echo(f"wrote {out}/index.html (open it in a browser), compare.md, compare.json, "
+                   f"miou_table.tex, per_class_table.tex and the figures (PNG, SVG, PDF)")
 
 
 # ---- paths, not URLs --------------------------------------------------------------------------------

@@ -1,21 +1,28 @@
-"""The bucket report (``WORK/report/``): a self-contained HTML page, PNG plots, Markdown and JSON.
+"""The bucket report (``WORK/report/``): a self-contained HTML page, figures, Markdown and JSON.
 
-``write_report(work)`` reads the statistics and ``buckets.json`` (or, when there is none, computes
-the default ``share`` buckets in memory and says so) and writes::
+``write_report(work, eval_work=None)`` reads the statistics and ``buckets.json`` (or, when there is
+none, computes the default ``share`` buckets in memory and says so) and writes::
 
-    report/index.html          open in a browser; every plot embedded as a base64 PNG
-    report/report.md           the same tables, plots linked as files
+    report/index.html          open in a browser; every figure embedded as a base64 PNG
+    report/report.md           the same tables, figures linked as files
     report/report.json         every number shown, for machines
-    report/pixel_histogram.png, cumulative_share.png, image_frequency.png, cooccurrence.png
+    report/NAME.png, NAME.svg, NAME.pdf   each plot, as PNG and as vector files for a paper:
+        pixel_histogram, cumulative_share, image_frequency, cooccurrence,
+        object_sizes (with a bank), train_vs_eval (with an evaluation split)
+    report/bank_objects.png    example objects of the bank (a contact sheet), when there is a bank
 
-Plots use matplotlib's Agg canvas directly (no pyplot, no global backend switch). Class bars are
-drawn in frequency order, coloured by bucket (the same three colours everywhere), with a strip of
-each class's palette colour under the axis; wide plots (many classes) scroll sideways in the page.
+When the work directory holds a tail bank (``bank.zarr``), the report shows example objects and the
+distribution of object sizes per class; a bank built from other statistics is not read, and the page
+says why in one line. With ``eval_work`` (the statistics of an evaluation split, e.g. from
+``lt-data stats ... --split val``), it shows the class pixel shares of both splits side by side.
+
+Plots are drawn by :mod:`lt_data.plots` (no pyplot). Class bars are drawn in frequency order, coloured
+by bucket (the same three colours everywhere), with a strip of each class's palette colour under the
+axis; wide plots (many classes) scroll sideways in the page. Class tables sort in the browser.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from pathlib import Path
@@ -24,8 +31,11 @@ import numpy as np
 
 from . import __version__
 from .buckets import BUCKET_NAMES, BUCKETS_FILE, bucket_index, compute_buckets, frequency_order, load_buckets
-from .errors import LtDataError
+from .errors import ArtifactError, LtDataError
 from .io import atomic_write_json, atomic_write_text, read_json
+from .page import badge as _page_badge
+from .page import document, embedded_figure, table
+from .plots import BUCKET_COLORS, class_axis_width, figure, hatch, render, shade, write_figures
 from .store import replace_dir
 
 REPORT_DIR = "report"
@@ -34,9 +44,9 @@ EXPOSURE_NOTE = ("Share of the pixels of one training epoch that falls in each b
                  "(lt-data train --sampler; defaults shown), estimated from the statistics. Pasting adds tail "
                  "objects on top: lt_data.sampling.epoch_exposure(work, planner=...) and scripts/bench_sampling.py "
                  "estimate it.")
-BUCKET_COLORS = {"head": "#0072B2", "middle": "#009E73", "tail": "#D55E00"}  # Okabe-Ito, colour-blind safe
-PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")
-DPI = 100
+PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")  # always (co-occurrence:
+# when there are head and tail classes); object_sizes with a bank, train_vs_eval with an evaluation split
+CONTACT_SHEET = "bank_objects.png"
 
 
 # ---- numbers ------------------------------------------------------------------------------------
@@ -119,23 +129,48 @@ def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool 
     }
 
 
+def add_eval(data: dict, stats, eval_stats, eval_work: Path) -> None:
+    """Add the evaluation split's class pixel shares to ``data`` (``classes[c]["eval_*"]`` and
+    ``data["eval"]``); refuse an evaluation split of another class table."""
+    names, got = stats.table.names, eval_stats.table.names
+    if list(got) != list(names):
+        diff = next((i for i, (a, b) in enumerate(zip(got, names)) if a != b), min(len(got), len(names)))
+        raise ArtifactError(f"{eval_work}: statistics of another class table ({len(got)} classes, "
+                            f"{eval_stats.table.dataset}) than the training split's ({len(names)} classes, "
+                            f"{stats.table.dataset})" + (f"; class {diff} is {got[diff]!r} there, {names[diff]!r} here"
+                                                         if diff < min(len(got), len(names)) else ""))
+    pixels, images = eval_stats.pixels, eval_stats.images
+    pshare, ishare = eval_stats.pixel_share, eval_stats.image_share
+    for c, entry in enumerate(data["classes"]):
+        entry.update({"eval_pixels": int(pixels[c]), "eval_pixel_share": float(pshare[c]),
+                      "eval_images": int(images[c]), "eval_image_share": float(ishare[c])})
+    ids = data["buckets"]["ids"]
+    d = eval_stats.dataset
+    data["eval"] = {"work": str(eval_work), "layout": d.get("layout"), "split": d.get("split"),
+                    "num_images": eval_stats.num_images, "labelled_pixels": eval_stats.labelled_pixels,
+                    "per_bucket": {b: float(pshare[ids[b]].sum()) if ids[b] else 0.0 for b in BUCKET_NAMES},
+                    "absent": [c for c in data["frequency_order"] if pixels[c] == 0]}
+
+
+def bank_data(work: Path) -> tuple[dict | None, object | None]:
+    """(what the report says about ``WORK/bank.zarr``, the opened TailBank or None). None, None when
+    there is no bank; ``{"status": "refused", "message"}`` when it cannot be read for this work
+    directory (built from other statistics, incomplete, ...)."""
+    from .bank.reader import BANK_DIR, TailBank
+
+    path = work / BANK_DIR
+    if not path.exists():
+        return None, None
+    try:
+        bank = TailBank.open(path, work=work)
+        summary = bank.summary()
+    except LtDataError as err:
+        return {"status": "refused", "path": str(path), "message": str(err)}, None
+    return {"status": "ok", "path": str(path), "objects": summary["objects"], "params": summary["params"],
+            "disk_bytes": summary["disk_bytes"], "classes": summary["classes"]}, bank
+
+
 # ---- plots --------------------------------------------------------------------------------------
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
-def _class_axis_width(k: int) -> float:
-    return float(np.clip(0.16 * k + 2.0, 8.0, 30.0))
-
 
 def _contiguous_boundaries(buckets_in_order: list[str]) -> list[tuple[int, str, str]] | None:
     """Positions where the bucket changes along frequency order, if every bucket is one run in
@@ -151,26 +186,37 @@ def _contiguous_boundaries(buckets_in_order: list[str]) -> list[tuple[int, str, 
 
 
 def _bars_with_palette(data: dict, values: np.ndarray, *, log: bool, ylabel: str, title: str,
-                       secondary=None):
-    """Bars in frequency order coloured by bucket, a palette strip under them, names as ticks."""
+                       secondary=None, second: tuple[np.ndarray, str, str] | None = None):
+    """Bars in frequency order coloured by bucket, a palette strip under them, names as ticks.
+    ``second``: (values, label of the first series, label of the second): two bars per class, the
+    second lighter and hatched."""
     cls = data["classes"]
     order = data["frequency_order"]
     k = len(order)
-    fig = _figure(_class_axis_width(k), 5.2 if k > 40 else 4.6)
+    fig = figure(class_axis_width(k), 5.2 if k > 40 else 4.6)
     gs = fig.add_gridspec(2, 1, height_ratios=[14, 0.7])
     ax = fig.add_subplot(gs[0])
     strip = fig.add_subplot(gs[1])  # same x range as ax, set below; sharex would double the tick layout work
     x = np.arange(k)
     bks = [cls[c]["bucket"] for c in order]
-    ax.bar(x, values, width=0.8, color=[BUCKET_COLORS[b] for b in bks], edgecolor="none")
+    if second is None:
+        series = [(x, values)]
+        ax.bar(x, values, width=0.8, color=[BUCKET_COLORS[b] for b in bks], edgecolor="none")
+    else:
+        series = [(x - 0.2, values), (x + 0.2, second[0])]
+        ax.bar(x - 0.2, values, width=0.4, color=[BUCKET_COLORS[b] for b in bks], edgecolor="none")
+        ax.bar(x + 0.2, second[0], width=0.4, color=[shade(BUCKET_COLORS[b], 1, 2) for b in bks], hatch=hatch(1),
+               edgecolor="#333333", linewidth=0)
     if log:
         ax.set_yscale("log")
-        pos = values[values > 0]
+        every = np.concatenate([v for _, v in series])
+        pos = every[every > 0]
         if len(pos):
             ax.set_ylim(pos.min() / 3, pos.max() * 3)
-        for i in np.flatnonzero(values == 0):
-            ax.annotate("0", (x[i], 0), xycoords=("data", "axes fraction"), xytext=(0, 3),
-                        textcoords="offset points", ha="center", fontsize=7, color=BUCKET_COLORS[bks[i]])
+        for xs, vs in series:
+            for i in np.flatnonzero(vs == 0):
+                ax.annotate("0", (xs[i], 0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                            textcoords="offset points", ha="center", fontsize=7, color=BUCKET_COLORS[bks[i]])
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left", fontsize=11)
     ax.grid(axis="y", which="major", alpha=0.3)
@@ -196,6 +242,13 @@ def _bars_with_palette(data: dict, values: np.ndarray, *, log: bool, ylabel: str
     # above the axes, right of the short title and within the first screen width of a wide plot
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(min(0.45, 5.5 / fig.get_figwidth()), 1.0), ncol=3,
               fontsize=8, frameon=False, borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
+    if second is not None:  # which bar is which: inside the axes, below the boundary labels
+        from matplotlib.legend import Legend
+
+        ax.add_artist(Legend(ax, [Patch(facecolor="#555555", label=second[1]),
+                                  Patch(facecolor=shade("#555555", 1, 2), hatch=hatch(1), edgecolor="#333333",
+                                        linewidth=0, label=second[2])], [second[1], second[2]],
+                             loc="upper right", bbox_to_anchor=(1.0, 0.92), fontsize=8, framealpha=0.9))
     colors = np.array([[int(cls[c]["color"][j:j + 2], 16) for j in (1, 3, 5)] for c in order], dtype=np.uint8)
     strip.imshow(colors[None], aspect="auto", extent=(-0.5, k - 0.5, 0, 1), interpolation="nearest")
     strip.set_yticks([])
@@ -211,7 +264,7 @@ def _bars_with_palette(data: dict, values: np.ndarray, *, log: bool, ylabel: str
     return fig
 
 
-def plot_pixel_histogram(data: dict) -> bytes:
+def plot_pixel_histogram(data: dict):
     order = data["frequency_order"]
     total = max(data["dataset"]["labelled_pixels"], 1)
     values = np.array([data["classes"][c]["pixels"] for c in order], dtype=np.float64)
@@ -219,22 +272,22 @@ def plot_pixel_histogram(data: dict) -> bytes:
         data, values, log=True, ylabel="pixels (log scale)",
         title="Pixels per class (log scale)",
         secondary=((lambda p: p / total * 100, lambda s: s * total / 100), "share of labelled pixels (%)"))
-    return _png(fig)
+    return fig
 
 
-def plot_image_frequency(data: dict) -> bytes:
+def plot_image_frequency(data: dict):
     order = data["frequency_order"]
     values = np.array([data["classes"][c]["image_share"] * 100 for c in order])
     fig = _bars_with_palette(data, values, log=False, ylabel="images with the class (%)",
                              title="Images containing each class")
     fig.axes[0].set_ylim(0, 112)  # room for the boundary labels above 100%
-    return _png(fig)
+    return fig
 
 
-def plot_cumulative_share(data: dict) -> bytes:
+def plot_cumulative_share(data: dict):
     cls, order = data["classes"], data["frequency_order"]
     k = len(order)
-    fig = _figure(9.5, 4.6)
+    fig = figure(9.5, 4.6)
     ax = fig.add_subplot()
     x = np.arange(1, k + 1)
     y = np.array([cls[c]["cumulative_share"] * 100 for c in order])
@@ -276,10 +329,10 @@ def plot_cumulative_share(data: dict) -> bytes:
     ax.legend(handles=[Line2D([], [], marker="o", linestyle="none", color=BUCKET_COLORS[b],
                               label=f"{b} ({data['per_bucket'][b]['classes']})") for b in BUCKET_NAMES],
               loc="lower right", fontsize=8)
-    return _png(fig)
+    return fig
 
 
-def plot_cooccurrence(data: dict) -> bytes | None:
+def plot_cooccurrence(data: dict):
     co = data["cooccurrence"]
     tail, head = co["tail"], co["head"]
     if not tail or not head:
@@ -287,7 +340,7 @@ def plot_cooccurrence(data: dict) -> bytes | None:
     cls = data["classes"]
     frac = np.array([[np.nan if v is None else v * 100 for v in row] for row in co["fraction"]])
     nt, nh = len(tail), len(head)
-    fig = _figure(float(np.clip(0.55 * nh + 4.5, 6.0, 22.0)), float(np.clip(0.26 * nt + 2.2, 3.2, 40.0)))
+    fig = figure(float(np.clip(0.55 * nh + 4.5, 6.0, 22.0)), float(np.clip(0.26 * nt + 2.2, 3.2, 40.0)))
     ax = fig.add_subplot()
     from matplotlib import colormaps
 
@@ -317,7 +370,84 @@ def plot_cooccurrence(data: dict) -> bytes | None:
             lab.set_color(BUCKET_COLORS["head"])
     fig.colorbar(im, ax=ax, shrink=min(0.8, 3.5 / fig.get_figheight()), anchor=(0.0, 1.0),
                  label="% of the tail class's images")
-    return _png(fig)
+    return fig
+
+
+def plot_train_vs_eval(data: dict):
+    """Class pixel shares of the training and the evaluation split, side by side, log scale."""
+    order = data["frequency_order"]
+    cls = data["classes"]
+    train = np.array([cls[c]["pixel_share"] * 100 for c in order])
+    ev = np.array([cls[c]["eval_pixel_share"] * 100 for c in order])
+    d, e = data["dataset"], data["eval"]
+    from matplotlib.ticker import FuncFormatter
+
+    fig = _bars_with_palette(data, train, log=True, ylabel="share of labelled pixels (log scale)",
+                             title="Pixel share: train vs eval",
+                             second=(ev, f"training: {d['split']} ({d['num_images']:,} images)",
+                                     f"evaluation: {e['split']} ({e['num_images']:,} images)"))
+    fig.axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+    return fig
+
+
+def plot_object_sizes(data: dict, areas: dict[int, np.ndarray], min_area: int | None = None):
+    """Object areas of each bank class: horizontal box plots on a log scale (box: quartiles, line:
+    median, whiskers: 5th to 95th percentile, dots: the objects beyond), classes in frequency order."""
+    import inspect
+
+    cls = data["classes"]
+    ids = [c for c in data["frequency_order"] if c in areas]
+    n = len(ids)
+    fig = figure(9.5, float(np.clip(0.34 * n + 1.7, 2.8, 40.0)))
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]  # the most frequent class on top
+    full = [i for i, c in enumerate(ids) if len(areas[c])]
+    if full:
+        orient = ({"orientation": "horizontal"} if "orientation" in inspect.signature(ax.boxplot).parameters
+                  else {"vert": False})
+        box = ax.boxplot([areas[ids[i]] for i in full], positions=y[full], whis=(5, 95), widths=0.6,
+                         patch_artist=True, manage_ticks=False,
+                         flierprops={"marker": ".", "markersize": 2.5, "alpha": 0.45, "markeredgecolor": "none"},
+                         medianprops={"color": "#111111", "linewidth": 1.4}, **orient)
+        for patch, flier, i in zip(box["boxes"], box["fliers"], full):
+            color = BUCKET_COLORS[cls[ids[i]]["bucket"]]
+            patch.set_facecolor(shade(color, 1, 3))
+            patch.set_edgecolor(color)
+            flier.set_markerfacecolor(color)
+    for i, c in enumerate(ids):
+        if not len(areas[c]):
+            ax.annotate("no objects", (0, y[i]), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=8, color="#777777")
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if min_area:
+        ax.axvline(min_area, color="#777777", linestyle=":", linewidth=1)
+        ax.annotate(f"min area {min_area} px", (min_area, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                    textcoords="offset points", va="top", fontsize=8, color="#555555")
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{cls[c]['name']} ({len(areas[c]):,})" for c in ids], fontsize=8 if n > 25 else 9)
+    for lab, c in zip(ax.get_yticklabels(), ids):
+        lab.set_color(BUCKET_COLORS[cls[c]["bucket"]])
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlabel("object area (pixels, log scale)")
+    ax.set_ylabel("class (objects in the bank)")
+    ax.grid(axis="x", which="major", alpha=0.3)
+    ax.set_title("Object sizes in the bank per class\n(box: quartiles; whiskers: 5th to 95th percentile; dots: "
+                 "beyond)", loc="left", fontsize=10)
+    return fig
+
+
+def _contact_sheet_png(bank) -> bytes:
+    from PIL import Image
+
+    from .bank.display import contact_sheet
+
+    buf = io.BytesIO()
+    Image.fromarray(contact_sheet(bank, per_class=8, cell=80, seed=0)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 # ---- text formats -------------------------------------------------------------------------------
@@ -354,9 +484,45 @@ BUCKET_HEADER = ["bucket", "classes", "pixel share", "images with any of its cla
 CLASS_HEADER = ["rank", "id", "class", "bucket", "pixels", "pixel share", "cumulative", "images", "image share"]
 
 
+EVAL_HEADER = ["eval pixel share", "eval image share"]
+
+
+def _class_header(data: dict) -> list[str]:
+    return CLASS_HEADER + (EVAL_HEADER if "eval" in data else [])
+
+
 def _class_row(c: dict) -> list[str]:
-    return [str(c["rank"]), str(c["id"]), c["name"], c["bucket"], f"{c['pixels']:,}", _pct(c["pixel_share"]),
-            _pct(c["cumulative_share"]), f"{c['images']:,}", _pct(c["image_share"])]
+    row = [str(c["rank"]), str(c["id"]), c["name"], c["bucket"], f"{c['pixels']:,}", _pct(c["pixel_share"]),
+           _pct(c["cumulative_share"]), f"{c['images']:,}", _pct(c["image_share"])]
+    if "eval_pixel_share" in c:
+        row += [_pct(c["eval_pixel_share"]), _pct(c["eval_image_share"])]
+    return row
+
+
+def _class_sort_values(c: dict) -> list:
+    """What each column of a class row sorts by (None: its text)."""
+    values = [c["rank"], c["id"], None, BUCKET_NAMES.index(c["bucket"]), c["pixels"], c["pixel_share"],
+              c["cumulative_share"], c["images"], c["image_share"]]
+    if "eval_pixel_share" in c:
+        values += [c["eval_pixel_share"], c["eval_image_share"]]
+    return values
+
+
+def _bank_rows(data: dict) -> list[list[str]]:
+    cls = data["classes"]
+    rows = []
+    by_id = {c["id"]: c for c in data["bank"]["classes"]}
+    for c in (c for c in data["frequency_order"] if c in by_id):
+        b = by_id[c]
+        rows.append([cls[c]["name"], cls[c]["bucket"], f"{b['objects']:,}", f"{b['images']:,}", f"{b['area_min']:,}",
+                     f"{b['area_p10']:,}", f"{b['area_median']:,}", f"{b['area_p90']:,}", f"{b['area_max']:,}",
+                     f"{b['box_median_hw'][0]}×{b['box_median_hw'][1]}"])
+    return rows
+
+
+BANK_HEADER = ["class", "bucket", "objects", "images", "area min", "p10", "median", "p90", "max", "median box h×w"]
+BANK_NOTE = ("Areas in pixels of the object masks (connected components of the class); objects smaller than "
+             "the build's min area are not in the bank.")
 
 
 def _rule_text(rule: dict) -> str:
@@ -395,6 +561,41 @@ def _overview(data: dict) -> list[tuple[str, str]]:
     return items
 
 
+CAPTIONS = {
+    "pixel_histogram": "Pixels per class on a log scale, most frequent first, bars coloured by bucket, dashed lines "
+                       "at the bucket boundaries, palette colour strip below",
+    "cumulative_share": "Cumulative share of labelled pixels along frequency order, with the rule's thresholds",
+    "image_frequency": "Share of images that contain each class, in the same order as the pixel histogram",
+    "cooccurrence": "Co-occurrence heatmap, % of each tail class's images",
+    "train_vs_eval": "Share of labelled pixels per class in the training split (solid) and the evaluation split "
+                     "(light, hatched), training frequency order, log scale",
+    "object_sizes": "Object areas per class in the bank, log scale: boxes span the quartiles, whiskers the 5th to "
+                    "95th percentile",
+    "bank_objects": "Example objects from the bank, a row per class (drawn uniformly, seed 0), masks over a "
+                    "checkerboard",
+}
+
+
+def _eval_rows(data: dict) -> list[list[str]]:
+    per = data["eval"]["per_bucket"]
+    return [[b, _pct(data["per_bucket"][b]["pixel_share"]), _pct(per[b]),
+             _ratio(per[b] / data["per_bucket"][b]["pixel_share"]) if data["per_bucket"][b]["pixel_share"] else "–"]
+            for b in BUCKET_NAMES]
+
+
+EVAL_BUCKET_HEADER = ["bucket", "training pixel share", "evaluation pixel share", "evaluation / training"]
+
+
+def _eval_summary(data: dict) -> str:
+    ev, cls = data["eval"], data["classes"]
+    text = (f"Evaluation split: {ev['split']} ({ev['num_images']:,} images, {ev['labelled_pixels']:,} labelled "
+            f"pixels) from {ev['work']}.")
+    if ev["absent"]:
+        text += (" Classes with no pixels there (their IoU cannot be measured on it): "
+                 + ", ".join(cls[c]["name"] for c in ev["absent"]) + ".")
+    return text
+
+
 def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
     def table(header, rows):
         esc = [[str(x).replace("|", "\\|") for x in r] for r in rows]
@@ -403,6 +604,7 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
 
     d = data["dataset"]
     cls = data["classes"]
+    header = _class_header(data)
     out = [f"# Class frequencies and buckets: {d['name']} / {d['split']}", ""]
     out += [f"- **{k}**: {v}" for k, v in _overview(data)] + [""]
     out += ["## Buckets", "", table(BUCKET_HEADER, _bucket_rows(data)), ""]
@@ -415,25 +617,30 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
                                                 [[r["method"], str(r["draws"])] + [_pct(r[b]) for b in BUCKET_NAMES]
                                                  for r in data.get("exposure", [])]),
             "", EXPOSURE_NOTE, ""]
-    captions = {"pixel_histogram": "Pixels per class (log scale), coloured by bucket",
-                "cumulative_share": "Cumulative pixel share", "image_frequency": "Image frequency per class",
-                "cooccurrence": "Tail × head co-occurrence"}
-    out += ["## Plots", ""]
-    for p in PLOTS:
-        if p in plots:
-            out += [f"![{captions[p]}]({p}.png)", ""]
+    if "eval" in data:
+        out += ["## Training vs evaluation split", "", _eval_summary(data), "",
+                table(EVAL_BUCKET_HEADER, _eval_rows(data)), ""]
+    bank = data.get("bank")
+    if bank and bank["status"] == "ok":
+        out += [f"## Tail bank: {bank['objects']:,} objects", "", table(BANK_HEADER, _bank_rows(data)), "",
+                BANK_NOTE, "", f"![{CAPTIONS['bank_objects']}]({CONTACT_SHEET})", ""]
+    elif bank:
+        out += ["## Tail bank", "", f"Not shown: {bank['message']}", ""]
+    out += ["## Plots", "", "Each plot is also a vector file for a paper: the same name with .svg and .pdf.", ""]
+    for p in plots:
+        out += [f"![{CAPTIONS[p]}]({p}.png)", ""]
     if len(cls) <= len(data["most_frequent"]) + len(data["least_frequent"]):
         out += [f"## All {len(cls)} classes, most frequent first", "",
-                table(CLASS_HEADER, [_class_row(cls[c]) for c in data["frequency_order"]]), ""]
+                table(header, [_class_row(cls[c]) for c in data["frequency_order"]]), ""]
     else:
         out += ["## Most frequent classes", "",
-                table(CLASS_HEADER, [_class_row(cls[c]) for c in data["most_frequent"]]), ""]
+                table(header, [_class_row(cls[c]) for c in data["most_frequent"]]), ""]
         out += ["## Least frequent classes", "",
-                table(CLASS_HEADER, [_class_row(cls[c]) for c in data["least_frequent"]]), ""]
+                table(header, [_class_row(cls[c]) for c in data["least_frequent"]]), ""]
     for b in BUCKET_NAMES:
         ids = data["per_bucket"][b]["ids"]
         out += [f"## {b.capitalize()} classes ({len(ids)})", ""]
-        out += [table(CLASS_HEADER, [_class_row(cls[c]) for c in ids]) if ids else "(none)", ""]
+        out += [table(header, [_class_row(cls[c]) for c in ids]) if ids else "(none)", ""]
     co = data["cooccurrence"]
     out += ["## Co-occurrence of tail classes with head classes", "",
             "Share of the images containing each tail class that also contain each head class.", ""]
@@ -447,60 +654,39 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
     return "\n".join(out) + "\n"
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1180px;
-padding:1.2em 1.6em 3em;color:#222;line-height:1.45}
-h1{font-size:1.5em;margin-bottom:.3em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
-th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;white-space:nowrap}
-th{background:#f4f4f4;white-space:normal;vertical-align:bottom}td.l,th.l{text-align:left}
-.overview td:first-child{font-weight:600;text-align:left}.overview td{text-align:left;white-space:normal}
-.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #888;vertical-align:-.1em;margin-right:.35em}
-.b{display:inline-block;padding:0 .45em;border-radius:.3em;color:#fff;font-size:.85em}
-.head{background:#0072B2}.middle{background:#009E73}.tail{background:#D55E00}
-.scroll{overflow-x:auto;border:1px solid #eee;margin:.4em 0}.scroll img{max-width:none;display:block}
-img.fit{max-width:100%}.cols{display:flex;gap:2em;flex-wrap:wrap}.note{color:#8a5a00}
-figcaption{font-size:.85em;color:#555}details summary{cursor:pointer;margin:.4em 0}
-.tablewrap{overflow-x:auto}
-"""
-
-
-def render_html(data: dict, plots: dict[str, bytes]) -> str:
+def render_html(data: dict, plots: dict[str, bytes], images: dict[str, bytes] | None = None) -> str:
+    """The page; ``plots``: figure name → PNG (also written as SVG and PDF); ``images``: raster-only
+    pictures (the bank's contact sheet) by file name."""
     e = html.escape
     d = data["dataset"]
     cls = data["classes"]
+    images = images or {}
+    header = _class_header(data)
 
     def badge(b: str) -> str:
-        return f'<span class="b {b}">{b}</span>'
+        return _page_badge(b)
 
     def cls_cell(c: dict) -> str:
         return f'<span class="sw" style="background:{c["color"]}"></span>{e(c["name"])}'
 
     def class_table(ids) -> str:
-        head = "".join(f'<th{" class=l" if h in ("class", "bucket") else ""}>{h}</th>' for h in CLASS_HEADER)
         rows = []
         for c in (cls[i] for i in ids):
-            r = _class_row(c)
-            rows.append(f"<tr><td>{r[0]}</td><td>{r[1]}</td><td class=l>{cls_cell(c)}</td>"
-                        f"<td class=l>{badge(c['bucket'])}</td>" + "".join(f"<td>{x}</td>" for x in r[4:]) + "</tr>")
-        return f'<div class="tablewrap"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
+            r, v = _class_row(c), _class_sort_values(c)
+            cells = [(e(x), v[j]) for j, x in enumerate(r)]
+            cells[2] = (cls_cell(c), None)
+            cells[3] = (badge(c["bucket"]), v[3])
+            rows.append(cells)
+        return table([e(h) for h in header], rows, sortable=True, left=(2, 3))
 
-    def img(name: str, alt: str) -> str:
-        if name not in plots:
-            return ""
-        png = plots[name]
-        b64 = base64.b64encode(png).decode("ascii")
-        width = int.from_bytes(png[16:20], "big")  # IHDR width
-        wide = " Wide plot: scroll sideways." if width > 1100 else ""
-        return (f'<figure><div class="scroll"><img src="data:image/png;base64,{b64}" alt="{e(alt)}"></div>'
-                f'<figcaption>{e(alt)}.{wide} Also <a href="{name}.png">{name}.png</a></figcaption></figure>')
+    def img(name: str) -> str:
+        return embedded_figure(name, plots[name], CAPTIONS[name]) if name in plots else ""
 
-    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-             f"<meta name=viewport content='width=device-width,initial-scale=1'>"
-             f"<title>lt-data report: {e(d['name'])} / {e(str(d['split']))}</title><style>{_CSS}</style></head><body>",
-             f"<h1>Class frequencies and buckets: {e(d['name'])} / {e(str(d['split']))}</h1>",
+    parts = [f"<h1>Class frequencies and buckets: {e(d['name'])} / {e(str(d['split']))}</h1>",
              "<table class=overview>" + "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>"
-                                                for k, v in _overview(data)) + "</table>"]
+                                                for k, v in _overview(data)) + "</table>",
+             "<p>Click a column header of a class table to sort it. Every plot is also an SVG and a PDF file "
+             "beside this page, for a paper.</p>"]
 
     parts.append("<h2>Buckets</h2>")
     hdr = "".join(f"<th{' class=l' if i in (0, 6, 7) else ''}>{h}</th>" for i, h in enumerate(BUCKET_HEADER))
@@ -525,14 +711,19 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
         parts.append(f'<div class="tablewrap"><table><tr>{head}</tr>{body}</table></div><p>{e(EXPOSURE_NOTE)}</p>')
 
     parts.append("<h2>Pixels per class</h2>")
-    parts.append(img("pixel_histogram", "Pixels per class on a log scale, most frequent first, bars coloured by "
-                                        "bucket, dashed lines at the bucket boundaries, palette colour strip below"))
+    parts.append(img("pixel_histogram"))
     parts.append("<h2>Cumulative pixel share</h2>")
-    parts.append(img("cumulative_share", "Cumulative share of labelled pixels along frequency order, with the "
-                                         "rule's thresholds"))
+    parts.append(img("cumulative_share"))
     parts.append("<h2>Image frequency</h2>")
-    parts.append(img("image_frequency", "Share of images that contain each class, in the same order as the "
-                                        "pixel histogram"))
+    parts.append(img("image_frequency"))
+
+    if "eval" in data:
+        parts.append("<h2>Training vs evaluation split</h2>")
+        parts.append(f"<p>{e(_eval_summary(data))}</p>")
+        parts.append(table([e(h) for h in EVAL_BUCKET_HEADER],
+                           [[badge(r[0])] + [e(x) for x in r[1:]] for r in _eval_rows(data)], left=(0,)))
+        parts.append(img("train_vs_eval"))
+        parts.append("<p>The class tables below have the evaluation split's shares as their last columns.</p>")
 
     if len(cls) <= len(data["most_frequent"]) + len(data["least_frequent"]):  # the two lists would overlap
         parts.append(f"<h2>All {len(cls)} classes, most frequent first</h2>{class_table(data['frequency_order'])}")
@@ -556,7 +747,7 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
     if co["tail"] and co["head"]:
         parts.append("<p>For each tail class: of the images that contain it, the share that also contain each "
                      "head class (context the tail class is seen in; a pasted tail object lands among these).</p>")
-        parts.append(img("cooccurrence", "Co-occurrence heatmap, % of each tail class's images"))
+        parts.append(img("cooccurrence"))
         hdr = "<th class=l>tail class</th><th>images</th>" + "".join(
             f"<th>{cls_cell(cls[h])}</th>" for h in co["head"])
         rows = "".join(f"<tr><td class=l>{cls_cell(cls[t])}</td><td>{n:,}</td>"
@@ -568,12 +759,33 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
     else:
         parts.append("<p>(no head or no tail classes)</p>")
 
-    parts.append("<h2>Files</h2><p>" + ", ".join(
-        f'<a href="{n}">{n}</a>' for n in ["report.md", "report.json"] + [f"{p}.png" for p in PLOTS if p in plots])
-        + f" · buckets: <code>../{BUCKETS_FILE}</code></p>")
+    bank = data.get("bank")
+    if bank and bank["status"] == "ok":
+        p = bank["params"]
+        parts.append(f"<h2>Tail bank: {bank['objects']:,} objects</h2>")
+        parts.append(f"<p><code>{e(bank['path'])}</code>: every connected component of at least {p['min_area']} "
+                     f"pixels ({p['connectivity']}-connectivity) of the bank's classes"
+                     + (f", at most {p['max_per_class']} per class" if p.get("max_per_class") is not None else "")
+                     + f"; {bank['disk_bytes'] / (1 << 20):.1f} MiB on disk. {e(BANK_NOTE)}</p>")
+        parts.append(table([e(h) for h in BANK_HEADER],
+                           [[(e(r[0]), None), (badge(r[1]), BUCKET_NAMES.index(r[1]))] + [e(x) for x in r[2:]]
+                            for r in _bank_rows(data)], sortable=True, left=(0, 1)))
+        parts.append(img("object_sizes"))
+        if CONTACT_SHEET in images:
+            sheet = embedded_figure(CONTACT_SHEET[:-4], images[CONTACT_SHEET], CAPTIONS["bank_objects"], vector=False)
+            many = len(bank["classes"]) > 12
+            parts.append(f"<details{'' if many else ' open'}><summary>example objects ({len(bank['classes'])} "
+                         f"classes)</summary>{sheet}</details>")
+    elif bank:
+        parts.append("<h2>Tail bank</h2>")
+        parts.append(f'<p class="note">Not shown: {e(bank["message"])}</p>')
+
+    files = ["report.md", "report.json"] + [f"{p}.{x}" for p in plots for x in ("png", "svg", "pdf")] + list(images)
+    parts.append("<h2>Files</h2><p>" + ", ".join(f'<a href="{n}">{n}</a>' for n in files)
+                 + f" · buckets: <code>../{BUCKETS_FILE}</code></p>")
     parts.append(f"<p style='color:#777;font-size:.8em'>lt-data {e(__version__)} · statistics "
-                 f"{e(str(data['source']['stats']))}</p></body></html>")
-    return "\n".join(parts)
+                 f"{e(str(data['source']['stats']))}</p>")
+    return document(f"lt-data report: {d['name']} / {d['split']}", parts)
 
 
 EXPOSURE_METHODS = (("uniform (each image once)", "uniform", {}),
@@ -605,8 +817,11 @@ def _old_report(path: Path) -> bool:
 
 # ---- the stage ----------------------------------------------------------------------------------
 
-def write_report(work: str | Path, *, top: int = 10) -> Path:
-    """The ``report`` stage: write ``WORK/report/`` and return the path of ``index.html``."""
+def write_report(work: str | Path, *, top: int = 10, eval_work: str | Path | None = None) -> Path:
+    """The ``report`` stage: write ``WORK/report/`` and return the path of ``index.html``.
+
+    ``eval_work``: the statistics work directory of an evaluation split (same class table), whose
+    class pixel shares are shown beside the training split's."""
     from .stats import load_stats, stats_fingerprint
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
@@ -622,17 +837,34 @@ def write_report(work: str | Path, *, top: int = 10) -> Path:
         buckets["source"] = {"stats": fingerprint}
     data = report_data(stats, buckets, top=top, buckets_from_file=from_file)
     data["exposure"] = exposure_rows(work, buckets)
-    plots = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
-             "image_frequency": plot_image_frequency(data)}
+    if eval_work is not None:
+        add_eval(data, stats, load_stats(Path(eval_work)), Path(eval_work))
+    figures = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
+               "image_frequency": plot_image_frequency(data)}
     co = plot_cooccurrence(data)
     if co is not None:
-        plots["cooccurrence"] = co
-    data["plots"] = [f"{name}.png" for name in plots]
+        figures["cooccurrence"] = co
+    if "eval" in data:
+        figures["train_vs_eval"] = plot_train_vs_eval(data)
+    images = {}
+    bank_info, bank = bank_data(work)
+    if bank_info is not None:
+        data["bank"] = bank_info
+    if bank is not None:
+        ids, areas = bank.column("class_id"), bank.column("area")
+        figures["object_sizes"] = plot_object_sizes(data, {c: areas[ids == c] for c in bank.classes},
+                                                    bank_info["params"].get("min_area"))
+        images[CONTACT_SHEET] = _contact_sheet_png(bank)
+    rendered = {name: render(fig) for name, fig in figures.items()}
+    pngs = {name: r["png"] for name, r in rendered.items()}
+    data["plots"] = [f"{name}.png" for name in rendered]
     with replace_dir(work / REPORT_DIR, REPORT_SCHEMA, "report", legacy=_old_report) as out:
-        for name, png in plots.items():
-            (out / f"{name}.png").write_bytes(png)
+        data["files"] = write_figures(out, rendered)
+        for name, png in images.items():
+            (out / name).write_bytes(png)
+            data["files"].append(name)
         atomic_write_json(out / "report.json", data)
-        atomic_write_text(out / "report.md", render_markdown(data, plots))
-        atomic_write_text(out / "index.html", render_html(data, plots))
+        atomic_write_text(out / "report.md", render_markdown(data, pngs))
+        atomic_write_text(out / "index.html", render_html(data, pngs, images))
     index = work / REPORT_DIR / "index.html"
     return index

@@ -96,3 +96,82 @@ def tiny_copy(tiny_work, tmp_path):
     dst = tmp_path / "work"
     shutil.copytree(tiny_work[0], dst, ignore=shutil.ignore_patterns("eval-*"))
     return dst
+
+
+# ---- a headless browser for the HTML pages ----------------------------------------------------------
+
+def _find_chromium() -> str | None:
+    import shutil
+
+    for name in (os.environ.get("LT_DATA_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless Chromium; when absent, ``apt-get install -y chromium`` is tried once (as
+    root, with apt-get); the test is skipped, saying why, when neither gives one."""
+    import shutil
+    import subprocess
+
+    exe = _find_chromium()
+    if exe:
+        return exe
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        pytest.skip("no chromium on PATH, and apt-get cannot install it here (needs apt-get and root)")
+    try:
+        p = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, timeout=900,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        why = (p.stderr.strip().splitlines() or [f"exit code {p.returncode}"])[-1]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        why = str(e)
+    exe = _find_chromium()
+    if not exe:
+        pytest.skip(f"no chromium on PATH and `apt-get install -y chromium` did not give one: {why}")
+    return exe
+
+
+class Browser:
+    """Opens a local page in headless Chromium: the DOM after its scripts ran, and a screenshot."""
+
+    PROBE = """<script>window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images', imgs.length + '/' + ok);
+  %s
+});</script>"""
+
+    def __init__(self, exe: str, profile: Path):
+        self.exe, self.profile = exe, profile
+
+    def _run(self, args: list[str]) -> str:
+        import subprocess
+
+        cmd = [self.exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--user-data-dir={self.profile}", "--virtual-time-budget=5000", *args]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p.stdout
+
+    def dom(self, page: Path, script: str = "") -> str:
+        """The page's DOM after load, with ``script`` run on load (a probe copy beside the page, so
+        its relative links still resolve)."""
+        probe = page.with_name(f".probe-{page.name}")
+        html = page.read_text(encoding="utf-8")
+        probe.write_text(html.replace("</body>", self.PROBE % script + "</body>"), encoding="utf-8")
+        try:
+            return self._run(["--dump-dom", probe.resolve().as_uri()])
+        finally:
+            probe.unlink()
+
+    def screenshot(self, page: Path, out: Path, size: str = "1200,2000") -> Path:
+        self._run([f"--screenshot={out}", f"--window-size={size}", page.resolve().as_uri()])
+        assert out.is_file()
+        return out
+
+
+@pytest.fixture
+def browser(chromium, tmp_path) -> Browser:
+    return Browser(chromium, tmp_path / "chromium-profile")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -173,3 +174,139 @@ def test_report_171_classes(tmp_path):
     assert any("no pixels" in n for n in data["buckets"]["notes"])
     text = " ".join(page.text)
     assert "Most frequent 10" in text and "Least frequent 10" in text
+
+
+def _check_vector_files(out, names):
+    for name in names:
+        svg = (out / f"{name}.svg").read_bytes().lstrip()
+        assert svg[:5] in (b"<?xml", b"<svg "), name
+        assert b"</svg>" in svg[-64:]
+        pdf = (out / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF") and b"%%EOF" in pdf[-32:], name
+
+
+def test_report_figures_as_png_svg_and_pdf_and_sortable_tables(work_copy):
+    write_buckets(work_copy)
+    out = write_report(work_copy).parent
+    data = json.loads((out / "report.json").read_text())
+    names = [p[:-4] for p in data["plots"]]
+    assert names == list(PLOTS)
+    _check_vector_files(out, names)
+    html = (out / "index.html").read_text()
+    assert html.count('class="sortable"') == 4  # all classes, then one table per bucket
+    assert "<script>" in html and 'data-v="' in html
+    assert "bank" not in " ".join(_parse(out / "index.html").text).lower(), "no bank here: nothing said about one"
+    for name in names:  # the vector files are linked from the page
+        assert f'href="{name}.svg"' in html and f'href="{name}.pdf"' in html
+
+
+def _bank_arrays(work):
+    import zarr
+
+    g = zarr.open_group(str(work / "bank.zarr"), mode="r")
+    return g["class_id"][...], g["area"][...]
+
+
+def test_report_with_bank_and_evaluation_split(tiny_copy, tiny_work):
+    val = tiny_work[1]
+    r = CliRunner().invoke(app, ["report", str(tiny_copy), "--eval-work", str(val)])
+    assert r.exit_code == 0, r.output
+    out = tiny_copy / "report"
+    data = json.loads((out / "report.json").read_text())
+    assert "object_sizes.png" in data["plots"] and "train_vs_eval.png" in data["plots"]
+    _check_vector_files(out, [p[:-4] for p in data["plots"]])
+    page = _parse(out / "index.html")
+    assert len(page.images) == len(data["plots"]) + 1  # the figures and the bank's contact sheet
+    for img in page.images:
+        _decode_data_uri(img["src"])
+    with Image.open(out / "bank_objects.png") as im:
+        assert im.width > 300
+
+    # bank numbers: equal a count over the store's own arrays, read with zarr
+    class_id, area = _bank_arrays(tiny_copy)
+    bank = data["bank"]
+    assert bank["status"] == "ok" and bank["objects"] == len(class_id)
+    for c in bank["classes"]:
+        a = area[class_id == c["id"]]
+        assert c["objects"] == len(a) and c["area_max"] == a.max() and c["area_min"] == a.min()
+    text = " ".join(page.text)
+    assert f"Tail bank: {len(class_id):,} objects" in text
+
+    # evaluation shares: equal the evaluation split's pixel counts
+    counts = np.load(val / "pixel_counts.npy")
+    for c in data["classes"]:
+        assert c["eval_pixel_share"] == pytest.approx(counts[:, c["id"]].sum() / counts.sum())
+        assert c["eval_images"] == int((counts[:, c["id"]] > 0).sum())
+    tail = data["buckets"]["ids"]["tail"]
+    assert data["eval"]["per_bucket"]["tail"] == pytest.approx(counts[:, tail].sum() / counts.sum())
+    assert data["eval"]["num_images"] == len(counts)
+    assert "Training vs evaluation split" in text and "eval pixel share" in text
+    md = (out / "report.md").read_text()
+    assert "## Training vs evaluation split" in md and "bank_objects.png" in md
+
+
+def test_report_says_in_one_line_why_a_bank_is_not_shown(tiny_copy):
+    meta = tiny_copy / "bank.zarr" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    doc["attributes"]["fingerprints"]["stats"] = "0" * 16  # as if built from other statistics
+    meta.write_text(json.dumps(doc))
+    page = _parse(write_report(tiny_copy))
+    notes = [t for t in page.text if t.startswith("Not shown:")]
+    assert len(notes) == 1 and "refused" in notes[0] and "statistics differ" in notes[0]
+    data = json.loads((tiny_copy / "report" / "report.json").read_text())
+    assert data["bank"]["status"] == "refused" and "object_sizes.png" not in data["plots"]
+    assert not (tiny_copy / "report" / "bank_objects.png").exists()
+
+
+def test_report_refuses_an_evaluation_split_of_another_class_table(tiny_copy, tmp_path):
+    other = _coco_sized(tmp_path / "coco")
+    r = CliRunner().invoke(app, ["report", str(tiny_copy), "--eval-work", str(other)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(other) in lines[0]
+    assert "another class table" in lines[0]
+    assert not (tiny_copy / "report").exists()
+    r = CliRunner().invoke(app, ["report", str(tiny_copy), "--eval-work", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_report_with_a_bank_runs_without_torch(tiny_copy, tiny_work):
+    import subprocess
+    import sys
+
+    code = ("import sys; from lt_data.report import write_report; write_report(sys.argv[1], eval_work=sys.argv[2]); "
+            "print('TORCH', sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    p = subprocess.run([sys.executable, "-c", code, str(tiny_copy), str(tiny_work[1])], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "TORCH []" in p.stdout, p.stdout
+    assert (tiny_copy / "report" / "object_sizes.pdf").is_file()
+
+
+def test_report_renders_and_sorts_in_a_browser(tiny_copy, tiny_work, browser, tmp_path):
+    index = write_report(tiny_copy, eval_work=tiny_work[1])
+    data = json.loads((index.parent / "report.json").read_text())
+    probe = """
+  var t = document.querySelectorAll('table.sortable')[0], h = t.tHead.rows[0].cells;
+  function ids() { return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[1].textContent; }).join('|'); }
+  h[4].click(); document.body.setAttribute('data-asc', ids());
+  h[4].click(); document.body.setAttribute('data-desc', ids());
+  document.body.setAttribute('data-tables', document.querySelectorAll('table').length);
+"""
+    dom = browser.dom(index, probe)
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    attrs = dict(re.findall(r'(data-[a-z]+)="([^"]*)"', body))
+    n = len(data["plots"]) + 1  # and the contact sheet
+    assert attrs["data-images"] == f"{n}/{n}", "every figure decoded and painted"
+    assert int(attrs["data-tables"]) >= 8
+    pixels = {c["id"]: c["pixels"] for c in data["classes"]}
+    ascending = sorted(pixels, key=lambda c: (pixels[c], c))
+    got = [int(x) for x in attrs["data-asc"].split("|")]
+    assert [pixels[c] for c in got] == sorted(pixels.values()) and set(got) == set(ascending)
+    assert [pixels[int(x)] for x in attrs["data-desc"].split("|")] == sorted(pixels.values(), reverse=True)
+    for needed in ("Training vs evaluation split", "Tail bank", "Pixels per class"):
+        assert needed in dom
+    shot = browser.screenshot(index, tmp_path / "report.png")
+    with Image.open(shot) as im:
+        px = np.asarray(im.convert("RGB")).reshape(-1, 3).astype(int)
+    assert (np.abs(px - np.array((0, 114, 178))).sum(1) < 30).sum() > 500, "the head-coloured bars are painted"
