@@ -53,6 +53,170 @@ def _nll(logp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 # ---- AUC (AUCSeg) -------------------------------------------------------------------------------
 
+# How auc_loss walks the pixels, by device type (``scripts/bench_loss.py`` times the alternatives):
+#   chunk      elements (B·K·pixels) per step of a Python loop over pixel spans, whose scratch buffers
+#              are reused from span to span; 0 = all pixels in one step. On the CPU, fresh memory of
+#              the size of the logits costs more to page in than the arithmetic on it, and a span that
+#              fits the cache is cheaper still; on a GPU the caching allocator makes memory free and
+#              every step is a kernel launch, so one step.
+#   tile       pixels per accumulator of the per-class sums inside a step (0 = the step's pixels): a
+#              float32 accumulator then adds at most a tile's pixels, the tiles are summed in float64,
+#              and on a GPU the atomic adds spread over B·T·(2K+1)·(K+1) addresses instead of piling
+#              onto the K+1 rows of the classes.
+#   reduction  "scatter" (``scatter_add_``) or "matmul" (each tile times its one-hot classes, a batched
+#              matrix product in full precision).
+AUC_STRATEGY = {
+    "cpu": {"chunk": 1 << 19, "tile": 0, "reduction": "scatter"},
+    "cuda": {"chunk": 0, "tile": 4096, "reduction": "scatter"},
+}
+
+
+def _spans(pixels: int, per_pixel: int, chunk: int) -> list[tuple[int, int]]:
+    if not chunk or pixels == 0:
+        return [(0, pixels)]
+    step = max(1, chunk // max(per_pixel, 1))
+    return [(p0, min(p0 + step, pixels)) for p0 in range(0, pixels, step)]
+
+
+class _full_precision_matmul:
+    """Turns TF32 off for float32 matrix products on CUDA while inside (a one-hot product in TF32
+    keeps 10 bits of each score); restores the setting on exit. No-op elsewhere."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self):
+        if self.cuda:
+            self.saved = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = False
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = self.saved
+
+
+def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, reduction: str) -> torch.Tensor:
+    """Per-class sums: ``x (B, R, L)`` float, ``y (B, 1, L)`` int64 in [0, bins) → ``(R, bins)``
+    float64, ``out[r, c] = Σ_{b, l: y[b, 0, l] = c} x[b, r, l]``, in float32 tiles of ``tile`` pixels."""
+    b, r, n = x.shape
+    t, rest = divmod(n, tile) if 0 < tile < n else (1, 0)
+    size = n // t
+    parts = [(x[..., :t * size].unflatten(2, (t, size)), y[..., :t * size].unflatten(2, (t, size)))]
+    if rest:
+        parts.append((x[..., t * size:].unsqueeze(2), y[..., t * size:].unsqueeze(2)))
+    out = None
+    for xs, ys in parts:  # (B, R, T, L), (B, 1, T, L)
+        if reduction == "scatter":
+            acc = x.new_zeros(b, r, xs.shape[2], bins).scatter_add_(3, ys.expand(xs.shape), xs)
+            part = acc.sum((0, 2), dtype=torch.float64)
+        elif reduction == "matmul":
+            onehot = (ys[:, 0, :, :, None] == torch.arange(bins, device=x.device)).to(x.dtype)  # (B, T, L, bins)
+            with _full_precision_matmul(x.device):
+                part = torch.matmul(xs.transpose(1, 2), onehot).sum((0, 1), dtype=torch.float64)
+        else:
+            raise ValueError(f"AUC reduction must be 'scatter' or 'matmul', not {reduction!r}")
+        out = part if out is None else out + part
+    return out
+
+
+def _sigmoid_into(z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    if z.dtype == out.dtype:
+        return torch.sigmoid(z, out=out)
+    return out.copy_(z).sigmoid_()  # half precision: upcast first, then the sigmoid in float32
+
+
+def _auc_forward(logits: torch.Tensor, labels: torch.Tensor, margin: float, ignore_index: int, strategy: dict,
+                 need_grad: bool):
+    """The loss from per-class sums of s and s² (one pass over the logits), and with ``need_grad``
+    the per-class vectors the one-pass gradient needs."""
+    b, k = logits.shape[:2]
+    z = logits.flatten(2)  # (B, K, P): a view for contiguous and channels-last logits alike
+    pixels = z.shape[2]
+    dt = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    lab = labels.reshape(b, 1, pixels)
+    y = torch.empty(lab.shape, dtype=torch.int64, device=z.device)  # classes, ignored pixels → bin K
+    spans = _spans(pixels, b * k, strategy["chunk"])
+    buf = torch.empty(b, 2 * k + 1, max(p1 - p0 for p0, p1 in spans), dtype=dt, device=z.device)
+    buf[:, 2 * k].fill_(1)  # a row of ones: its class sums are the pixel counts
+    sums = None
+    for p0, p1 in spans:
+        yc = y[..., p0:p1].copy_(lab[..., p0:p1])
+        bad = (yc < 0) | (yc >= k)
+        if 0 <= ignore_index < k:
+            bad |= yc == ignore_index
+        yc.masked_fill_(bad, k)
+        x = buf[..., :p1 - p0]
+        s = _sigmoid_into(z[..., p0:p1], x[:, :k])
+        torch.mul(s, s, out=x[:, k:2 * k])
+        part = _class_sums(x, yc, k + 1, strategy["tile"], strategy["reduction"])
+        sums = part if sums is None else sums + part
+    del buf
+    sum1, sum2, count = sums[:k, :k], sums[k:2 * k, :k], sums[2 * k, :k]  # sum1[i, c] = Σ_{n in c} s_{n,i}
+
+    # K×K side, in float64. mu1[i, c] = E_{n in c}[s_{n,i}], mu2 likewise with s².
+    present = count > 0
+    pf = present.to(torch.float64)
+    inv = torch.where(present, 1.0 / count.clamp_min(1.0), torch.zeros_like(count))
+    mu1, mu2 = sum1 * inv, sum2 * inv
+    d1, d2 = torch.diagonal(mu1), torch.diagonal(mu2)  # E_i[s_i], E_i[s_i²]
+    own = d2 - 2 * margin * d1 + margin * margin  # E_i[(s_i − γ)²]
+    # term[i, c] = E_i[(s_i − γ)²] + E_c[s_i²] − 2·E_i[s_i − γ]·E_c[s_i], over present pairs i ≠ c
+    term = own[:, None] + mu2 - 2 * (d1 - margin)[:, None] * mu1
+    pair = pf[:, None] * pf[None, :] * (1 - torch.eye(k, dtype=torch.float64, device=z.device))
+    kb = pf.sum()
+    denom = (2 * kb * (kb - 1)).clamp_min(1.0)
+    loss = (pair * term).sum() / denom
+    if not need_grad:
+        return loss, None
+    # Gradient coefficients (see auc_loss): w_c = 2/(D·N_c) (0 for absent classes and bin K),
+    # P_i·(γ − E_i[s_i]), and R_c = Σ_{c' present, ≠ c} E_{c'}[s_c].
+    col = (1, k, 1)
+    rest = mu1 @ pf - pf * d1
+    coef = {"w": torch.cat([2 * inv / denom, inv.new_zeros(1)]), "p": pf.to(dt).view(col),
+            "pa": (pf * (margin - d1)).to(dt).view(col), "r": torch.cat([rest, rest.new_zeros(1)]).to(dt),
+            "kb1": (kb - 1).to(dt)}
+    return loss, (y, coef)
+
+
+class _FusedAUC(torch.autograd.Function):
+    """auc_loss with a one-pass gradient: ∂L/∂z_{n,i} depends only on pixel n's own scores and on
+    per-class vectors, so the backward recomputes s span by span and writes each logit's gradient
+    once. Nothing of the size of the logits is kept between forward and backward."""
+
+    @staticmethod
+    def forward(ctx, logits, labels, margin, ignore_index, strategy):
+        loss, (y, coef) = _auc_forward(logits, labels, margin, ignore_index, strategy, True)
+        ctx.save_for_backward(logits)
+        ctx.y, ctx.coef, ctx.margin, ctx.strategy = y, coef, margin, strategy
+        return loss.to(logits.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        (logits,) = ctx.saved_tensors
+        y, coef, margin = ctx.y, ctx.coef, ctx.margin
+        b, k = logits.shape[:2]
+        z = logits.flatten(2)
+        grad = torch.empty_like(logits)
+        g = grad.flatten(2)
+        dt = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        w = (coef["w"] * grad_loss.to(torch.float64)).to(dt)
+        spans = _spans(z.shape[2], b * k, ctx.strategy["chunk"])
+        width = max(p1 - p0 for p0, p1 in spans)
+        s_buf = torch.empty(b, k, width, dtype=dt, device=z.device)
+        t_buf = None if g.dtype == dt else torch.empty_like(s_buf)  # half precision: work in float32
+        for p0, p1 in spans:
+            s = _sigmoid_into(z[..., p0:p1], s_buf[..., :p1 - p0])
+            t = g[..., p0:p1] if t_buf is None else t_buf[..., :p1 - p0]
+            yc = y[..., p0:p1]
+            wy = torch.take(w, yc)  # (B, 1, L)
+            torch.addcmul(coef["pa"], s, coef["p"], out=t)  # P_i·(s_{n,i} + γ − E_i[s_i])
+            t.mul_(wy)
+            cy = yc.clamp_max(k - 1)  # the pixel's own column; ignored pixels have w = 0, any column will do
+            t.scatter_(1, cy, wy * (coef["kb1"] * (s.gather(1, cy) - margin) - torch.take(coef["r"], yc)))
+            torch.ops.aten.sigmoid_backward.grad_input(t, s, grad_input=g[..., p0:p1])  # × s(1 − s)
+        return grad, None, None, None, None
+
+
 def auc_loss(logits: torch.Tensor, labels: torch.Tensor, *, margin: float = 1.0,
              ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """AUCSeg's one-vs-one square-surrogate AUC loss, exact, loop-free, in O(n·K) time.
@@ -62,29 +226,29 @@ def auc_loss(logits: torch.Tensor, labels: torch.Tensor, *, margin: float = 1.0,
         L = 1/(2·K_b·(K_b−1)) · Σ_{i present} Σ_{c present, c≠i} 1/(N_i·N_c)
             · Σ_{m: y_m=i} Σ_{n: y_n=c} (margin − (s_{m,i} − s_{n,i}))²
 
-    Each (i, c) term equals E_i[(s_i − γ)²] + E_c[s_i²] − 2·E_i[s_i − γ]·E_c[s_i], so per-class first
-    and second moments of the scores (a K×K table each, one ``index_add_``) give the pairwise sum
-    exactly. Ignored pixels are dropped. With fewer than two classes present there is no pair: the
-    loss is 0 (finite, with a zero gradient), never NaN.
+    Each (i, c) term equals E_i[(s_i − γ)²] + E_c[s_i²] − 2·E_i[s_i − γ]·E_c[s_i], so per-class sums
+    of the scores and of their squares (two K×K tables, one tiled pass) give the pairwise sum exactly.
+    Differentiating through those means, a pixel n of class c gets (D = 2·K_b·(K_b−1), P_i = 1 if
+    class i is present)::
+
+        ∂L/∂s_{n,i} = 2/(D·N_c) · P_i · (s_{n,i} + γ − E_i[s_i])                  (i ≠ c)
+        ∂L/∂s_{n,c} = 2/(D·N_c) · ((K_b − 1)·(s_{n,c} − γ) − Σ_{c' present, ≠ c} E_{c'}[s_c])
+
+    which the backward writes in one pass (``_FusedAUC``); ``AUC_STRATEGY`` says how each device
+    walks the pixels. Ignored pixels (``ignore_index`` and labels outside [0, K)) are dropped. With
+    fewer than two classes present there is no pair: the loss is 0 (finite, with a zero gradient),
+    never NaN. No host synchronisation; half-precision logits are computed in float32, float64 in
+    float64; contiguous and channels-last logits alike (the gradient keeps their layout).
     """
-    flat, y, _ = _flatten(logits, labels, ignore_index)
-    k = flat.shape[1]
-    s = torch.sigmoid(_up(flat))
-    # Moments by true class; row K collects the ignored pixels and is dropped.
-    m1 = s.new_zeros(k + 1, k).index_add_(0, y, s)[:k]
-    m2 = s.new_zeros(k + 1, k).index_add_(0, y, s * s)[:k]
-    n = torch.bincount(y, minlength=k + 1)[:k].to(s.dtype)
-    present = n > 0
-    inv_n = torch.where(present, 1.0 / n.clamp_min(1.0), torch.zeros_like(n))
-    mu1, mu2 = m1 * inv_n[:, None], m2 * inv_n[:, None]  # mu[c, i] = E_{n in c}[s_{n,i}^p]
-    d1, d2 = torch.diagonal(mu1), torch.diagonal(mu2)  # E_i[s_i], E_i[s_i²]
-    own = d2 - 2 * margin * d1 + margin * margin  # E_i[(s_i − γ)²]
-    # term[i, c] = own[i] + E_c[s_i²] − 2·(E_i[s_i] − γ)·E_c[s_i]
-    term = own[:, None] + mu2.T - 2 * (d1 - margin)[:, None] * mu1.T
-    pair = present[:, None] & present[None, :] & ~torch.eye(k, dtype=torch.bool, device=s.device)
-    kb = present.sum().to(s.dtype)
-    total = torch.where(pair, term, torch.zeros_like(term)).sum()
-    return (total / (2 * kb * (kb - 1)).clamp_min(1.0)).to(logits.dtype)
+    if logits.dim() != 4 or labels.dim() != 3 or logits.shape[0] != labels.shape[0] \
+            or logits.shape[2:] != labels.shape[1:]:
+        raise ValueError(f"expected logits (B, K, H, W) and labels (B, H, W) of the same size, got "
+                         f"{tuple(logits.shape)} and {tuple(labels.shape)}")
+    strategy = AUC_STRATEGY.get(logits.device.type, AUC_STRATEGY["cuda"])
+    with torch.autocast(logits.device.type, enabled=False):
+        if torch.is_grad_enabled() and logits.requires_grad:
+            return _FusedAUC.apply(logits, labels, float(margin), int(ignore_index), strategy)
+        return _auc_forward(logits, labels, float(margin), int(ignore_index), strategy, False)[0].to(logits.dtype)
 
 
 # ---- PAT ----------------------------------------------------------------------------------------
