@@ -21,12 +21,16 @@ import torch.nn.functional as F
 from .classes import IGNORE_INDEX
 
 
-def _flatten(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int):
-    """(B, K, H, W), (B, H, W) → logits (n, K), labels (n,) with ignore mapped to K, valid (n,) bool."""
+def _check_shapes(logits: torch.Tensor, labels: torch.Tensor) -> None:
     if logits.dim() != 4 or labels.dim() != 3 or logits.shape[0] != labels.shape[0] \
             or logits.shape[2:] != labels.shape[1:]:
         raise ValueError(f"expected logits (B, K, H, W) and labels (B, H, W) of the same size, got "
                          f"{tuple(logits.shape)} and {tuple(labels.shape)}")
+
+
+def _flatten(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int):
+    """(B, K, H, W), (B, H, W) → logits (n, K), labels (n,) with ignore mapped to K, valid (n,) bool."""
+    _check_shapes(logits, labels)
     k = logits.shape[1]
     flat = logits.permute(0, 2, 3, 1).reshape(-1, k)
     y = labels.reshape(-1).long()
@@ -95,9 +99,11 @@ class _full_precision_matmul:
             torch.backends.cuda.matmul.allow_tf32 = self.saved
 
 
-def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, reduction: str) -> torch.Tensor:
+def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, reduction: str,
+                per_image: bool = False) -> torch.Tensor:
     """Per-class sums: ``x (B, R, L)`` float, ``y (B, 1, L)`` int64 in [0, bins) → ``(R, bins)``
-    float64, ``out[r, c] = Σ_{b, l: y[b, 0, l] = c} x[b, r, l]``, in float32 tiles of ``tile`` pixels."""
+    float64, ``out[r, c] = Σ_{b, l: y[b, 0, l] = c} x[b, r, l]``, in float32 tiles of ``tile`` pixels
+    (``per_image``: ``(B, R, bins)``, not summed over the batch)."""
     b, r, n = x.shape
     t, rest = divmod(n, tile) if 0 < tile < n else (1, 0)
     size = n // t
@@ -108,11 +114,11 @@ def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, reductio
     for xs, ys in parts:  # (B, R, T, L), (B, 1, T, L)
         if reduction == "scatter":
             acc = x.new_zeros(b, r, xs.shape[2], bins).scatter_add_(3, ys.expand(xs.shape), xs)
-            part = acc.sum((0, 2), dtype=torch.float64)
+            part = acc.sum(2 if per_image else (0, 2), dtype=torch.float64)
         elif reduction == "matmul":
             onehot = (ys[:, 0, :, :, None] == torch.arange(bins, device=x.device)).to(x.dtype)  # (B, T, L, bins)
             with _full_precision_matmul(x.device):
-                part = torch.matmul(xs.transpose(1, 2), onehot).sum((0, 1), dtype=torch.float64)
+                part = torch.matmul(xs.transpose(1, 2), onehot).sum(1 if per_image else (0, 1), dtype=torch.float64)
         else:
             raise ValueError(f"AUC reduction must be 'scatter' or 'matmul', not {reduction!r}")
         out = part if out is None else out + part
@@ -240,10 +246,7 @@ def auc_loss(logits: torch.Tensor, labels: torch.Tensor, *, margin: float = 1.0,
     never NaN. No host synchronisation; half-precision logits are computed in float32, float64 in
     float64; contiguous and channels-last logits alike (the gradient keeps their layout).
     """
-    if logits.dim() != 4 or labels.dim() != 3 or logits.shape[0] != labels.shape[0] \
-            or logits.shape[2:] != labels.shape[1:]:
-        raise ValueError(f"expected logits (B, K, H, W) and labels (B, H, W) of the same size, got "
-                         f"{tuple(logits.shape)} and {tuple(labels.shape)}")
+    _check_shapes(logits, labels)
     strategy = AUC_STRATEGY.get(logits.device.type, AUC_STRATEGY["cuda"])
     with torch.autocast(logits.device.type, enabled=False):
         if torch.is_grad_enabled() and logits.requires_grad:
@@ -275,11 +278,13 @@ def pat_loss(logits: torch.Tensor, labels: torch.Tensor, *, temperature: float =
     beta = torch.exp(-(p_y - 1.0 + eps) / temperature)
     if detach_weight:
         beta = beta.detach()
-    # S_i^l per (image, class): bincount over image·(K+1) + label.
-    img = torch.arange(b, device=flat.device).repeat_interleave(flat.shape[0] // b)
-    cell = img * (k + 1) + y
-    size = torch.bincount(cell, minlength=b * (k + 1)).to(logp.dtype)
-    per_pixel = beta * (-logp_y) / size[cell].clamp_min(1.0)
+    # S_i^l per (image, class), counted like auc_loss's class sums (bincount would sync on CUDA).
+    y3 = y.view(b, 1, -1)
+    ones = torch.ones((), dtype=logp.dtype, device=flat.device).expand(y3.shape)
+    tile = AUC_STRATEGY.get(flat.device.type, AUC_STRATEGY["cuda"])["tile"]
+    size = _class_sums(ones, y3, k + 1, tile, "scatter", per_image=True)[:, 0].to(logp.dtype)  # (B, K + 1)
+    cell = torch.arange(b, device=flat.device)[:, None] * (k + 1) + y3[:, 0]
+    per_pixel = beta * (-logp_y) / torch.take(size, cell).reshape(-1).clamp_min(1.0)
     per_pixel = torch.where(valid, per_pixel, torch.zeros_like(per_pixel))
     return (per_pixel.sum() / b).to(logits.dtype)
 
@@ -289,12 +294,17 @@ def pat_loss(logits: torch.Tensor, labels: torch.Tensor, *, temperature: float =
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, *, weight: torch.Tensor | None = None,
                   ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Mean over non-ignored pixels of −w_y·log p_y (w = 1 without ``weight``). Unlike mmseg's
-    default, ignored pixels are not in the denominator."""
-    flat, y, valid = _flatten(logits, labels, ignore_index)
-    nll = _nll(F.log_softmax(_up(flat), dim=1), y)
-    if weight is not None:
-        nll = nll * weight.to(nll)[y.clamp_max(flat.shape[1] - 1)]
-    return _masked_mean(nll, valid).to(logits.dtype)
+    default, ignored pixels are not in the denominator (nor is the weight: a weighted sum divided by
+    the number of valid pixels, not by Σ w_y as ``F.cross_entropy``'s mean does). Labels outside
+    [0, K) count as ignored. Runs ``F.cross_entropy`` on the (B, K, H, W) logits as they are."""
+    _check_shapes(logits, labels)
+    z = _up(logits)
+    y = labels.long()
+    valid = (y != ignore_index) & (y >= 0) & (y < logits.shape[1])
+    target = torch.where(valid, y, -100)
+    w = None if weight is None else weight.to(device=z.device, dtype=z.dtype)
+    total = F.cross_entropy(z, target, weight=w, ignore_index=-100, reduction="sum")
+    return (total / valid.sum().clamp_min(1)).to(logits.dtype)
 
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, *, gamma: float = 2.0,
@@ -310,7 +320,7 @@ def class_balanced_weights(class_counts: torch.Tensor, beta: float = 0.999) -> t
     """Cui et al.'s effective-number weights w_c = (1 − β)/(1 − β^{n_c}), normalised so Σ_c w_c = K.
     A class with no pixels gets weight 0 (it can never be a label)."""
     n = torch.as_tensor(class_counts, dtype=torch.float64)
-    w = torch.where(n > 0, (1 - beta) / (1 - torch.pow(torch.tensor(beta, dtype=torch.float64), n)).clamp_min(1e-300),
+    w = torch.where(n > 0, (1 - beta) / (1 - torch.pow(float(beta), n)).clamp_min(1e-300),
                     torch.zeros_like(n))
     return (w * len(n) / w.sum()).float()
 
@@ -337,7 +347,7 @@ def ldam_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Te
     k = flat.shape[1]
     delta = ldam_margins(class_counts, max_margin).to(flat.device)
     yc = y.clamp_max(k - 1)
-    onehot = F.one_hot(yc, k).to(flat.dtype) * valid[:, None].to(flat.dtype)
+    onehot = ((yc[:, None] == torch.arange(k, device=flat.device)) & valid[:, None]).to(flat.dtype)
     z = (_up(flat) - onehot * delta[yc][:, None]) * scale
     return _masked_mean(_nll(F.log_softmax(z, dim=1), y), valid).to(logits.dtype)
 

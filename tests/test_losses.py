@@ -286,3 +286,57 @@ def test_build_loss_specs():
         build_loss("dice")
     assert build_loss({"pat": {"temperature": 5}})(logits, labels).item() == pytest.approx(
         pat_loss(logits, labels, temperature=5).item())
+
+
+def test_cross_entropy_label_handling_and_layouts():
+    logits, labels = _random_batch(2, 5, 4, 6, seed=15)
+    odd = labels.clone()
+    odd[0, 0, :2] = torch.tensor([-3, 9])  # outside [0, K): ignored
+    ref = F.cross_entropy(logits, torch.where((odd < 0) | (odd >= 5), torch.full_like(odd, 255), odd),
+                          ignore_index=255)
+    assert cross_entropy(logits, odd).item() == pytest.approx(ref.item(), rel=1e-12)
+    assert cross_entropy(logits.contiguous(memory_format=torch.channels_last), labels).item() == pytest.approx(
+        cross_entropy(logits, labels).item(), rel=1e-12)
+    # weighted: Σ w_y·nll over the valid pixels, divided by their number (not by Σ w_y)
+    w = torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5], dtype=torch.float64)
+    valid = labels != 255
+    nll = -torch.log_softmax(logits, 1).permute(0, 2, 3, 1)[valid][torch.arange(int(valid.sum())), labels[valid]]
+    assert cross_entropy(logits, labels, weight=w).item() == pytest.approx((w[labels[valid]] * nll).mean().item(),
+                                                                           rel=1e-12)
+    z = logits.clone().requires_grad_(True)
+    loss = cross_entropy(z, torch.full_like(labels, 255))  # nothing valid: 0, with a gradient path
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(z.grad, torch.zeros_like(z))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("reduction", ["scatter", "matmul"])
+def test_cuda_losses_equal_cpu(reduction, monkeypatch):
+    """Every loss gives the same value and gradient on CUDA as on the CPU (float32, 1e-5), both AUC
+    reductions included; BLV's noise comes from each device's own generator, so it is compared at
+    evaluation (plain CE)."""
+    monkeypatch.setitem(AUC_STRATEGY, "cuda", dict(AUC_STRATEGY["cuda"], reduction=reduction))
+    counts = [5000.0, 1200.0, 300.0, 60.0, 9.0, 1.0, 2.0]
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, 67, 45, generator=g) * 2  # odd sizes: spans and tiles with remainders
+    labels = torch.multinomial(1 / torch.arange(1.0, 8.0), 3 * 67 * 45, replacement=True, generator=g).view(3, 67, 45)
+    labels[:, :3] = 255
+    for spec in ["ce", "auc", "pat", "focal", "cb", "ldam", "blv", "balanced_softmax", "4*auc+ce"]:
+        results = []
+        for device in ("cpu", "cuda"):
+            loss_fn = build_loss(spec, class_counts=counts).to(device)
+            loss_fn.eval()
+            z = logits.clone().to(device).requires_grad_(True)
+            loss = loss_fn(z, labels.to(device))
+            loss.backward()
+            results.append((loss.detach().cpu(), z.grad.cpu()))
+        (v0, g0), (v1, g1) = results
+        torch.testing.assert_close(v1, v0, rtol=1e-5, atol=1e-7, msg=f"{spec}: values differ")
+        torch.testing.assert_close(g1, g0, rtol=1e-5, atol=1e-5 * float(g0.abs().max()), msg=f"{spec}: gradients differ")
+    # the fused AUC on CUDA against the pairwise definition, in float64
+    z = logits[:1, :, :9, :11].double().cuda().requires_grad_(True)
+    lab = labels[:1, :9, :11]
+    ref_z = logits[:1, :, :9, :11].double().requires_grad_(True)
+    auc_loss(z, lab.cuda()).backward()
+    _auc_pairwise(ref_z, lab).backward()
+    torch.testing.assert_close(z.grad.cpu(), ref_z.grad, rtol=1e-7, atol=1e-12)
