@@ -58,20 +58,18 @@ def _nll(logp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 # ---- AUC (AUCSeg) -------------------------------------------------------------------------------
 
 # How auc_loss walks the pixels, by device type (``scripts/bench_loss.py`` times the alternatives):
-#   chunk      elements (B·K·pixels) per step of a Python loop over pixel spans, whose scratch buffers
-#              are reused from span to span; 0 = all pixels in one step. On the CPU, fresh memory of
-#              the size of the logits costs more to page in than the arithmetic on it, and a span that
-#              fits the cache is cheaper still; on a GPU the caching allocator makes memory free and
-#              every step is a kernel launch, so one step.
-#   tile       pixels per accumulator of the per-class sums inside a step (0 = the step's pixels): a
-#              float32 accumulator then adds at most a tile's pixels, the tiles are summed in float64,
-#              and on a GPU the atomic adds spread over B·T·(2K+1)·(K+1) addresses instead of piling
-#              onto the K+1 rows of the classes.
-#   reduction  "scatter" (``scatter_add_``) or "matmul" (each tile times its one-hot classes, a batched
-#              matrix product in full precision).
+#   chunk  elements (B·K·pixels) per step of a Python loop over pixel spans, whose scratch buffers are
+#          reused from span to span; 0 = all pixels in one step. On the CPU, fresh memory of the size
+#          of the logits costs more to page in than the arithmetic on it, and a span that fits the
+#          cache is cheaper still; on a GPU the caching allocator makes memory free and every step
+#          is a kernel launch, so one step.
+#   tile   pixels per accumulator of the per-class sums of one value per pixel (counts, own-class
+#          scores; 0 = the step's pixels): a float32 accumulator adds at most a tile's pixels, tiles
+#          are summed in float64, and on a GPU the atomic adds spread over B·T·(K+1) addresses
+#          instead of piling onto the K+1 classes.
 AUC_STRATEGY = {
-    "cpu": {"chunk": 1 << 19, "tile": 0, "reduction": "scatter"},
-    "cuda": {"chunk": 0, "tile": 4096, "reduction": "scatter"},
+    "cpu": {"chunk": 1 << 19, "tile": 0},
+    "cuda": {"chunk": 0, "tile": 4096},
 }
 
 
@@ -82,25 +80,7 @@ def _spans(pixels: int, per_pixel: int, chunk: int) -> list[tuple[int, int]]:
     return [(p0, min(p0 + step, pixels)) for p0 in range(0, pixels, step)]
 
 
-class _full_precision_matmul:
-    """Turns TF32 off for float32 matrix products on CUDA while inside (a one-hot product in TF32
-    keeps 10 bits of each score); restores the setting on exit. No-op elsewhere."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-
-    def __enter__(self):
-        if self.cuda:
-            self.saved = torch.backends.cuda.matmul.allow_tf32
-            torch.backends.cuda.matmul.allow_tf32 = False
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            torch.backends.cuda.matmul.allow_tf32 = self.saved
-
-
-def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, reduction: str,
-                per_image: bool = False) -> torch.Tensor:
+def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, per_image: bool = False) -> torch.Tensor:
     """Per-class sums: ``x (B, R, L)`` float, ``y (B, 1, L)`` int64 in [0, bins) → ``(R, bins)``
     float64, ``out[r, c] = Σ_{b, l: y[b, 0, l] = c} x[b, r, l]``, in float32 tiles of ``tile`` pixels
     (``per_image``: ``(B, R, bins)``, not summed over the batch)."""
@@ -112,17 +92,26 @@ def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, reductio
         parts.append((x[..., t * size:].unsqueeze(2), y[..., t * size:].unsqueeze(2)))
     out = None
     for xs, ys in parts:  # (B, R, T, L), (B, 1, T, L)
-        if reduction == "scatter":
-            acc = x.new_zeros(b, r, xs.shape[2], bins).scatter_add_(3, ys.expand(xs.shape), xs)
-            part = acc.sum(2 if per_image else (0, 2), dtype=torch.float64)
-        elif reduction == "matmul":
-            onehot = (ys[:, 0, :, :, None] == torch.arange(bins, device=x.device)).to(x.dtype)  # (B, T, L, bins)
-            with _full_precision_matmul(x.device):
-                part = torch.matmul(xs.transpose(1, 2), onehot).sum(1 if per_image else (0, 1), dtype=torch.float64)
-        else:
-            raise ValueError(f"AUC reduction must be 'scatter' or 'matmul', not {reduction!r}")
+        acc = x.new_zeros(b, r, xs.shape[2], bins).scatter_add_(3, ys.expand(xs.shape), xs)
+        part = acc.sum(2 if per_image else (0, 2), dtype=torch.float64)
         out = part if out is None else out + part
     return out
+
+
+class _full_precision_matmul:
+    """Turns TF32 off for float32 matrix products on CUDA while inside (TF32 keeps 10 bits of each
+    score); restores the setting on exit. No-op elsewhere and when TF32 is off already."""
+
+    def __init__(self, device: torch.device):
+        self.flip = device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32
+
+    def __enter__(self):
+        if self.flip:
+            torch.backends.cuda.matmul.allow_tf32 = False
+
+    def __exit__(self, *exc):
+        if self.flip:
+            torch.backends.cuda.matmul.allow_tf32 = True
 
 
 def _sigmoid_into(z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -133,52 +122,73 @@ def _sigmoid_into(z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 def _auc_forward(logits: torch.Tensor, labels: torch.Tensor, margin: float, ignore_index: int, strategy: dict,
                  need_grad: bool):
-    """The loss from per-class sums of s and s² (one pass over the logits), and with ``need_grad``
-    the per-class vectors the one-pass gradient needs."""
+    """The loss in one pass over the logits, and with ``need_grad`` what the one-pass gradient needs.
+
+    Summing the pairwise terms over the partner classes c leaves, per class i (D = 2·K_b·(K_b−1)):
+
+        D·L = Σ_{i present} [(K_b−1)·E_i[(s_i−γ)²] + (A2_i − E_i[s_i²]) − 2·(E_i[s_i] − γ)·(A1_i − E_i[s_i])]
+
+    with A_i = Σ_{c present} E_c[s_i] = Σ_n s_{n,i} / N_{y_n} (and A2 likewise with s²): a weighted
+    column sum (one matrix-vector product per span), not a K×K table. Only the own-class scores
+    s_{n,y_n} and the counts are summed per class.
+    """
     b, k = logits.shape[:2]
     z = logits.flatten(2)  # (B, K, P): a view for contiguous and channels-last logits alike
     pixels = z.shape[2]
+    dev = z.device
     dt = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    lab = labels.reshape(b, 1, pixels)
-    y = torch.empty(lab.shape, dtype=torch.int64, device=z.device)  # classes, ignored pixels → bin K
+    tile = strategy["tile"]
     spans = _spans(pixels, b * k, strategy["chunk"])
-    buf = torch.empty(b, 2 * k + 1, max(p1 - p0 for p0, p1 in spans), dtype=dt, device=z.device)
-    buf[:, 2 * k].fill_(1)  # a row of ones: its class sums are the pixel counts
-    sums = None
+
+    # Labels first (cheap: n integers): classes with ignored pixels in bin K, and the counts N_c.
+    lab = labels.reshape(b, 1, pixels)
+    y = torch.empty(lab.shape, dtype=torch.int64, device=dev)
     for p0, p1 in spans:
         yc = y[..., p0:p1].copy_(lab[..., p0:p1])
         bad = (yc < 0) | (yc >= k)
         if 0 <= ignore_index < k:
             bad |= yc == ignore_index
         yc.masked_fill_(bad, k)
-        x = buf[..., :p1 - p0]
-        s = _sigmoid_into(z[..., p0:p1], x[:, :k])
-        torch.mul(s, s, out=x[:, k:2 * k])
-        part = _class_sums(x, yc, k + 1, strategy["tile"], strategy["reduction"])
-        sums = part if sums is None else sums + part
-    del buf
-    sum1, sum2, count = sums[:k, :k], sums[k:2 * k, :k], sums[2 * k, :k]  # sum1[i, c] = Σ_{n in c} s_{n,i}
-
-    # K×K side, in float64. mu1[i, c] = E_{n in c}[s_{n,i}], mu2 likewise with s².
+    count = _class_sums(torch.ones((), dtype=dt, device=dev).expand(b, 1, pixels), y, k + 1, tile)[0, :k]
     present = count > 0
-    pf = present.to(torch.float64)
     inv = torch.where(present, 1.0 / count.clamp_min(1.0), torch.zeros_like(count))
-    mu1, mu2 = sum1 * inv, sum2 * inv
-    d1, d2 = torch.diagonal(mu1), torch.diagonal(mu2)  # E_i[s_i], E_i[s_i²]
-    own = d2 - 2 * margin * d1 + margin * margin  # E_i[(s_i − γ)²]
-    # term[i, c] = E_i[(s_i − γ)²] + E_c[s_i²] − 2·E_i[s_i − γ]·E_c[s_i], over present pairs i ≠ c
-    term = own[:, None] + mu2 - 2 * (d1 - margin)[:, None] * mu1
-    pair = pf[:, None] * pf[None, :] * (1 - torch.eye(k, dtype=torch.float64, device=z.device))
+    per_pixel_weight = torch.cat([inv, inv.new_zeros(1)]).to(dt)  # 1/N_{y_n}; 0 for ignored pixels
+
+    # One pass over the logits: A1, A2 and the own-class sums.
+    buf = torch.empty(b, 2 * k, max(p1 - p0 for p0, p1 in spans), dtype=dt, device=dev)
+    own = torch.empty(b, 2, buf.shape[2], dtype=dt, device=dev)
+    col_sums, own_sums = None, None
+    for p0, p1 in spans:
+        n = p1 - p0
+        x, o, yc = buf[..., :n], own[..., :n], y[..., p0:p1]
+        s = _sigmoid_into(z[..., p0:p1], x[:, :k])
+        torch.mul(s, s, out=x[:, k:])
+        u = torch.take(per_pixel_weight, yc)  # (B, 1, L)
+        with _full_precision_matmul(dev):
+            a = torch.bmm(x, u.transpose(1, 2)).sum(0, dtype=torch.float64)[:, 0]  # (2K,)
+        cy = yc.clamp_max(k - 1)
+        torch.gather(x[:, :k], 1, cy, out=o[:, :1])
+        torch.gather(x[:, k:], 1, cy, out=o[:, 1:])
+        part = _class_sums(o, yc, k + 1, tile)[:, :k]  # (2, K): Σ_{n in c} s_{n,c}, Σ_{n in c} s_{n,c}²
+        col_sums = a if col_sums is None else col_sums + a
+        own_sums = part if own_sums is None else own_sums + part
+    del buf, own
+
+    pf = present.to(torch.float64)
     kb = pf.sum()
-    denom = (2 * kb * (kb - 1)).clamp_min(1.0)
-    loss = (pair * term).sum() / denom
+    # 1/D, and exactly 0 without a pair of classes (A1_i − E_i[s_i] is then 0 only up to rounding)
+    scale = torch.where(kb > 1, 1.0 / (2 * kb * (kb - 1)).clamp_min(1.0), torch.zeros_like(kb))
+    a1, a2 = col_sums[:k], col_sums[k:]
+    d1, d2 = own_sums[0] * inv, own_sums[1] * inv  # E_i[s_i], E_i[s_i²]
+    per_class = (kb - 1) * (d2 - 2 * margin * d1 + margin * margin) + (a2 - d2) - 2 * (d1 - margin) * (a1 - d1)
+    loss = (pf * per_class).sum() * scale
     if not need_grad:
         return loss, None
     # Gradient coefficients (see auc_loss): w_c = 2/(D·N_c) (0 for absent classes and bin K),
-    # P_i·(γ − E_i[s_i]), and R_c = Σ_{c' present, ≠ c} E_{c'}[s_c].
+    # P_i·(γ − E_i[s_i]), and R_c = Σ_{c' present, ≠ c} E_{c'}[s_c] = A1_c − E_c[s_c].
     col = (1, k, 1)
-    rest = mu1 @ pf - pf * d1
-    coef = {"w": torch.cat([2 * inv / denom, inv.new_zeros(1)]), "p": pf.to(dt).view(col),
+    rest = pf * (a1 - d1)
+    coef = {"w": torch.cat([2 * inv * scale, inv.new_zeros(1)]), "p": pf.to(dt).view(col),
             "pa": (pf * (margin - d1)).to(dt).view(col), "r": torch.cat([rest, rest.new_zeros(1)]).to(dt),
             "kb1": (kb - 1).to(dt)}
     return loss, (y, coef)
@@ -232,8 +242,9 @@ def auc_loss(logits: torch.Tensor, labels: torch.Tensor, *, margin: float = 1.0,
         L = 1/(2·K_b·(K_b−1)) · Σ_{i present} Σ_{c present, c≠i} 1/(N_i·N_c)
             · Σ_{m: y_m=i} Σ_{n: y_n=c} (margin − (s_{m,i} − s_{n,i}))²
 
-    Each (i, c) term equals E_i[(s_i − γ)²] + E_c[s_i²] − 2·E_i[s_i − γ]·E_c[s_i], so per-class sums
-    of the scores and of their squares (two K×K tables, one tiled pass) give the pairwise sum exactly.
+    Each (i, c) term equals E_i[(s_i − γ)²] + E_c[s_i²] − 2·E_i[s_i − γ]·E_c[s_i], so sums of the
+    scores and of their squares (per class of their own pixels, and over all pixels weighted by
+    1/N_{y_n}; ``_auc_forward``) give the pairwise sum exactly, in one pass.
     Differentiating through those means, a pixel n of class c gets (D = 2·K_b·(K_b−1), P_i = 1 if
     class i is present)::
 
@@ -282,7 +293,7 @@ def pat_loss(logits: torch.Tensor, labels: torch.Tensor, *, temperature: float =
     y3 = y.view(b, 1, -1)
     ones = torch.ones((), dtype=logp.dtype, device=flat.device).expand(y3.shape)
     tile = AUC_STRATEGY.get(flat.device.type, AUC_STRATEGY["cuda"])["tile"]
-    size = _class_sums(ones, y3, k + 1, tile, "scatter", per_image=True)[:, 0].to(logp.dtype)  # (B, K + 1)
+    size = _class_sums(ones, y3, k + 1, tile, per_image=True)[:, 0].to(logp.dtype)  # (B, K + 1)
     cell = torch.arange(b, device=flat.device)[:, None] * (k + 1) + y3[:, 0]
     per_pixel = beta * (-logp_y) / torch.take(size, cell).reshape(-1).clamp_min(1.0)
     per_pixel = torch.where(valid, per_pixel, torch.zeros_like(per_pixel))
