@@ -33,9 +33,15 @@ cd "$REPO" || exit 1
 PY="${PYTHON:-python3}"
 
 if [ "${1:-}" = "--prepare" ]; then
+    # The GPU machine may reach no package index: carry these wheels (build/wheels, ~23 MB) to it.
     mkdir -p build/wheels
-    "$PY" -m pip download --no-deps -d build/wheels "kornia>=0.8" kornia-rs && ls -la build/wheels
-    exit $?
+    for v in 3.10 3.11 3.12 3.13; do
+        "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$v" \
+            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d build/wheels kornia-rs || exit 1
+    done
+    "$PY" -m pip download -q --no-deps -d build/wheels "kornia>=0.8" pytest pluggy iniconfig packaging || exit 1
+    ls -la build/wheels
+    exit 0
 fi
 
 OUT_DIR="${1:-${OUT:-$REPO/device-check}}"
@@ -91,24 +97,31 @@ setup() {
     "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())" || return 1
     local torch_version; torch_version=$("$PY" -c "import torch; print(torch.__version__)")
     printf 'torch==%s\n' "$torch_version" > "$OUT_DIR/constraints.txt"   # pip may never change torch
-    local pipargs=(--disable-pip-version-check --retries 1 --timeout 20 -c "$OUT_DIR/constraints.txt")
-    [ -d build/wheels ] && pipargs+=(--find-links build/wheels)
+    local pipargs=(--disable-pip-version-check --retries 0 --timeout 15 -c "$OUT_DIR/constraints.txt")
+    local wheels=()
+    [ -d build/wheels ] && wheels=(--no-index --find-links build/wheels)   # from scripts/device_check.sh --prepare
     "$PY" -m pip install --no-deps --no-build-isolation -e . || "$PY" -m pip install --no-deps -e . \
         || echo "lt-data not installed: using the source tree on PYTHONPATH"
+    # the test runner and Kornia: from the carried wheels when there, else from the index
+    local spec mod
+    for spec in "pytest>=8" "kornia>=0.8"; do
+        mod="${spec%%[<>=]*}"
+        "$PY" -c "import $mod" 2>/dev/null && continue
+        { [ ${#wheels[@]} -gt 0 ] && "$PY" -m pip install "${wheels[@]}" -c "$OUT_DIR/constraints.txt" "$spec"; } \
+            || "$PY" -m pip install "${pipargs[@]}" "$spec" || echo "$mod not installed"
+    done
     local missing
     missing=$("$PY" - <<'EOF'
 import importlib.util
 need = {"numpy": "numpy>=1.26", "cv2": "opencv-python-headless>=4.8", "PIL": "pillow>=10", "skimage": "scikit-image>=0.22",
         "typer": "typer>=0.12", "tqdm": "tqdm>=4.66", "zarr": "zarr>=3.1,<3.2", "matplotlib": "matplotlib>=3.8",
-        "pycocotools": "pycocotools>=2.0.7", "pytest": "pytest>=8"}
+        "pycocotools": "pycocotools>=2.0.7"}
 print(" ".join(f"'{spec}'" for mod, spec in need.items() if importlib.util.find_spec(mod) is None))
 EOF
 )
     if [ -n "$missing" ]; then
         eval "\"\$PY\" -m pip install \"\${pipargs[@]}\" $missing" || echo "some dependencies could not be installed: $missing"
     fi
-    "$PY" -c "import kornia" 2>/dev/null || "$PY" -m pip install "${pipargs[@]}" "kornia>=0.8" \
-        || echo "kornia not installed: bench_paste.py skips its part"
     "$PY" -c "import torch; print('torch after setup', torch.__version__)"
     "$PY" -c "import kornia; print('kornia', kornia.__version__)" 2>/dev/null || true
 }
