@@ -7,6 +7,7 @@ A planner only draws randomness and reads crops (in the DataLoader worker, from 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -16,6 +17,7 @@ import torch
 from .paste import PastePlan
 
 from .classes import IGNORE_INDEX
+from .errors import LtDataError
 
 
 def _present(labels: torch.Tensor | np.ndarray, k: int) -> np.ndarray:
@@ -221,3 +223,30 @@ class TailCutmixPaste:
             out_off.append((y, x))
             out_cls.append(c)
         return _pack(out_pix, out_lab, out_mask, out_img, out_off, out_cls)
+
+
+STORES = {"bank": "bank.zarr", "cutmix": "cutmix.zarr"}
+
+
+def work_planner(mode: str, work, tail: Sequence[int] | None = None, **options):
+    """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
+
+    The store is opened with ``work``'s fingerprints checked: one built from other statistics would
+    paste old objects under the new class ids, so it is refused (ArtifactError naming the store).
+    ``tail`` defaults to the work directory's tail bucket; ``options`` go to the planner, and ones it
+    rejects raise LtDataError."""
+    from .bank import TailBank
+    from .buckets import load_buckets
+    from .cutmix import TailCutmix
+
+    if mode not in STORES:
+        raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
+    path = Path(work) / STORES[mode]
+    store = TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
+    tail = load_buckets(work)["tail"] if tail is None else tail
+    if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
+        options["resize_ratio"] = tuple(options["resize_ratio"])
+    try:
+        return (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
+    except (TypeError, ValueError) as e:
+        raise LtDataError(f"{mode} paste options {options}: {e}") from None

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -124,7 +124,7 @@ def split_by_rank(values: np.ndarray, head: int, tail: int) -> np.ndarray:
 
 # ---- class lists --------------------------------------------------------------------------------
 
-def resolve_classes(spec: str | Iterable[int | str] | None, names: tuple[str, ...] | list[str],
+def parse_class_ids(spec: str | Iterable[int | str] | None, names: tuple[str, ...] | list[str],
                     what: str = "classes") -> list[int]:
     """Class ids from ids or names: ``"1,2,road"`` or ``[1, 2, "road"]`` (names case-insensitive)."""
     if spec is None:
@@ -154,6 +154,28 @@ def resolve_classes(spec: str | Iterable[int | str] | None, names: tuple[str, ..
         raise LtDataError(f"{what}: unknown class(es) {', '.join(repr(u) for u in unknown)}; give ids "
                           f"0..{len(names) - 1} or names ({shown})")
     return sorted(out)
+
+
+def select_classes(spec: str | Sequence[int] | None, table: ClassTable, work: str | Path
+                   ) -> tuple[list[int], dict]:
+    """The classes a store is built for (``--classes``): a bucket name (``tail``, ``middle``, ``head``,
+    joined with ``+``; read from ``WORK/buckets.json``, which must belong to ``work``'s statistics), or
+    ids / names as :func:`parse_class_ids` reads them. ``None`` means ``tail``.
+
+    Returns (sorted ids, record); the record says where the ids came from (for the store's attributes).
+    """
+    if spec is None:
+        spec = "tail"
+    record: dict = {"spec": spec if isinstance(spec, str) else [int(c) for c in spec]}
+    if isinstance(spec, str) and all(p.strip() in BUCKET_NAMES for p in spec.split("+")):
+        buckets = load_buckets(work)
+        ids = sorted({int(c) for name in spec.split("+") for c in buckets.get(name.strip(), [])})
+        record["buckets_fingerprint"] = file_sha256(Path(work) / BUCKETS_FILE)[:16]
+    else:
+        ids = parse_class_ids(spec, table.names, "--classes")
+    if not ids:
+        raise LtDataError(f"--classes {spec!r} selects no class (is the bucket empty?)")
+    return ids, record
 
 
 def load_preset(name: str, table: ClassTable) -> tuple[str, list[int]]:
@@ -230,8 +252,8 @@ def split_classes(pixels: np.ndarray, rule: str = "share", *, images: np.ndarray
         labels = np.where(split_by_share(pixels, head_share, 0.0) == HEAD, HEAD, MIDDLE)
         labels[tail] = TAIL
     else:  # list
-        head_ids = resolve_classes(p.get("head_classes"), names, "--head-classes")
-        tail_ids = resolve_classes(p.get("tail_classes"), names, "--tail-classes")
+        head_ids = parse_class_ids(p.get("head_classes"), names, "--head-classes")
+        tail_ids = parse_class_ids(p.get("tail_classes"), names, "--tail-classes")
         both = sorted(set(head_ids) & set(tail_ids))
         if both:
             raise LtDataError(f"class(es) {', '.join(names[i] for i in both)} are listed both as head and as tail")
@@ -435,12 +457,30 @@ def write_buckets(work: str | Path, rule: str | None = None, *, refine: str | Pa
     return path
 
 
-def load_buckets(work: str | Path) -> dict:
-    """``buckets.json`` of a work directory: ``{"head": [ids], "middle": [ids], "tail": [ids], ...}``."""
-    path = Path(work) / BUCKETS_FILE
+def load_buckets(work: str | Path, *, check: bool = True) -> dict:
+    """``buckets.json`` of a work directory: ``{"head": [ids], "middle": [ids], "tail": [ids], ...}``.
+
+    Refuses (ArtifactError) buckets computed from other statistics than the ones now in ``work``
+    (``stats`` re-run, for another dataset or split), unless ``check`` is False.
+    """
+    from .stats import DATASET_FILE, stats_fingerprint
+
+    work = Path(work)
+    path = work / BUCKETS_FILE
     if not path.is_file():
         raise ArtifactError(f"{path}: not found; run `lt-data buckets {work}` first")
-    return read_json(path)
+    buckets = read_json(path)
+    if check:
+        now = stats_fingerprint(work)
+        built_from = (buckets.get("source") or {}).get("stats")
+        if built_from != now:
+            raise ArtifactError(f"{path}: built from other statistics ({built_from}, now {now}); "
+                                f"re-run `lt-data buckets {work}`")
+        k = ClassTable.from_manifest(read_json(work / DATASET_FILE)["class_table"]).num_classes
+        if buckets.get("num_classes") != k:
+            raise ArtifactError(f"{path}: {buckets.get('num_classes')} classes, the statistics have {k}; "
+                                f"re-run `lt-data buckets {work}`")
+    return buckets
 
 
 def format_buckets(buckets: dict) -> str:

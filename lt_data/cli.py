@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import functools
+import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,47 +13,121 @@ from typing import Optional
 
 import typer
 
-from .errors import LtDataError
+from .errors import LtDataError, local_path
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting.")
 
 
+# errno values that describe the machine rather than the program: reported even without a file name
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EMFILE,
+                   errno.ENFILE}
+
+
+JSON_HELP = "Print a machine-readable JSON summary on stdout instead of the tables (no progress bar)."
+
+
+def _print_json(obj) -> None:
+    import json
+
+    typer.echo(json.dumps(obj, indent=1, ensure_ascii=False, default=str))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"lt-data {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting."""
+
+
 @contextmanager
-def _user_errors():
-    """Bad input ends the command with one clear line and a non-zero exit, not a traceback."""
+def _user_errors(*outputs: str | Path | None):
+    """A user's mistake ends the command with ONE line on stderr, ``error: ...``, and exit code 2.
+
+    - :class:`LtDataError` (bad data, a bad option, a missing or stale artifact);
+    - an :class:`OSError` that names a file (``--out`` is an existing file, a folder that may not be
+      written, a path that vanished) or that describes the machine (disk full, quota, read-only file
+      system, permission): the line names the path; for a failed ``write()``, which carries no file
+      name, the command's ``outputs``;
+    - Ctrl-C: exit code 130.
+
+    Anything else, an OSError without a file name or such an errno included, is a bug in lt-data and
+    keeps its traceback, which is what a bug report needs.
+    """
     try:
         yield
     except LtDataError as e:
         typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        line = _os_error_line(e, [str(o) for o in outputs if o is not None])
+        if line is None:
+            raise
+        typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: nothing half-written was left marked complete", err=True)
         raise typer.Exit(130) from None
 
 
+def _os_error_line(e: OSError, outputs: list[str]) -> str | None:
+    """``PATH: problem`` for an OSError a user can act on, None for one that is a bug."""
+    problem = e.strerror or str(e)
+    if e.errno in (errno.EEXIST, errno.ENOTDIR):
+        problem += " (a file stands where a directory is needed)"
+    if e.filename is not None:
+        where = os.fsdecode(e.filename)
+        if e.filename2 is not None:
+            where += f" -> {os.fsdecode(e.filename2)}"
+        return f"{where}: {problem}"
+    if e.errno in _MACHINE_ERRNOS:
+        return f"{', '.join(outputs)}: {problem}" if outputs else problem
+    return None
+
+
+def _output_dir(value: str | Path, what: str) -> Path:
+    """A directory the command will create or write into; refused before any work when a file is in the way."""
+    path = local_path(value, what)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                inside = "" if p == path else f", so {path} cannot be created"
+                raise LtDataError(f"{p}: is a file, not a directory{inside} ({what} must be a directory)")
+            break
+    return path
+
+
 @app.command()
 def stats(
-    root: Path = typer.Argument(..., help="Dataset root in the layout's official structure."),
+    root: str = typer.Argument(..., help="Dataset root in the layout's official structure."),
     layout: str = typer.Option(..., "--layout", "-l", help="cityscapes | ade20k | coco_stuff164k | camvid | folder"),
     split: str = typer.Option("train", "--split", "-s", help="Split name (train, val, training, train2017, ...)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Work directory for the artifacts."),
+    out: str = typer.Option(..., "--out", "-o", help="Work directory for the artifacts."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad samples with a warning instead of failing."),
     reduce_zero_label: Optional[bool] = typer.Option(None, "--reduce-zero-label/--no-reduce-zero-label",
                                                      help="folder: value 0 is ignored, k becomes k-1."),
     ignore_index: Optional[int] = typer.Option(None, "--ignore-index", help="folder: label value of void pixels."),
-    classes: Optional[Path] = typer.Option(None, "--classes", help="folder: classes file (default ROOT/classes.txt)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="folder: classes file (default ROOT/classes.txt)."),
     source: Optional[str] = typer.Option(None, "--source", help="coco_stuff164k: auto | trainids | png | json."),
     train_ids: Optional[bool] = typer.Option(None, "--train-ids/--label-ids",
                                              help="cityscapes: read *_labelTrainIds.png instead of *_labelIds.png."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Count per-image per-class pixels of a split and write the statistics to OUT."""
     from .layouts import get_layout
     from .stats import format_table, run_stats
 
-    with _user_errors():
+    with _user_errors(out):
+        out = _output_dir(out, "--out")
         opts = {"reduce_zero_label": reduce_zero_label, "ignore_index": ignore_index, "classes_file": classes,
                 "source": source, "train_ids": train_ids}
         allowed = {"folder": {"reduce_zero_label", "ignore_index", "classes_file"}, "coco_stuff164k": {"source"},
@@ -58,9 +136,15 @@ def stats(
         if extra:
             raise LtDataError(f"option(s) {', '.join(extra)} do not apply to the {layout} layout")
         lay = get_layout(layout, root, split, **{k: v for k, v in opts.items() if k in allowed})
-        result = run_stats(lay, out, workers=workers, skip_bad=skip_bad, progress=not quiet)
+        result = run_stats(lay, out, workers=workers, skip_bad=skip_bad, progress=not (quiet or as_json))
         for bad in result.skipped:
             typer.echo(f"warning: skipped {bad}", err=True)
+        if as_json:
+            from .stats import stats_fingerprint
+
+            _print_json({"work": str(out), "fingerprint": stats_fingerprint(out), "layout": layout, "split": split,
+                         "skipped": [b.to_json() for b in result.skipped], **result.summary()})
+            return
         if not quiet:
             typer.echo(format_table(result))
         typer.echo(f"wrote {out}/class_stats.json ({result.num_images} images, {result.table.num_classes} classes"
@@ -69,18 +153,21 @@ def stats(
 
 @app.command()
 def run(
-    pipeline: Path = typer.Argument(..., help="A pipelines/*.toml file."),
-    work: Optional[Path] = typer.Option(None, "--work", help="Override the pipeline's work directory."),
-    root: Optional[Path] = typer.Option(None, "--root", help="Override the dataset root."),
+    pipeline: str = typer.Argument(..., help="A pipelines/*.toml file."),
+    work: Optional[str] = typer.Option(None, "--work", help="Override the pipeline's work directory."),
+    root: Optional[str] = typer.Option(None, "--root", help="Override the dataset root."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stages to run (default: all in the file)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Run a pipeline file stage by stage."""
     from .pipeline import load_pipeline, run_pipeline
 
-    with _user_errors():
+    with _user_errors(work):
         only = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
-        pipe = load_pipeline(pipeline, work=work, root=root, only=only)
+        pipe = load_pipeline(pipeline, work=work and _output_dir(work, "--work"),
+                             root=root and local_path(root, "dataset root"), only=only)
+        _output_dir(pipe.work, f"the work directory of {pipe.path}")
+    with _user_errors(pipe.work):
         run_pipeline(pipe, progress=not quiet, echo=typer.echo)
 
 
@@ -102,7 +189,7 @@ def demo(
 
 @app.command()
 def buckets(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics (from `lt-data stats`)."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics (from `lt-data stats`)."),
     rule: Optional[str] = typer.Option(None, "--rule", "-r",
                                        help="share (default) | rank | images | preset | list. With --refine and "
                                             "no --rule, the existing buckets.json's rule is kept."),
@@ -116,22 +203,28 @@ def buckets(
                                          "aucseg:cityscapes | aucseg:ade20k | aucseg:coco_stuff164k."),
     head_classes: Optional[str] = typer.Option(None, "--head-classes", help="list: head ids or names, e.g. '0,1,sky'."),
     tail_classes: Optional[str] = typer.Option(None, "--tail-classes", help="list: tail ids or names, e.g. '6,12,rider'."),
-    refine: Optional[Path] = typer.Option(None, "--refine", help='A baseline\'s per-class IoU: {"per_class": '
+    refine: Optional[str] = typer.Option(None, "--refine", help='A baseline\'s per-class IoU: {"per_class": '
                                           '[{"id": k, "iou": x}, ...]} with IoU in [0, 1].'),
     low: Optional[float] = typer.Option(None, "--low", help="refine: a middle class with IoU below this moves to "
                                         "tail (default 0.4)."),
     high: Optional[float] = typer.Option(None, "--high", help="refine: a tail class with IoU above this moves to "
                                          "middle (default 0.6)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
     """Split the classes into head / middle / tail buckets and write WORK/buckets.json."""
     from .buckets import format_buckets, load_buckets, write_buckets
 
-    with _user_errors():
+    with _user_errors(work):
+        work = local_path(work, "work directory")
+        refine = refine and local_path(refine, "--refine IoU file")
         params = {"head_share": head_share, "tail_share": tail_share, "head": head, "tail": tail, "preset": preset,
                   "head_classes": head_classes, "tail_classes": tail_classes}
         path = write_buckets(work, rule, refine=refine, low=low, high=high,
                              **{k: v for k, v in params.items() if v is not None})
+        if as_json:
+            _print_json({"path": str(path), **load_buckets(work)})
+            return
         if not quiet:
             typer.echo(format_buckets(load_buckets(work)))
         typer.echo(f"wrote {path}")
@@ -139,41 +232,56 @@ def buckets(
 
 @app.command()
 def report(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
     top: int = typer.Option(10, "--top", help="How many most / least frequent classes to list."),
 ):
     """Write WORK/report/: index.html (self-contained), PNG plots, report.md and report.json."""
-    from .report import write_report
+    from .report import REPORT_DIR, write_report
 
-    with _user_errors():
-        index = write_report(work, top=top)
+    with _user_errors(Path(work) / REPORT_DIR):
+        if top < 1:
+            raise LtDataError(f"--top must be at least 1, got {top}")
+        index = write_report(local_path(work, "work directory"), top=top)
         typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the PNG plots")
 
 
 @app.command()
 def export(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics."),
     beta: Optional[float] = typer.Option(None, "--beta", help="Class-balanced weights: β of the effective number "
                                          "(default 1 - 1e-6, suited to pixel counts)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports); "
+                                      "DAFormer reads its three files from the dataset root."),
+    force: bool = typer.Option(False, "--force", help="Replace files of the same names that lt-data did not write."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
-    """Write DAFormer's sample_class_stats.json / samples_with_class.json and class_weights.json."""
-    from .exports import DEFAULT_BETA, write_exports
+    """Write DAFormer's sample_class_stats.json / samples_with_class.json, class_weights.json and
+    mmseg's class_weight lists (class_weight_SCHEME.json / .npy)."""
+    from .exports import DEFAULT_BETA, EXPORTS_DIR, write_exports
 
-    with _user_errors():
+    with _user_errors(out or Path(work) / EXPORTS_DIR):
         b = DEFAULT_BETA if beta is None else beta
         if not 0.0 <= b < 1.0:
             raise LtDataError(f"--beta must lie in [0, 1), got {b}")
-        path = write_exports(work, beta=b, out=out)
+        out = out and _output_dir(out, "--out")
+        path = write_exports(local_path(work, "work directory"), beta=b, out=out, force=force)
+        if as_json:
+            from .exports import EXPORTS_RECORD
+            from .io import read_json
+
+            _print_json({"out": str(path), "files": sorted(read_json(path / EXPORTS_RECORD))})
+            return
         typer.echo(f"wrote {path}/: sample_class_stats.json, sample_class_stats_dict.json, samples_with_class.json, "
-                   f"class_weights.json")
+                   f"class_weights.json, class_weight_*.json/.npy")
 
 
 # ---- bank and cutmix (issue 4) -------------------------------------------------------------------
 
-bank_app = typer.Typer(no_args_is_help=True, help="Tail-object memory bank: WORK/bank.zarr (docs/BANK_FORMAT.md).")
+bank_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="Tail-object memory bank: WORK/bank.zarr (docs/BANK_FORMAT.md).")
 app.add_typer(bank_app, name="bank")
-cutmix_app = typer.Typer(no_args_is_help=True, help="Multi-level tail cutmix subsets: WORK/cutmix.zarr.")
+cutmix_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Multi-level tail cutmix subsets: WORK/cutmix.zarr.")
 app.add_typer(cutmix_app, name="cutmix")
 
 
@@ -191,6 +299,7 @@ def bank_build(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/bank.zarr)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete bank exists."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
 ):
     """Extract every object (connected component) of the selected classes into WORK/bank.zarr."""
@@ -199,17 +308,24 @@ def bank_build(
     with _user_errors():
         path = build_bank(work, classes=classes, min_area=min_area, max_per_class=max_per_class, choose=choose,
                           seed=seed, connectivity=connectivity, workers=workers, out=out, force=force,
-                          progress=not quiet)
-        bank = TailBank.open(path)
+                          skip_bad=skip_bad, progress=not quiet)
+        bank = TailBank.open(path, work=work)
+        _warn_skipped(bank.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_info(bank.summary()))
         typer.echo(f"wrote {path} ({len(bank)} objects of classes {bank.classes})")
+
+
+def _warn_skipped(skipped: list[dict]) -> None:
+    for b in skipped:
+        typer.echo(f"warning: skipped {b['path']}: {b['problem']}", err=True)
 
 
 @bank_app.command("info")
 def bank_info(
     bank: str = typer.Argument(..., help="A bank store (path or URL) or a work directory holding bank.zarr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    verify: bool = typer.Option(False, "--verify", help="Also check the content (CRC-32) of every file of the store."),
 ):
     """Per-class counts, area distribution, size on disk and build parameters of a bank."""
     import json
@@ -217,7 +333,10 @@ def bank_info(
     from .bank import TailBank, format_info
 
     with _user_errors():
-        summary = TailBank.open(bank).summary()
+        reader = TailBank.open(bank)
+        if verify:
+            reader.verify()
+        summary = reader.summary()
         typer.echo(json.dumps(summary, indent=1) if as_json else format_info(summary))
 
 
@@ -251,6 +370,7 @@ def cutmix_build(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/cutmix.zarr)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete store exists."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable labels with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
 ):
     """For each selected class b: the images containing b and their level boxes, into WORK/cutmix.zarr."""
@@ -258,8 +378,9 @@ def cutmix_build(
 
     with _user_errors():
         path = build_cutmix(work, levels=levels, ratio=ratio, step=step, classes=classes, workers=workers, out=out,
-                            force=force, progress=not quiet)
-        cm = TailCutmix.open(path)
+                            force=force, skip_bad=skip_bad, progress=not quiet)
+        cm = TailCutmix.open(path, work=work)
+        _warn_skipped(cm.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_summary(cm.summary()))
         typer.echo(f"wrote {path} (classes {cm.classes}, levels 0..{cm.levels})")
@@ -279,7 +400,10 @@ def preview(
     from .preview import write_preview
 
     with _user_errors():
-        crop_size = tuple(int(v) for v in crop.lower().split("x")) if crop else None
+        try:
+            crop_size = tuple(int(v) for v in crop.lower().split("x")) if crop else None
+        except ValueError:
+            raise LtDataError(f"--crop takes HxW, e.g. 240x320, got {crop!r}") from None
         path = write_preview(work, out, mode=mode, batches=batches, batch_size=batch_size, crop_size=crop_size,
                              seed=seed)
         typer.echo(f"wrote {path}")
@@ -308,16 +432,21 @@ def train(
     model: Optional[str] = typer.Option(None, "--model", help="deeplabv3plus_small | unet_small | package.module:callable"),
     loss: Optional[str] = typer.Option(None, "--loss", help="e.g. ce, pat, '1*auc+ce', focal, cb, ldam, blv"),
     paste: Optional[str] = typer.Option(None, "--paste", help="none | bank | cutmix"),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="uniform | rcs (DAFormer's rare class sampling) | "
+                                          "rfs (repeat factors); options with --set sampler_args={...}"),
     steps: Optional[int] = typer.Option(None, "--steps"),
     val_work: Optional[Path] = typer.Option(None, "--val-work", help="Statistics work directory of the evaluation split."),
     set_: list[str] = typer.Option([], "--set", help="Any training option as key=value (JSON values)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint instead of resuming."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over in the run directory: its checkpoint, log and "
+                               "metrics are replaced instead of resumed."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Train a segmenter with the chosen loss and paste mode (resumes from RUN/checkpoint.pt). Under
-    torchrun it trains with DDP (gloo on CPU, NCCL on GPU)."""
+    """Train a segmenter with the chosen loss and paste mode. The run directory (default
+    WORK/runs/<model>-<loss>-<paste>) is one experiment: a checkpoint there is resumed only with the
+    same options and statistics (steps may grow); --fresh starts over. Under torchrun it trains with
+    DDP (gloo on CPU, NCCL on GPU)."""
     from .metrics import format_metrics
-    from .train import TrainConfig, ddp_setup
+    from .train import TrainConfig, ddp_setup, ddp_teardown, main_process
     from .train import train as run_training
 
     with _user_errors():
@@ -326,47 +455,105 @@ def train(
             from .pipeline import load_pipeline
 
             pipe = load_pipeline(pipeline, work=work)
-            opts = {"work": str(pipe.work), "run": str(pipe.work / "runs" / pipe.name), **pipe.stages.get("train", {})}
-        for key, value in {"work": work, "run": run, "model": model, "loss": loss, "paste": paste, "steps": steps,
-                           "val_work": val_work}.items():
+            opts = {"work": str(pipe.work), **pipe.stages.get("train", {})}
+        for key, value in {"work": work, "run": run, "model": model, "loss": loss, "paste": paste, "sampler": sampler,
+                           "steps": steps, "val_work": val_work}.items():
             if value is not None:
                 opts[key] = str(value) if isinstance(value, Path) else value
         opts.update(_parse_set(set_))
         if "work" not in opts:
             raise LtDataError("train needs a pipeline file or --work")
-        opts.setdefault("run", str(Path(opts["work"]) / "runs" / "train"))
+        cfg = TrainConfig.from_dict(opts)
         ddp_setup()
-        metrics = run_training(TrainConfig.from_dict(opts), progress=not quiet, resume=not fresh)
-        if metrics:
-            typer.echo(format_metrics(metrics))
-        typer.echo(f"run directory: {opts['run']}")
+        try:
+            metrics = run_training(cfg, progress=not quiet, resume=not fresh, echo=typer.echo)
+            main = main_process()  # asked before the process group goes
+        finally:
+            ddp_teardown()
+        if main:
+            if metrics:
+                typer.echo(format_metrics(metrics))
+            typer.echo(f"run directory: {cfg.run}")
 
 
 @app.command()
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="RUN/checkpoint.pt"),
+    checkpoint: Optional[Path] = typer.Argument(None, help="RUN/checkpoint.pt of lt-data train (or use --pred)."),
     split: Optional[str] = typer.Option(None, "--split", help="Evaluate this split of the training dataset."),
     work: Optional[Path] = typer.Option(None, "--work", help="Or: a statistics work directory of the split."),
-    out: Optional[Path] = typer.Option(None, "--out", help="metrics.json path (default: beside the checkpoint)."),
+    pred: Optional[Path] = typer.Option(None, "--pred", help="Predictions of any framework: a folder of PNG label "
+                                        "maps, one per image of --work's split, matched by file stem."),
+    pred_ids: str = typer.Option("train", "--pred-ids", help="--pred values: train (train ids 0..K-1) | raw (the "
+                                 "dataset's label ids, e.g. Cityscapes labelIds)."),
+    buckets_from: Optional[Path] = typer.Option(None, "--buckets-from", help="--pred: the training work directory "
+                                                "whose buckets.json gives head/middle/tail (default: --work's)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="--pred: leave out missing or bad predictions."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="--pred: processes (default: all cores)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="metrics.json path (default: beside the checkpoint, or "
+                                       "PRED/metrics.json)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
-    """Per-class IoU over a whole split (one confusion matrix) and overall/head/middle/tail mIoU."""
-    import torch
-
+    """Per-class IoU over a whole split (one confusion matrix) and overall/head/middle/tail mIoU, of a
+    checkpoint or of any framework's predictions (--pred)."""
+    from .io import atomic_write_json
     from .metrics import format_metrics
-    from .train import evaluate_checkpoint, split_work
 
     with _user_errors():
-        if (split is None) == (work is None):
-            raise LtDataError("evaluate needs exactly one of --split or --work")
-        if split is not None:
-            if not checkpoint.is_file():
-                raise LtDataError(f"{checkpoint}: checkpoint not found")
-            cfg = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
-            work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}", progress=not quiet)
-        metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not quiet)
+        if (checkpoint is None) == (pred is None):
+            raise LtDataError("evaluate needs a CHECKPOINT or --pred DIR (one of them)")
+        if pred is not None:
+            from .evaluate import evaluate_predictions
+
+            if work is None or split is not None:
+                raise LtDataError("evaluate --pred needs --work (the statistics of the predicted split), not --split")
+            metrics = evaluate_predictions(pred, work, pred_ids=pred_ids, buckets_from=buckets_from, workers=workers,
+                                           skip_bad=skip_bad, progress=not (quiet or as_json))
+            out = out or pred / "metrics.json"
+            atomic_write_json(out, metrics)
+            for b in metrics["skipped"]:
+                typer.echo(f"warning: skipped {b['path']}: {b['problem']}", err=True)
+        else:
+            from .train import evaluate_checkpoint, read_checkpoint, split_work
+
+            if (split is None) == (work is None):
+                raise LtDataError("evaluate needs exactly one of --split or --work")
+            if split is not None:
+                cfg = read_checkpoint(checkpoint)["config"]
+                work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}",
+                                  progress=not (quiet or as_json))
+            metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json))
+            out = out or checkpoint.parent / "metrics.json"
+        if as_json:
+            _print_json(metrics)
+            return
         typer.echo(format_metrics(metrics))
-        typer.echo(f"wrote {out or checkpoint.parent / 'metrics.json'}")
+        typer.echo(f"wrote {out}")
+
+
+# ---- paths, not URLs --------------------------------------------------------------------------------
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # a Path keeps "s3:/bucket" of "s3://bucket"
+
+
+def _local_paths_only(func):
+    """Refuse a URL given where a command takes a local path (the str-typed --out of the store builds
+    and the store arguments of ``bank info/show`` take URLs; they are not Path-typed)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        for name, value in kwargs.items():
+            m = _URL.match(str(value)) if isinstance(value, Path) else None
+            if m:
+                typed = next((a for a in sys.argv if a.startswith(m.group(1) + ":") and Path(a) == value), value)
+                typer.echo(f"error: {typed}: the {name.replace('_', ' ')} must be a local path, not a URL", err=True)
+                raise typer.Exit(2)
+        return func(*args, **kwargs)
+    return wrapper
+
+
+for _typer in (app, bank_app, cutmix_app):
+    for _cmd in _typer.registered_commands:
+        _cmd.callback = _local_paths_only(_cmd.callback)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

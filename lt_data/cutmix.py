@@ -25,12 +25,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import __version__
-from .bank import (_create, _dataset_record, _open_for_write, _open_group, _existing_attrs, _run_pool, _uniform,
-                   decode_samples, _W, _work_fingerprints, check_store, default_out, refuse_mismatch, resolve_classes,
-                   resolve_store)
-from .classes import ClassTable
 from .errors import ArtifactError, LtDataError
+from .parallel import map_samples, resolve_workers
+from .store import (StoreReader, begin_store, build_inputs, create_array, finish_store, up_to_date, work_fingerprints,
+                    write_store)
 
 CUTMIX_DIR = "cutmix.zarr"
 SCHEMA = "lt-data/tail-cutmix"
@@ -94,122 +92,93 @@ def class_rects(label: np.ndarray, classes: Sequence[int]) -> np.ndarray:
     return out
 
 
-def _rects_work(task: tuple) -> tuple:
-    i, classes, _ = task
-    label = _W["layout"].read_label(_W["samples"][i])
-    return i, class_rects(label, classes), label.shape
+def _rects_task(state: dict, task: tuple) -> tuple[np.ndarray, tuple[int, int]]:
+    i, classes = task
+    label = state["layout"].read_label(state["samples"][i])
+    return class_rects(label, classes), label.shape
 
 
 def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float = DEFAULT_RATIO,
                  step: float = DEFAULT_STEP, classes: str | Sequence[int] | None = "tail", workers: int | None = None,
                  out: str | Path | None = None, storage_options: dict | None = None, force: bool = False,
-                 progress: bool = True) -> str:
+                 skip_bad: bool = False, progress: bool = True) -> str:
     """The ``cutmix build`` stage: tail subsets and their level boxes into ``WORK/cutmix.zarr``.
 
     Subsets come from the statistics' per-image counts; minimum rectangles from the label files
-    (only labels are decoded). An up-to-date complete store is kept unless ``force``; anything else
-    is rebuilt, and ``complete`` is written last. Returns the store's path or URL.
+    (only labels are decoded). An up-to-date complete store is kept unless ``force``; otherwise a new
+    store is built aside and replaces the old one when complete (an existing ``out`` that is not a
+    cutmix store is refused). Bad labels fail the build naming every one, or with ``skip_bad`` are
+    left out of the subsets and listed in the ``skipped`` attribute. Returns the store's path or URL.
     """
-    from .stats import default_workers, load_stats
+    from .stats import open_layout
 
     validate_params(levels, ratio, step)
+    workers = resolve_workers(workers)
     t0 = time.perf_counter()
-    work = Path(work)
-    stats = load_stats(work)
-    ids, class_record = resolve_classes(classes, stats.table, work)
-    out = str(out) if out is not None else default_out(work, CUTMIX_DIR)
+    work, stats, ids, class_record, out = build_inputs(work, classes, out, CUTMIX_DIR)
     params = {"classes": ids, "class_source": class_record, "levels": int(levels), "ratio": float(ratio),
               "step": float(step), "box": "y0, x0, y1, x1 half-open; floor/ceil outward, clipped"}
-    fingerprints = _work_fingerprints(work, stats)
-    old = _existing_attrs(out, storage_options)
-    if (not force and old and old.get("complete") is True and old.get("schema_version") == SCHEMA_VERSION
-            and old.get("params") == params and old.get("fingerprints") == fingerprints):
+    fingerprints = work_fingerprints(work, stats)
+    if not force and up_to_date(out, storage_options, SCHEMA_VERSION, params, fingerprints):
         return out
-    group = _open_for_write(out, storage_options)
-    group.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "complete": False, "tool": "lt-data",
-                        "version": __version__, "class_table": stats.table.to_json(), "classes": ids,
-                        "params": params, "fingerprints": fingerprints, "dataset": _dataset_record(stats)})
 
     sel = np.array(ids, dtype=np.int64)
     present = stats.counts[:, sel] > 0
-    tasks = [(int(i), sel[present[i]].tolist(), None) for i in np.flatnonzero(present.any(axis=1))]
-    workers = default_workers() if workers is None else max(1, int(workers))
-    from .stats import open_layout
-
-    state = {"layout": open_layout(work), "samples": stats.samples}
+    tasks = [(int(i), sel[present[i]].tolist()) for i in np.flatnonzero(present.any(axis=1))]
+    layout, samples = open_layout(work), stats.samples
+    skipped: list = []
     rows = []  # class, sample, H, W, y0, x0, y1, x1
-    for (i, classes_i, _), (_, rects, (h, w)) in zip(tasks, _run_pool(_rects_work, tasks, state, workers,
-                                                                     "cutmix build", progress)):
-        rows += [(c, i, h, w, *r) for c, r in zip(classes_i, rects.tolist())]
-    m = np.array(rows, dtype=np.int64).reshape(-1, 8)
-    m = m[np.lexsort((m[:, 1], m[:, 0]))]
-    boxes = level_boxes(m[:, 4:8], m[:, 2:4], levels, ratio, step)
-    k = stats.table.num_classes
-    counts = np.bincount(m[:, 0], minlength=k)
-    _create(group, "class_id", m[:, 0].astype(np.int32))
-    _create(group, "sample", m[:, 1].astype(np.int32))
-    _create(group, "image_size", m[:, 2:4].astype(np.int32))
-    _create(group, "class_pixels", stats.counts[m[:, 1], m[:, 0]].astype(np.int64))
-    _create(group, "boxes", boxes.astype(np.int32))
-    _create(group, "class_start", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-    _create(group, "samples_jsonl", np.frombuffer((work / "samples.jsonl").read_bytes(), dtype=np.uint8))
-    group.attrs.update({"num_entries": int(len(m)), "counts": {str(c): int(counts[c]) for c in ids},
-                        "seconds": round(time.perf_counter() - t0, 3),
-                        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": True})
+    with write_store(out, SCHEMA, "cutmix store", storage_options) as target:
+        group = begin_store(target, storage_options, SCHEMA, SCHEMA_VERSION, stats, ids, params, fingerprints)
+        for p, (rects, (h, w)) in map_samples(_rects_task, tasks, {"layout": layout, "samples": samples},
+                                              workers=workers, skip_bad=skip_bad, bad=skipped, desc="cutmix build",
+                                              progress=progress,
+                                              describe=lambda p: str(layout.label_path(samples[tasks[p][0]]))):
+            i, classes_i = tasks[p]
+            rows += [(c, i, h, w, *r) for c, r in zip(classes_i, rects.tolist())]
+        m = np.array(rows, dtype=np.int64).reshape(-1, 8)
+        m = m[np.lexsort((m[:, 1], m[:, 0]))]
+        boxes = level_boxes(m[:, 4:8], m[:, 2:4], levels, ratio, step)
+        k = stats.table.num_classes
+        counts = np.bincount(m[:, 0], minlength=k)
+        create_array(group, "class_id", m[:, 0].astype(np.int32))
+        create_array(group, "sample", m[:, 1].astype(np.int32))
+        create_array(group, "image_size", m[:, 2:4].astype(np.int32))
+        create_array(group, "class_pixels", stats.counts[m[:, 1], m[:, 0]].astype(np.int64))
+        create_array(group, "boxes", boxes.astype(np.int32))
+        create_array(group, "class_start", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+        finish_store(group, target, storage_options, started=t0, skipped=skipped, num_entries=int(len(m)),
+                     counts={str(c): int(counts[c]) for c in ids})
     return out
 
 
-class TailCutmix:
-    """Reader of a complete ``cutmix.zarr``: ``TailCutmix.open(path_or_url)``.
+class TailCutmix(StoreReader):
+    """Reader of a complete ``cutmix.zarr``: ``TailCutmix.open(path_or_url, work=WORK)``.
 
     Entries are grouped by class: the subset of class b is ``subset(b)`` (sample rows of the
     statistics), position ``i`` in it has level boxes ``boxes(b)[i]`` (levels + 1, 4). Everything
     but the sample list is loaded into numpy at open (a few arrays); pickling carries only the URL.
-    Crops are read from the source images through the dataset layout recorded in the store.
+    Crops are read from the source images through the dataset layout recorded in the store
+    (``root`` overrides its recorded root: data moved).
     """
 
+    DIR, SCHEMA, SCHEMA_VERSION, COMMAND = CUTMIX_DIR, SCHEMA, SCHEMA_VERSION, "cutmix build"
+
     def __init__(self, url: str, *, storage_options: dict | None = None, root: str | Path | None = None):
-        self.url, self.storage_options, self.root = url, storage_options, root
-        self._loaded = False
+        super().__init__(url, storage_options=storage_options)
+        self.root = root
 
-    @classmethod
-    def open(cls, path_or_url: str | Path, *, expect_stats: str | None = None,
-             expect_table: ClassTable | str | None = None, work: str | Path | None = None,
-             storage_options: dict | None = None, root: str | Path | None = None) -> "TailCutmix":
-        """Open a complete store (path, URL, or a work directory holding ``cutmix.zarr``); ``root``
-        overrides the dataset root recorded at build time (data moved). Refuses stores built from
-        other statistics or another class table when ``expect_*`` or ``work`` are given."""
-        cm = cls(resolve_store(path_or_url, CUTMIX_DIR), storage_options=storage_options, root=root)
-        cm._load()
-        refuse_mismatch(cm.url, cm.attrs, "cutmix build", work=work, expect_stats=expect_stats,
-                        expect_table=expect_table)
-        return cm
+    def _options(self) -> dict:
+        return {"storage_options": self.storage_options, "root": self.root}
 
-    def _load(self) -> None:
-        group, attrs = _open_group(self.url, self.storage_options)
-        check_store(self.url, attrs, SCHEMA, SCHEMA_VERSION, "re-run `lt-data cutmix build WORK` to rebuild it")
-        self.attrs = attrs
-        self.table = ClassTable.from_manifest(attrs["class_table"])
+    def _load_arrays(self, group) -> None:
         self._class_id = group["class_id"][...].astype(np.int64)
         self._sample = group["sample"][...].astype(np.int64)
         self._size = group["image_size"][...].astype(np.int64).reshape(-1, 2)
         self._class_pixels = group["class_pixels"][...]
         self._boxes = group["boxes"][...].astype(np.int64).reshape(len(self._sample), -1, 4)
         self._class_start = group["class_start"][...].astype(np.int64)
-        self._samples_array = group["samples_jsonl"]
-        self._samples = None
         self._layout = None
-        self._loaded = True
-
-    def _ensure(self) -> None:
-        if not self._loaded:
-            self._load()
-
-    def __getstate__(self) -> dict:
-        return {"url": self.url, "storage_options": self.storage_options, "root": self.root}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], storage_options=state["storage_options"], root=state["root"])
 
     def __repr__(self) -> str:
         if not self._loaded:
@@ -218,32 +187,10 @@ class TailCutmix:
 
     # ---- index ----------------------------------------------------------------------------------
     @property
-    def classes(self) -> list[int]:
-        self._ensure()
-        return list(self.attrs["classes"])
-
-    @property
     def levels(self) -> int:
         """T: levels 0..T are stored."""
         self._ensure()
         return int(self.attrs["params"]["levels"])
-
-    @property
-    def params(self) -> dict:
-        self._ensure()
-        return dict(self.attrs["params"])
-
-    def _span(self, b: int) -> slice:
-        self._ensure()
-        b = int(b)
-        if not 0 <= b < self.table.num_classes:
-            raise IndexError(f"class id {b} outside 0..{self.table.num_classes - 1} of the {self.table.dataset} table")
-        return slice(int(self._class_start[b]), int(self._class_start[b + 1]))
-
-    def count(self, b: int) -> int:
-        """Images in the subset of class b."""
-        s = self._span(b)
-        return s.stop - s.start
 
     def subset(self, b: int) -> np.ndarray:
         """(N_b,) int64 sample rows (of the statistics) of the images containing class b."""
@@ -273,22 +220,8 @@ class TailCutmix:
         """One subset position drawn uniformly for each class in ``class_ids`` (numpy or torch
         generator; one uniform per entry). Classes with an empty subset are skipped. Returns
         (classes (m,), positions (m,)) int64."""
-        self._ensure()
-        cls = np.asarray(class_ids, dtype=np.int64).reshape(-1)
-        k = self.table.num_classes
-        if len(cls) and (cls.min() < 0 or cls.max() >= k):
-            raise IndexError(f"class ids {cls[(cls < 0) | (cls >= k)].tolist()} outside 0..{k - 1}")
-        u = _uniform(generator, len(cls))
-        cnt = self._class_start[cls + 1] - self._class_start[cls]
-        has = cnt > 0
-        return cls[has], np.minimum((u[has] * cnt[has]).astype(np.int64), cnt[has] - 1)
-
-    @property
-    def samples(self) -> list[dict]:
-        self._ensure()
-        if self._samples is None:
-            self._samples = decode_samples(self._samples_array)
-        return self._samples
+        cls, _, pick = self._draw(class_ids, generator)
+        return cls, pick
 
     # ---- crops ----------------------------------------------------------------------------------
     def layout(self):

@@ -13,8 +13,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
+from .errors import LtDataError
 from .layouts import Layout, Sample, get_layout
 from .paste import PastePlan, paste
 
@@ -30,7 +31,14 @@ class SegmentationDataset(Dataset):
     (bilinear for images, nearest for labels), padding up to ``crop_size`` (0 for images, ignore for
     labels), a random crop, and a horizontal flip with probability ``flip``. Without ``train`` the
     item is returned as stored (or resized to ``size`` when given, nearest for labels).
+
+    An item may be asked for as ``(index, class)`` (rare class sampling's ``focus_crop``): the
+    geometry is then drawn again, up to ``focus_tries`` times, until the crop holds more than
+    ``focus_pixels`` pixels of that class, as DAFormer does.
     """
+
+    focus_pixels: int = 0
+    focus_tries: int = 10
 
     def __init__(self, work: str | Path | None = None, *, layout: Layout | None = None,
                  samples: Sequence[Sample] | None = None, train: bool = True, crop_size: tuple[int, int] | None = None,
@@ -48,6 +56,7 @@ class SegmentationDataset(Dataset):
             samples, bad = layout.scan()
             if bad:
                 raise ValueError(f"{bad[0]} (and {len(bad) - 1} more); run `lt-data stats --skip-bad` to skip them")
+        self.work = Path(work) if work is not None else None
         self.layout, self.samples = layout, list(samples)
         self.table = layout.table
         self.train, self.crop_size, self.scale_range, self.flip, self.size = train, crop_size, scale_range, flip, size
@@ -67,14 +76,20 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        index, focus = item if isinstance(item, tuple) else (item, None)
+        index = int(index)
         s = self.samples[index]
         image = self.layout.read_image(s)
         label = self.layout.read_label(s)
         if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-            image, label = train_geometry(image, label, rng, crop_size=self.crop_size, scale_range=self.scale_range,
-                                          flip=self.flip)
+            source = image, label
+            for attempt in range(self.focus_tries if focus is not None else 1):
+                key = [self.seed, self.epoch, index] + ([attempt] if attempt else [])
+                image, label = train_geometry(*source, np.random.default_rng(key), crop_size=self.crop_size,
+                                              scale_range=self.scale_range, flip=self.flip)
+                if focus is None or np.count_nonzero(label == focus) > self.focus_pixels:
+                    break
         elif self.size is not None:
             h, w = self.size
             image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -111,17 +126,59 @@ def train_geometry(image: np.ndarray, label: np.ndarray, rng: np.random.Generato
     return image, label
 
 
+class CarryErrors(Dataset):
+    """Wraps a dataset so that an item failing with an LtDataError becomes ``{"error": err}``.
+
+    torch re-raises a DataLoader worker's exception in the main process by rebuilding it from the
+    worker's traceback text, and falls back to ``RuntimeError(traceback)`` when the class cannot be
+    built from one string (a DataError needs the file and the problem): the user would see a
+    traceback, not ``FILE: problem``. Carried as data (it pickles), the error crosses intact;
+    :class:`PasteCollate` passes it on and :func:`raise_carried` raises it in the main process.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            return self.dataset[index]
+        except LtDataError as e:
+            return {"error": e}
+
+
+def raise_carried(batches):
+    """Yield ``batches``, raising the first error carried by :class:`CarryErrors` / :class:`PasteCollate`."""
+    for batch in batches:
+        if "error" in batch:
+            raise batch["error"]
+        yield batch
+
+
 class PasteCollate:
     """Stacks items into a batch and, given a paste planner, draws the batch's paste plan.
 
     Runs in the DataLoader worker, so planning and crop reads overlap with training. The plan is
-    applied later, on the training device, by :func:`apply_paste`.
+    applied later, on the training device, by :func:`apply_paste`. A batch with an item carrying
+    an error, or whose planning fails with an LtDataError, becomes ``{"error": err}``
+    (see :class:`CarryErrors`).
     """
 
     def __init__(self, planner=None, seed: int = 0):
         self.planner, self.seed, self.epoch = planner, int(seed), 0
 
     def __call__(self, items: list[dict]) -> dict:
+        carried = next((it["error"] for it in items if "error" in it), None)
+        if carried is not None:
+            return {"error": carried}
+        try:
+            return self._collate(items)
+        except LtDataError as e:
+            return {"error": e}
+
+    def _collate(self, items: list[dict]) -> dict:
         images = torch.stack([it["image"] for it in items])
         labels = torch.stack([it["label"] for it in items])
         indices = torch.tensor([it["index"] for it in items], dtype=torch.int64)
@@ -173,7 +230,7 @@ class SeededLoader:
             self.sampler.set_epoch(epoch)
         elif isinstance(self.sampler, RandomSampler):
             self.sampler.generator.manual_seed(self.seed * 1_000_003 + epoch)
-        return iter(self.loader)
+        return raise_carried(self.loader)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -184,17 +241,29 @@ def _seed_worker(worker_id: int) -> None:
 
 def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: bool = True, num_workers: int = 0,
                 seed: int = 0, planner=None, drop_last: bool = True, pin_memory: bool | None = None,
-                distributed: bool | None = None, prefetch_factor: int | None = None) -> SeededLoader:
+                distributed: bool | None = None, prefetch_factor: int | None = None,
+                sampler: str | Sampler | None = None, sampler_args: dict | None = None) -> SeededLoader:
     """A :class:`SeededLoader` over ``dataset``.
 
     ``planner`` (a :class:`~lt_data.augment.MemoryBankPaste` or :class:`~lt_data.augment.TailCutmixPaste`)
-    plans pastes in the workers. ``distributed=None`` uses a ``DistributedSampler`` when
-    ``torch.distributed`` is initialised. ``pin_memory=None`` pins when CUDA is available.
+    plans pastes in the workers. ``sampler``: ``"uniform"`` / None (shuffle), ``"rcs"`` (DAFormer's rare
+    class sampling) or ``"rfs"`` (repeat factors) over the dataset's statistics with ``sampler_args``
+    (:mod:`lt_data.sampling`), or a sampler object. ``distributed=None`` gives each rank its share
+    when ``torch.distributed`` is initialised. ``pin_memory=None`` pins when CUDA is available.
     """
     dataset.seed = int(seed)
     if distributed is None:
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    if distributed:
+    if isinstance(sampler, str) or (sampler is None and sampler_args):
+        from .sampling import build_sampler
+
+        if dataset.work is None:
+            raise LtDataError(f"sampler {sampler!r} needs a dataset built from a work directory (its statistics)")
+        sampler = build_sampler(sampler or "uniform", dataset.work, seed=seed, **(sampler_args or {}))
+    if sampler is not None:
+        if getattr(sampler, "focus_crop", False):
+            dataset.focus_pixels = int(sampler.min_pixels * sampler.min_crop_ratio)
+    elif distributed:
         from torch.utils.data.distributed import DistributedSampler
 
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
@@ -208,7 +277,7 @@ def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: b
     kwargs = {}
     if num_workers > 0:
         kwargs.update(worker_init_fn=_seed_worker, prefetch_factor=prefetch_factor or 2)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+    loader = DataLoader(CarryErrors(dataset), batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                         collate_fn=collate, drop_last=drop_last, pin_memory=pin_memory, persistent_workers=False,
                         **kwargs)
     return SeededLoader(loader, dataset, collate, sampler, seed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,3 +47,18 @@ class DataError(LtDataError):
 
 class ArtifactError(LtDataError):
     """A work-directory artifact is missing, incomplete, or was built from other inputs."""
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def local_path(value: str | os.PathLike, what: str) -> Path:
+    """``value`` as a local :class:`Path`; a URL (``file:///x``, ``s3://b/k``) is an :class:`LtDataError`.
+
+    ``Path("file:///data")`` quietly becomes the relative path ``file:/data``, which then "does not
+    exist" under the current directory: name the real mistake instead.
+    """
+    text = os.fspath(value)
+    if isinstance(text, str) and _URL.match(text):
+        raise LtDataError(f"{text}: the {what} must be a local path, not a URL")
+    return Path(text)

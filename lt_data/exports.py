@@ -5,9 +5,15 @@ reads three files from its ``data_root`` for rare class sampling; we write the s
 
 ``sample_class_stats.json``
     a list with one object per image, in sample order: ``{"<class id>": pixels, ..., "file": label}``,
-    only classes with more than 0 pixels, ids ascending, ``file`` the label path (dataset root +
-    the sample's label path, absolute when the root is). DAFormer's converters count train ids on
-    the train split; we count the split the statistics were computed on.
+    only classes with more than 0 pixels, ids ascending, ``file`` the path of the train-id label
+    file that DAFormer's (mmseg's) dataset reads for the image (:func:`training_label_file`): for
+    Cityscapes ``gtFine/SPLIT/CITY/*_gtFine_labelTrainIds.png`` and for COCO-Stuff
+    ``annotations/SPLIT/*_labelTrainIds.png``, also when the statistics were computed from
+    ``*_labelIds.png``, the raw PNGs or the JSON annotations (DAFormer finds images by that file
+    name: ``UDADataset`` keys its index by the label's base name); for ADE20K, CamVid and folders
+    the label file itself. DAFormer's converters count train ids on the train split; we count the
+    split the statistics were computed on. Write the files into the dataset root (``--out ROOT``):
+    DAFormer reads them from its ``data_root``.
 ``sample_class_stats_dict.json``
     ``{label: {"<class id>": pixels, ...}}``, the same counts keyed by file.
 ``samples_with_class.json``
@@ -20,7 +26,10 @@ The JSON is written compactly (DAFormer indents by 2; readers do not care), keys
 
 ``class_weights.json`` holds per-class weights for weighted losses, from the split's pixel counts
 n_c (ignore excluded); a class with no pixels gets weight 0 in every scheme and is listed in
-``zero_classes``:
+``zero_classes``. Each scheme is also written as a plain list, the form mmseg's
+``CrossEntropyLoss(class_weight=...)`` takes (a list of K floats, or the path of a ``.npy`` or
+``.pkl`` file holding one): ``class_weight_SCHEME.json`` and ``class_weight_SCHEME.npy``
+(float32, K values) for each scheme below:
 
 * ``inverse_frequency``: w_c = 1 / n_c, normalised to mean 1 over the classes with pixels;
 * ``median_frequency`` (Eigen & Fergus 2015): w_c = median(f) / f_c with f_c = n_c / (total pixels,
@@ -36,13 +45,16 @@ n_c (ignore excluded); a class with no pixels gets weight 0 in every scheme and 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .io import atomic_write_json, atomic_write_text
+from .errors import LtDataError
+from .io import atomic_write_bytes, atomic_write_json
 
 EXPORTS_DIR = "exports"
 SAMPLE_CLASS_STATS_FILE = "sample_class_stats.json"
@@ -50,6 +62,7 @@ SAMPLE_CLASS_STATS_DICT_FILE = "sample_class_stats_dict.json"
 SAMPLES_WITH_CLASS_FILE = "samples_with_class.json"
 CLASS_WEIGHTS_FILE = "class_weights.json"
 DEFAULT_BETA = 1.0 - 1e-6
+WEIGHT_SCHEMES = ("inverse_frequency", "median_frequency", "class_balanced", "blv_nu")
 
 
 # ---- class weights ------------------------------------------------------------------------------
@@ -115,10 +128,29 @@ def class_weights_of(stats, beta: float = DEFAULT_BETA) -> dict:
 
 # ---- DAFormer -----------------------------------------------------------------------------------
 
+def training_label_file(dataset: dict, sample) -> str:
+    """The train-id label file mmseg's dataset class (and so DAFormer) reads for ``sample``.
+
+    ``dataset`` is the statistics' ``dataset.json``. Cityscapes: ``*_gtFine_labelTrainIds.png``
+    beside the ``*_gtFine_labelIds.png`` (cityscapesscripts' ``createTrainIdLabelImgs`` writes it);
+    COCO-Stuff 164K: ``annotations/SPLIT/ID_labelTrainIds.png`` (mmseg's ``coco_stuff164k.py``
+    converter writes it, from the PNGs or the JSON); other layouts: the label file itself.
+    """
+    root = Path(dataset.get("root", "."))
+    layout = dataset.get("layout")
+    if layout == "cityscapes":
+        return str(root / sample.label.replace("_gtFine_labelIds.png", "_gtFine_labelTrainIds.png"))
+    if layout == "coco_stuff164k":
+        from .layouts.coco_stuff import SPLITS
+
+        folder = SPLITS.get(dataset.get("split"), dataset.get("split"))
+        return str(root / "annotations" / folder / f"{sample.id}_labelTrainIds.png")
+    return str(root / sample.label)
+
+
 def label_files(stats) -> list[str]:
-    """Label path of every sample: the dataset root joined with the sample's relative label path."""
-    root = Path(stats.dataset.get("root", "."))
-    return [str(root / s.label) for s in stats.samples]
+    """The DAFormer ``file`` of every sample (:func:`training_label_file`)."""
+    return [training_label_file(stats.dataset, s) for s in stats.samples]
 
 
 def daformer_sample_class_stats(stats) -> list[dict]:
@@ -158,21 +190,48 @@ def _json_blocks(stats) -> tuple[str, str, str]:
     return scs, scs_dict, swc
 
 
-def write_exports(work: str | Path, *, beta: float = DEFAULT_BETA, out: str | Path | None = None) -> Path:
-    """The ``export`` stage: DAFormer's three JSON files and ``class_weights.json`` in ``WORK/exports``
-    (or ``out``). Returns the directory."""
-    from .stats import load_stats, stats_fingerprint
+EXPORTS_RECORD = ".lt-data-exports.json"  # {file: sha256} of what the last export wrote into a folder
 
+
+def write_exports(work: str | Path, *, beta: float = DEFAULT_BETA, out: str | Path | None = None,
+                  force: bool = False) -> Path:
+    """The ``export`` stage: DAFormer's three JSON files, ``class_weights.json`` and the per-scheme
+    weight lists in ``WORK/exports`` (or ``out``, e.g. the dataset root DAFormer reads). Returns the
+    directory.
+
+    A file of that name that an earlier export did not write (DAFormer's own converter output, say)
+    is not overwritten unless ``force``: the folder keeps ``.lt-data-exports.json``, the hashes of
+    what lt-data wrote there."""
+    from .io import file_sha256, read_json
+    from .stats import load_stats, stats_fingerprint
+    from .store import lock, output_dir
+
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+        raise LtDataError(f"beta must be a number in [0, 1), got {beta!r}")
     work = Path(work)
     stats = load_stats(work)
-    out = Path(out) if out is not None else work / EXPORTS_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out if out is not None else work / EXPORTS_DIR, "--out directory")
     scs, scs_dict, swc = _json_blocks(stats)
-    atomic_write_text(out / SAMPLE_CLASS_STATS_FILE, scs)
-    atomic_write_text(out / SAMPLE_CLASS_STATS_DICT_FILE, scs_dict)
-    atomic_write_text(out / SAMPLES_WITH_CLASS_FILE, swc)
     weights = class_weights_of(stats, beta)
     weights["source"] = {"stats": stats_fingerprint(work), "dataset": stats.table.dataset,
                          "split": stats.dataset.get("split"), "tool": "lt-data", "version": __version__}
-    atomic_write_json(out / CLASS_WEIGHTS_FILE, weights)
+    files = {SAMPLE_CLASS_STATS_FILE: scs.encode(), SAMPLE_CLASS_STATS_DICT_FILE: scs_dict.encode(),
+             SAMPLES_WITH_CLASS_FILE: swc.encode(),
+             CLASS_WEIGHTS_FILE: (json.dumps(weights, indent=1, ensure_ascii=False) + "\n").encode()}
+    for scheme in WEIGHT_SCHEMES:  # the plain forms mmseg's class_weight= reads
+        files[f"class_weight_{scheme}.json"] = (json.dumps(weights[scheme]) + "\n").encode()
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(weights[scheme], dtype=np.float32), allow_pickle=False)
+        files[f"class_weight_{scheme}.npy"] = buf.getvalue()
+    with lock(out / "exports", "exports"):
+        record_path = out / EXPORTS_RECORD
+        ours = read_json(record_path) if record_path.is_file() else {}
+        if not force:
+            for name in files:
+                path = out / name
+                if path.is_file() and ours.get(name) != file_sha256(path):
+                    raise LtDataError(f"{path}: exists and was not written by lt-data export; --force replaces it")
+        for name, data in files.items():
+            atomic_write_bytes(out / name, data)
+        atomic_write_json(record_path, {name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
     return out

@@ -6,41 +6,101 @@ ground-truth pixels in the split is *absent*: its IoU is ``None`` and it is left
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from .classes import IGNORE_INDEX
 
+# torch is imported inside the classes below: the offline evaluation of prediction files
+# (lt_data.evaluate) uses the numpy functions of this module and must start without it.
+
 
 class ConfusionMatrix:
-    """Accumulates ``(K, K)`` int64 counts, rows = ground truth, columns = prediction."""
+    """Accumulates ``(K, K)`` int64 counts on a device, rows = ground truth, columns = prediction.
 
-    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, device: torch.device | str = "cpu"):
-        self.k = num_classes
+    ``update`` never synchronises with the host: pixels whose label is ignored or outside the classes
+    (and predictions outside them) land in an extra cell that is dropped, and counts are added with
+    ``scatter_add_`` (``bincount`` would read the maximum back to size its output).
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, device=None):
+        import torch
+
+        self.k = int(num_classes)
         self.ignore_index = ignore_index
-        self.mat = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+        self.mat = torch.zeros(self.k * self.k + 1, dtype=torch.int64, device=device or "cpu")
 
-    @torch.no_grad()
-    def update(self, pred: torch.Tensor, labels: torch.Tensor) -> None:
-        """pred: (B, H, W) class ids or (B, K, H, W) logits; labels: (B, H, W) int64, 255 = ignore."""
-        if pred.dim() == 4:
-            pred = pred.argmax(1)
-        k = self.k
-        y = labels.reshape(-1).to(self.mat.device).long()
-        p = pred.reshape(-1).to(self.mat.device).long()
-        valid = (y >= 0) & (y < k) & (p >= 0) & (p < k)
-        # invalid pixels go to an extra bin that is dropped: no data-dependent indexing, no host sync
-        cell = torch.where(valid, y * k + p, torch.full_like(y, k * k))
-        self.mat += torch.bincount(cell, minlength=k * k + 1)[: k * k]
+    def update(self, pred, labels) -> None:
+        """pred: (B, H, W) class ids, or logits (B, K, h, w) / any model output (resized to the labels,
+        then argmax); labels: (B, H, W) or (B, 1, H, W) int, 255 = ignore."""
+        import torch
+
+        from .outputs import labels_2d, match
+
+        with torch.no_grad():
+            labels = labels_2d(labels)
+            if not isinstance(pred, torch.Tensor) or pred.dim() == 4:
+                pred = match(pred, labels)[0].argmax(1)
+            k = self.k
+            y = labels.reshape(-1).to(self.mat.device).long()
+            p = pred.reshape(-1).to(self.mat.device).long()
+            valid = (y >= 0) & (y < k) & (p >= 0) & (p < k)
+            cell = torch.where(valid, y * k + p, torch.full_like(y, k * k))
+            self.mat.scatter_add_(0, cell, torch.ones_like(cell))
 
     def merge(self, other: "ConfusionMatrix") -> None:
         self.mat += other.mat.to(self.mat.device)
 
+    def reset(self) -> None:
+        self.mat.zero_()
+
     @property
     def matrix(self) -> np.ndarray:
-        return self.mat.view(self.k, self.k).cpu().numpy()
+        """(K, K) int64 on the host (one transfer)."""
+        return self.mat[: self.k * self.k].view(self.k, self.k).cpu().numpy()
+
+
+class BucketIoU(ConfusionMatrix):
+    """A streaming metric for any training loop: overall / head / middle / tail mIoU.
+
+    ``metric = BucketIoU.from_work("work/camvid", device="cuda")``; every step
+    ``metric.update(model_output_or_predictions, labels)`` (on the device, no host sync); at the end
+    ``metric.compute()`` sums the matrices of all ranks under ``torch.distributed`` (all-reduce) and
+    returns the content of ``metrics.json`` (:func:`evaluate_confusion`), buckets from the work
+    directory's ``buckets.json`` (checked against its statistics).
+    """
+
+    def __init__(self, num_classes: int, *, names: Sequence[str] | None = None, buckets: dict | None = None,
+                 ignore_index: int = IGNORE_INDEX, device=None):
+        super().__init__(num_classes, ignore_index, device)
+        self.names = list(names) if names is not None else [str(i) for i in range(num_classes)]
+        if len(self.names) != self.k:
+            raise ValueError(f"{len(self.names)} class names for {self.k} classes")
+        self.buckets = buckets
+
+    @classmethod
+    def from_work(cls, work: str | Path, *, device=None, ignore_index: int = IGNORE_INDEX) -> "BucketIoU":
+        """Classes from the statistics of ``work`` (the training work directory), buckets from its
+        ``buckets.json`` when there is one."""
+        from .buckets import BUCKETS_FILE, load_buckets
+        from .stats import load_stats
+
+        table = load_stats(work, verify=False).table
+        buckets = load_buckets(work) if (Path(work) / BUCKETS_FILE).is_file() else None
+        return cls(table.num_classes, names=table.names, buckets=buckets, ignore_index=ignore_index, device=device)
+
+    def compute(self) -> dict:
+        """``metrics.json``'s content over everything seen since the last ``reset``, on every rank."""
+        import torch
+
+        mat = self.mat
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            mat = mat.clone()
+            torch.distributed.all_reduce(mat)
+        return evaluate_confusion(mat[: self.k * self.k].view(self.k, self.k).cpu().numpy(), self.names,
+                                  self.buckets)
 
 
 def iou_from_confusion(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

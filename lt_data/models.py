@@ -106,12 +106,51 @@ class UNetSmall(nn.Module):
         return self.classifier(y)[:, :, :h, :w]
 
 
-MODELS = {"deeplabv3plus_small": DeepLabV3PlusSmall, "unet_small": UNetSmall}
+# SegFormer's Mix Transformer encoders B0..B5 (Xie et al. 2021, Table 6) and their decoder widths.
+SEGFORMER_VARIANTS = {
+    "b0": {"hidden_sizes": [32, 64, 160, 256], "depths": [2, 2, 2, 2], "decoder_hidden_size": 256},
+    "b1": {"hidden_sizes": [64, 128, 320, 512], "depths": [2, 2, 2, 2], "decoder_hidden_size": 256},
+    "b2": {"hidden_sizes": [64, 128, 320, 512], "depths": [3, 4, 6, 3], "decoder_hidden_size": 768},
+    "b3": {"hidden_sizes": [64, 128, 320, 512], "depths": [3, 4, 18, 3], "decoder_hidden_size": 768},
+    "b4": {"hidden_sizes": [64, 128, 320, 512], "depths": [3, 8, 27, 3], "decoder_hidden_size": 768},
+    "b5": {"hidden_sizes": [64, 128, 320, 512], "depths": [3, 6, 40, 3], "decoder_hidden_size": 768},
+}
+
+
+def segformer(num_classes: int, variant: str = "b0", weights: str | None = None, **config) -> nn.Module:
+    """Hugging Face's ``SegformerForSemanticSegmentation`` (``pip install 'lt-data[hf]'``).
+
+    Without ``weights``: randomly initialised from ``SegformerConfig`` with the MiT ``variant``'s sizes
+    (``b0`` … ``b5``) and any other ``SegformerConfig`` field in ``config`` (e.g. ``hidden_sizes``,
+    ``depths`` for a smaller model). With ``weights``: a local directory saved by ``save_pretrained``
+    (nothing is downloaded), its classifier replaced when the class count differs. The model returns
+    a ``SemanticSegmenterOutput`` whose ``.logits`` are at 1/4 of the input resolution; the trainer,
+    evaluation and losses take that as it is (:mod:`lt_data.outputs`).
+    """
+    try:
+        from transformers import SegformerConfig, SegformerForSemanticSegmentation
+    except ImportError:
+        raise ValueError("needs Hugging Face transformers: pip install 'lt-data[hf]'") from None
+    if weights is not None:
+        from pathlib import Path
+
+        if not Path(weights).is_dir():
+            raise ValueError(f"weights {weights!r}: not a local directory saved by save_pretrained")
+        return SegformerForSemanticSegmentation.from_pretrained(weights, num_labels=num_classes, local_files_only=True,
+                                                                ignore_mismatched_sizes=True, **config)
+    if variant not in SEGFORMER_VARIANTS:
+        raise ValueError(f"variant {variant!r}: one of {', '.join(SEGFORMER_VARIANTS)}")
+    return SegformerForSemanticSegmentation(SegformerConfig(num_labels=num_classes,
+                                                            **(SEGFORMER_VARIANTS[variant] | config)))
+
+
+MODELS = {"deeplabv3plus_small": DeepLabV3PlusSmall, "unet_small": UNetSmall, "segformer": segformer}
 
 
 def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
-    """A model by short name (``deeplabv3plus_small``, ``unet_small``) or ``package.module:callable``
-    (called with ``num_classes`` and the keyword arguments)."""
+    """A model by short name (``deeplabv3plus_small``, ``unet_small``, ``segformer``) or
+    ``package.module:callable`` (called with ``num_classes`` and the keyword arguments). The model
+    may return a tensor, an object with ``.logits`` or a dict with ``"out"``, at any resolution."""
     if name in MODELS:
         return MODELS[name](num_classes, **kwargs)
     module, sep, attr = name.partition(":")

@@ -19,13 +19,14 @@ stage's options. Stages run in the order of :data:`STAGES`; a stage runs when it
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from .errors import LtDataError
+from .errors import LtDataError, local_path
 
 STAGES = ("generate", "stats", "buckets", "report", "export", "bank", "cutmix", "preview", "train", "evaluate")
 
@@ -46,21 +47,42 @@ class Pipeline:
 def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str | Path | None = None,
                   only: list[str] | None = None) -> Pipeline:
     """Parse a pipeline file; ``work``/``root`` override the file's values; ``only`` keeps just those
-    stages (``stats`` always runs)."""
-    path = Path(path)
+    stages (``stats`` always runs). A bare name that is not a file (``camvid``, ``demo``) is the
+    pipeline of that name shipped with the package."""
+    path = resolve_pipeline(local_path(path, "pipeline file"))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LtDataError(f"{path}: pipeline file not found") from None
+    except IsADirectoryError:
+        raise LtDataError(f"{path}: is a directory, not a pipeline file") from None
+    except UnicodeDecodeError as e:
+        raise LtDataError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); a pipeline is a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise LtDataError(f"{path}: not valid TOML ({e})") from None
     unknown = set(data) - {"name", "work", "dataset", *STAGES}
     if unknown:
-        raise LtDataError(f"{path}: unknown table(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
+        raise LtDataError(f"{path}: unknown key(s) or table(s) {sorted(unknown)}; a pipeline holds name, work, "
+                          f"[dataset] and the stages {', '.join(STAGES)}")
+    for key in ("name", "work"):
+        if key in data and not isinstance(data[key], str):
+            raise LtDataError(f"{path}: '{key}' must be a string, got {data[key]!r}")
+    for key in ("dataset", *STAGES):
+        if key in data and not isinstance(data[key], dict):
+            raise LtDataError(f"{path}: '{key}' must be a table ([{key}]), got {data[key]!r}")
     dataset = dict(data.get("dataset", {}))
     for key in ("layout", "root", "split"):
         if key not in dataset and not (key == "root" and root is not None):
             raise LtDataError(f"{path}: [dataset] needs '{key}'")
+    extra = sorted(set(dataset) - {"layout", "root", "split", "options"})
+    if extra:
+        raise LtDataError(f"{path}: [dataset] has no key {', '.join(map(repr, extra))}; it takes layout, root, "
+                          f"split and an [dataset.options] table")
+    for key in ("layout", "root", "split"):
+        if key in dataset and not isinstance(dataset[key], str):
+            raise LtDataError(f"{path}: [dataset] '{key}' must be a string, got {dataset[key]!r}")
+    if not isinstance(dataset.get("options", {}), dict):
+        raise LtDataError(f"{path}: [dataset] 'options' must be a table ([dataset.options])")
     if root is not None:
         dataset["root"] = str(root)
     work_dir = Path(work if work is not None else data.get("work", f"work/{data.get('name', path.stem)}"))
@@ -71,7 +93,69 @@ def load_pipeline(path: str | Path, *, work: str | Path | None = None, root: str
             raise LtDataError(f"unknown stage(s) {sorted(unknown)}; stages are {', '.join(STAGES)}")
         stages = {s: v for s, v in stages.items() if s in only}
     stages.setdefault("stats", dict(data.get("stats", {})))
+    for stage, opts in stages.items():
+        allowed = stage_options(stage)
+        extra = sorted(set(opts) - allowed)
+        if extra:
+            raise LtDataError(f"{path}: [{stage}] has no option {', '.join(map(repr, extra))}; its options are "
+                              f"{', '.join(sorted(allowed)) or 'none'}")
     return Pipeline(name=str(data.get("name", path.stem)), work=work_dir, dataset=dataset, stages=stages, path=path)
+
+
+def packaged_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("lt_data.pipelines").iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_pipeline(path: str | Path) -> Path:
+    """``path`` itself when it exists or looks like a file path; else the shipped pipeline of that name."""
+    p = Path(path)
+    if p.exists() or p.suffix or len(p.parts) > 1:
+        return p
+    if p.name in packaged_names():
+        return packaged_pipeline(p.name)
+    raise LtDataError(f"{path}: no such pipeline file, and no pipeline of that name ships with lt-data "
+                      f"(shipped: {', '.join(packaged_names())})")
+
+
+# Options a stage table may hold beyond its function's keyword arguments (or instead of them).
+_STAGE_KEYS = {
+    "stats": {"workers", "skip_bad"},
+    "evaluate": {"split"},
+    # write_buckets passes these on through **params (the `lt-data buckets` flags)
+    "buckets": {"head_share", "tail_share", "head", "tail", "preset", "head_classes", "tail_classes"},
+    "generate": {"kind"},
+    "preview": {"modes"},
+}
+
+
+def stage_options(stage: str) -> set[str]:
+    """The keys a pipeline's ``[stage]`` table may hold: the stage function's keyword arguments, less
+    those the runner fills in itself (work, root, out, progress, mode)."""
+    if stage == "train":
+        from .train import TrainConfig
+
+        return set(TrainConfig.__dataclass_fields__)
+    func = None
+    if stage == "generate":
+        from .synthetic import generate_street_scenes as func
+    elif stage == "buckets":
+        from .buckets import write_buckets as func
+    elif stage == "report":
+        from .report import write_report as func
+    elif stage == "export":
+        from .exports import write_exports as func
+    elif stage == "bank":
+        from .bank import build_bank as func
+    elif stage == "cutmix":
+        from .cutmix import build_cutmix as func
+    elif stage == "preview":
+        from .preview import write_preview as func
+    keys = set(_STAGE_KEYS.get(stage, ()))
+    if func is not None:
+        params = inspect.signature(func).parameters.values()
+        keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        keys -= {"work", "root", "progress"} | ({"out", "mode"} if stage == "preview" else set())
+    return keys
 
 
 def packaged_pipeline(name: str) -> Path:
@@ -155,11 +239,10 @@ def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str],
         from .metrics import format_metrics
         from .train import TrainConfig, train
 
-        opts = dict(st["train"])
-        opts.setdefault("run", str(work / "runs" / pipe.name))
+        opts = dict(st["train"])  # the run directory defaults to WORK/runs/<recipe>, as for `lt-data train`
         opts.setdefault("val_work", str(val_work) if val_work else None)
         cfg = TrainConfig.from_dict({"work": str(work), **opts})
-        metrics = train(cfg, progress=progress)
+        metrics = train(cfg, progress=progress, echo=echo)
         outputs["train"] = Path(cfg.run) / "checkpoint.pt"
         echo(f"[train] {cfg.steps} steps, loss {cfg.loss}, paste {cfg.paste} → {outputs['train']}")
         if metrics:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .dataset import SegmentationDataset, apply_paste, make_loader
+from .errors import LtDataError
 from .paste import PastePlan
 
 from .classes import IGNORE_INDEX
@@ -79,18 +80,16 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
     """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG)."""
     from PIL import Image
 
-    from .augment import MemoryBankPaste, TailCutmixPaste
-    from .buckets import load_buckets
+    from .augment import work_planner
 
+    if batches < 1 or batch_size < 1:
+        raise LtDataError(f"preview needs batches >= 1 and batch_size >= 1, got {batches} and {batch_size}")
+    if crop_size is not None and (len(crop_size) != 2 or min(crop_size) < 1):
+        raise LtDataError(f"preview crop must be two positive sizes (height, width), got {crop_size}")
     work = Path(work)
-    tail = load_buckets(work)["tail"]
-    if mode == "bank":
-        planner = MemoryBankPaste(work / "bank.zarr", tail, per_image=per_image, sample_ratio=sample_ratio,
-                                  resize_ratio=resize_ratio)
-    elif mode == "cutmix":
-        planner = TailCutmixPaste(work / "cutmix.zarr", tail, prob=prob)
-    else:
-        raise ValueError(f"mode must be bank or cutmix, not {mode!r}")
+    options = {"bank": dict(per_image=per_image, sample_ratio=sample_ratio, resize_ratio=resize_ratio),
+               "cutmix": dict(prob=prob)}.get(mode, {})
+    planner = work_planner(mode, work, **options)
     ds = SegmentationDataset(work, crop_size=crop_size, scale_range=(0.75, 1.25) if crop_size else (1.0, 1.0))
     if crop_size is None:  # whole images: batch only images of the most common size
         sizes = [(s.height, s.width) for s in ds.samples]
@@ -102,6 +101,8 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
         grids.append(render_batch(batch["images"], batch["labels"], batch["plan"], ds.table.colors, list(ds.table.names)))
         if k + 1 == batches:
             break
+    if not grids:
+        raise LtDataError(f"{work}: {len(ds)} images are fewer than one preview batch of {batch_size}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(grids, 0)).save(out)

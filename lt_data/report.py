@@ -24,10 +24,16 @@ import numpy as np
 
 from . import __version__
 from .buckets import BUCKET_NAMES, BUCKETS_FILE, bucket_index, compute_buckets, frequency_order, load_buckets
-from .errors import ArtifactError
-from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .errors import LtDataError
+from .io import atomic_write_json, atomic_write_text, read_json
+from .store import replace_dir
 
 REPORT_DIR = "report"
+REPORT_SCHEMA = "lt-data/report"
+EXPOSURE_NOTE = ("Share of the pixels of one training epoch that falls in each bucket, under each sampler "
+                 "(lt-data train --sampler; defaults shown), estimated from the statistics. Pasting adds tail "
+                 "objects on top: lt_data.sampling.epoch_exposure(work, planner=...) and scripts/bench_sampling.py "
+                 "estimate it.")
 BUCKET_COLORS = {"head": "#0072B2", "middle": "#009E73", "tail": "#D55E00"}  # Okabe-Ito, colour-blind safe
 PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")
 DPI = 100
@@ -405,6 +411,10 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
     for m in data["buckets"]["moves"]:
         out.append(f"- moved **{m['name']}** ({m['id']}) {m['from']} → {m['to']}: {m['reason']}")
     out.append("")
+    out += ["## What training sees", "", table(["method", "images per epoch"] + list(BUCKET_NAMES),
+                                                [[r["method"], str(r["draws"])] + [_pct(r[b]) for b in BUCKET_NAMES]
+                                                 for r in data.get("exposure", [])]),
+            "", EXPOSURE_NOTE, ""]
     captions = {"pixel_histogram": "Pixels per class (log scale), coloured by bucket",
                 "cumulative_share": "Cumulative pixel share", "image_frequency": "Image frequency per class",
                 "cooccurrence": "Tail × head co-occurrence"}
@@ -506,6 +516,14 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
             f"<li><b>{e(m['name'])}</b> ({m['id']}): {badge(m['from'])} → {badge(m['to'])} — {e(m['reason'])}</li>"
             for m in data["buckets"]["moves"]) + "</ul>")
 
+    if data.get("exposure"):
+        parts.append("<h2>What training sees</h2>")
+        head = "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>"
+                       for i, h in enumerate(["method", "images per epoch", *map(badge, BUCKET_NAMES)]))
+        body = "".join(f"<tr><td class=l>{e(r['method'])}</td><td>{r['draws']}</td>"
+                       + "".join(f"<td>{_pct(r[b])}</td>" for b in BUCKET_NAMES) + "</tr>" for r in data["exposure"])
+        parts.append(f'<div class="tablewrap"><table><tr>{head}</tr>{body}</table></div><p>{e(EXPOSURE_NOTE)}</p>')
+
     parts.append("<h2>Pixels per class</h2>")
     parts.append(img("pixel_histogram", "Pixels per class on a log scale, most frequent first, bars coloured by "
                                         "bucket, dashed lines at the bucket boundaries, palette colour strip below"))
@@ -558,42 +576,63 @@ def render_html(data: dict, plots: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+EXPOSURE_METHODS = (("uniform (each image once)", "uniform", {}),
+                    ("repeat factors (LVIS, t = 0.001 on images)", "rfs", {}),
+                    ("rare class sampling (DAFormer, T = 0.01)", "rcs", {}))
+
+
+def exposure_rows(work: Path, buckets: dict) -> list[dict]:
+    """Each bucket's share of the pixels one training epoch shows under each sampler (the samplers'
+    defaults; :func:`lt_data.sampling.epoch_exposure`, no image decoded)."""
+    from .sampling import epoch_exposure
+
+    rows = []
+    for name, sampler, args in EXPOSURE_METHODS:
+        e = epoch_exposure(work, sampler=sampler, sampler_args=args)
+        total = e["pixels"].sum() or 1.0
+        rows.append({"method": name, "draws": e["draws"],
+                     **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}})
+    return rows
+
+
+def _old_report(path: Path) -> bool:
+    """A report written before reports carried the store marker (lt-data 0.1 wrote report.json)."""
+    try:
+        return read_json(path / "report.json")["source"]["tool"] == "lt-data"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 # ---- the stage ----------------------------------------------------------------------------------
 
 def write_report(work: str | Path, *, top: int = 10) -> Path:
     """The ``report`` stage: write ``WORK/report/`` and return the path of ``index.html``."""
     from .stats import load_stats, stats_fingerprint
 
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise LtDataError(f"top must be a whole number of classes, at least 1; got {top!r}")
     work = Path(work)
     stats = load_stats(work)
     fingerprint = stats_fingerprint(work)
     from_file = (work / BUCKETS_FILE).is_file()
     if from_file:
-        buckets = load_buckets(work)
-        built_from = buckets.get("source", {}).get("stats")
-        if built_from != fingerprint:
-            raise ArtifactError(f"{work / BUCKETS_FILE}: built from other statistics ({built_from}, now "
-                                f"{fingerprint}); re-run `lt-data buckets {work}`")
-        if buckets.get("num_classes") != stats.table.num_classes:
-            raise ArtifactError(f"{work / BUCKETS_FILE}: {buckets.get('num_classes')} classes, statistics have "
-                                f"{stats.table.num_classes}; re-run `lt-data buckets {work}`")
+        buckets = load_buckets(work)  # refuses buckets of other statistics
     else:
         buckets = compute_buckets(stats)
         buckets["source"] = {"stats": fingerprint}
     data = report_data(stats, buckets, top=top, buckets_from_file=from_file)
-    out = work / REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    data["exposure"] = exposure_rows(work, buckets)
     plots = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
              "image_frequency": plot_image_frequency(data)}
     co = plot_cooccurrence(data)
     if co is not None:
         plots["cooccurrence"] = co
-    (out / "cooccurrence.png").unlink(missing_ok=True)  # a stale plot from other buckets must not linger
-    for name, png in plots.items():
-        atomic_write_bytes(out / f"{name}.png", png)
     data["plots"] = [f"{name}.png" for name in plots]
-    atomic_write_json(out / "report.json", data)
-    atomic_write_text(out / "report.md", render_markdown(data, plots))
-    index = out / "index.html"
-    atomic_write_text(index, render_html(data, plots))
+    with replace_dir(work / REPORT_DIR, REPORT_SCHEMA, "report", legacy=_old_report) as out:
+        for name, png in plots.items():
+            (out / f"{name}.png").write_bytes(png)
+        atomic_write_json(out / "report.json", data)
+        atomic_write_text(out / "report.md", render_markdown(data, plots))
+        atomic_write_text(out / "index.html", render_html(data, plots))
+    index = work / REPORT_DIR / "index.html"
     return index

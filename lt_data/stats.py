@@ -11,28 +11,33 @@ Artifacts written to the work directory (``docs/FORMATS.md``)::
     dataset.json         layout, root, split, options, class table, ignore index, skipped files, version
     pixel_counts.npy     (N_images, K) int64: pixels of class k in image i (ignore excluded)
     ignored_pixels.npy   (N_images,) int64: ignored pixels per image
-    class_stats.json     totals and shares per class; written last, it marks the statistics complete
+    class_stats.json     totals and shares per class, the content hashes of the files above and their
+                         fingerprint; written last, it marks the statistics complete
+
+The statistics' fingerprint (:func:`stats_fingerprint`) hashes the content of the four files, never
+a timestamp: re-running the same statistics gives the same fingerprint, so artifacts built from them
+(buckets, bank, cutmix, runs) stay valid; statistics of anything else give another, and those
+artifacts are refused.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import signal
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from . import __version__
 from .classes import ClassTable
 from .errors import ArtifactError, BadInput, DataError
-from .io import (atomic_save_npy, atomic_write_json, atomic_write_jsonl, file_sha256, read_json,
-                 read_jsonl)
+from .io import atomic_save_npy, atomic_write_bytes, atomic_write_json, file_sha256, read_json
 from .layouts import Layout, Sample
 from .layouts.base import unknown_values_problem
+from .parallel import map_samples, resolve_workers
+from .store import lock, output_dir
 
 SAMPLES_FILE = "samples.jsonl"
 DATASET_FILE = "dataset.json"
@@ -51,6 +56,15 @@ class ClassStats:
     ignored: np.ndarray  # (N,) int64
     dataset: dict = field(default_factory=dict)  # what dataset.json holds
     skipped: list[BadInput] = field(default_factory=list)
+
+    @property
+    def samples_bytes(self) -> bytes:
+        """The content of ``samples.jsonl``: one JSON record per sample."""
+        return "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in self.samples).encode("utf-8")
+
+    @property
+    def samples_fingerprint(self) -> str:
+        return hashlib.sha256(self.samples_bytes).hexdigest()[:16]
 
     @property
     def num_images(self) -> int:
@@ -116,33 +130,9 @@ def count_sample(layout: Layout, sample: Sample) -> tuple[np.ndarray, int, int]:
     return hist, h, w
 
 
-_WORKER_LAYOUT: Layout | None = None
-_WORKER_SAMPLES: list[Sample] | None = None
-
-
-def _set_worker_state(layout: Layout | None, samples: list[Sample] | None) -> None:
-    global _WORKER_LAYOUT, _WORKER_SAMPLES
-    _WORKER_LAYOUT, _WORKER_SAMPLES = layout, samples
-
-
-def _init_worker(layout: Layout, samples: list[Sample]) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
-    _set_worker_state(layout, samples)
-
-
-def _count_chunk(bounds: tuple[int, int]) -> list[tuple]:
-    out = []
-    for i in range(*bounds):
-        try:
-            hist, h, w = count_sample(_WORKER_LAYOUT, _WORKER_SAMPLES[i])
-            out.append((i, hist, h, w, None))
-        except DataError as e:
-            out.append((i, None, 0, 0, e.bad))
-    return out
-
-
-def default_workers() -> int:
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 16))
+def _count_task(state: tuple[Layout, list[Sample]], i: int) -> tuple[np.ndarray, int, int]:
+    layout, samples = state
+    return count_sample(layout, samples[i])
 
 
 def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool = False,
@@ -150,51 +140,24 @@ def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool 
     """Scan the layout and count every sample's classes. Raises :class:`DataError` on bad input
     unless ``skip_bad``, which skips bad samples and lists them in ``ClassStats.skipped``."""
     samples, bad = layout.scan()
-    if bad and not skip_bad:
-        more = f" (and {len(bad) - 1} more problems)" if len(bad) > 1 else ""
-        raise DataError(bad[0].path, f"{bad[0].problem}{more}; --skip-bad skips such samples")
-    skipped = list(bad)
-    if not samples:
+    workers = resolve_workers(workers)
+    if not samples and not bad:
         raise DataError(layout.root, f"empty split {layout.split!r}: no image/label pairs found for the "
                                      f"{layout.name} layout")
-    workers = default_workers() if workers is None else max(1, workers)
     n = len(samples)
     raw_hists = np.zeros((n, 256), dtype=np.int64)
     sizes = np.zeros((n, 2), dtype=np.int64)
-    ok = np.ones(n, dtype=bool)
+    ok = np.zeros(n, dtype=bool)
+    skipped = list(bad)  # unpaired files found by the scan are reported (or skipped) with the bad labels
+    results = map_samples(_count_task, range(n), (layout, samples), workers=workers, ordered=False,
+                          skip_bad=skip_bad, bad=skipped, desc=f"stats {layout.name}/{layout.split}",
+                          progress=progress, describe=lambda i: str(layout.label_path(samples[i])))
+    for i, (hist, h, w) in results:
+        raw_hists[i], sizes[i] = hist, (h, w)
+        ok[i] = True
 
-    def take(results):
-        for i, hist, h, w, problem in results:
-            if problem is not None:
-                if not skip_bad:
-                    raise DataError(problem.path, f"{problem.problem}; --skip-bad skips such samples")
-                skipped.append(problem)
-                ok[i] = False
-            else:
-                raw_hists[i], sizes[i] = hist, (h, w)
-
-    bar = tqdm(total=n, desc=f"stats {layout.name}/{layout.split}", unit="img", disable=not progress,
-               dynamic_ncols=True)
-    chunk = max(1, min(64, n // (workers * 8) or 1))
-    chunks = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
-    try:
-        if workers == 1:
-            _set_worker_state(layout, samples)
-            for c in chunks:
-                take(_count_chunk(c))
-                bar.update(c[1] - c[0])
-        else:
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(layout, samples)) as pool:
-                for res in pool.imap_unordered(_count_chunk, chunks):
-                    take(res)
-                    bar.update(len(res))
-    finally:
-        bar.close()
-        _set_worker_state(None, None)
-
-    if skipped and not ok.any():
-        raise DataError(layout.root, f"empty split {layout.split!r}: all {n} samples were bad "
+    if not ok.any():
+        raise DataError(layout.root, f"empty split {layout.split!r}: all {len(skipped)} samples were bad "
                                      f"(first: {skipped[0]})")
     idx = np.flatnonzero(ok)
     kept = []
@@ -212,35 +175,55 @@ def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool 
 
 # ---- artifacts ----------------------------------------------------------------------------------
 
-def write_stats(stats: ClassStats, work: str | Path) -> Path:
-    """Write the statistics artifacts; ``class_stats.json`` goes last and marks them complete."""
-    work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / CLASS_STATS_FILE).unlink(missing_ok=True)  # an interrupted rewrite must not look complete
-    atomic_write_jsonl(work / SAMPLES_FILE, (s.to_json() for s in stats.samples))
-    dataset = dict(stats.dataset)
-    dataset["num_samples"] = stats.num_images
-    dataset["skipped"] = [b.to_json() for b in stats.skipped]
-    atomic_write_json(work / DATASET_FILE, dataset)
-    atomic_save_npy(work / COUNTS_FILE, stats.counts)
-    atomic_save_npy(work / IGNORED_FILE, stats.ignored)
-    summary = stats.summary()
-    summary["artifacts"] = {name: file_sha256(work / name)
-                            for name in (SAMPLES_FILE, DATASET_FILE, COUNTS_FILE, IGNORED_FILE)}
-    summary["version"] = __version__
-    atomic_write_json(work / CLASS_STATS_FILE, summary)
+def write_stats(stats: ClassStats, work: str | Path, *, seconds: float | None = None) -> Path:
+    """Write the statistics artifacts under the work directory's statistics lock; ``class_stats.json``
+    goes last and marks them complete. ``seconds`` (the run's duration) is recorded there, outside
+    the fingerprint."""
+    work = output_dir(work, "--out work directory")
+    with lock(work / "statistics", "statistics"):
+        (work / CLASS_STATS_FILE).unlink(missing_ok=True)  # an interrupted rewrite must not look complete
+        atomic_write_bytes(work / SAMPLES_FILE, stats.samples_bytes)
+        dataset = dict(stats.dataset)
+        dataset["num_samples"] = stats.num_images
+        dataset["skipped"] = [b.to_json() for b in stats.skipped]
+        atomic_write_json(work / DATASET_FILE, dataset)
+        atomic_save_npy(work / COUNTS_FILE, stats.counts)
+        atomic_save_npy(work / IGNORED_FILE, stats.ignored)
+        summary = stats.summary()
+        summary["artifacts"] = {name: file_sha256(work / name)
+                                for name in (SAMPLES_FILE, DATASET_FILE, COUNTS_FILE, IGNORED_FILE)}
+        summary["fingerprint"] = _fingerprint(summary["artifacts"])
+        summary["version"] = __version__
+        summary["seconds"] = seconds
+        atomic_write_json(work / CLASS_STATS_FILE, summary)
     return work
 
 
-def load_stats(work: str | Path, *, verify: bool = True) -> ClassStats:
-    """Read complete statistics from a work directory (refuses incomplete or altered ones)."""
-    work = Path(work)
+def _fingerprint(artifacts: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(artifacts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_marker(work: Path) -> dict:
     marker = work / CLASS_STATS_FILE
     if not marker.is_file():
         raise ArtifactError(f"{work}: no complete statistics ({CLASS_STATS_FILE} missing); run `lt-data stats` first")
-    summary = read_json(marker)
+    try:
+        summary = read_json(marker)
+        summary["artifacts"][SAMPLES_FILE]
+    except (ValueError, KeyError, TypeError):
+        raise ArtifactError(f"{marker}: not a statistics file written by lt-data (unreadable or edited); "
+                            f"re-run `lt-data stats`") from None
+    return summary
+
+
+def load_stats(work: str | Path, *, verify: bool = True) -> ClassStats:
+    """Read complete statistics from a work directory. With ``verify`` (the default) every file is
+    checked against the hashes in ``class_stats.json`` and the totals there against the counts, so
+    altered or edited statistics are refused."""
+    work = Path(work)
+    summary = _read_marker(work)
     if verify:
-        for name, sha in summary.get("artifacts", {}).items():
+        for name, sha in summary["artifacts"].items():
             path = work / name
             if not path.is_file():
                 raise ArtifactError(f"{path}: missing; re-run `lt-data stats`")
@@ -248,11 +231,18 @@ def load_stats(work: str | Path, *, verify: bool = True) -> ClassStats:
                 raise ArtifactError(f"{path}: changed since {CLASS_STATS_FILE} was written; re-run `lt-data stats`")
     dataset = read_json(work / DATASET_FILE)
     table = ClassTable.from_manifest(dataset["class_table"])
-    samples = [Sample(**r) for r in read_jsonl(work / SAMPLES_FILE)]
+    with open(work / SAMPLES_FILE, encoding="utf-8") as f:
+        samples = [Sample(**json.loads(line)) for line in f if line.strip()]
     counts = np.load(work / COUNTS_FILE)
     ignored = np.load(work / IGNORED_FILE)
     skipped = [BadInput(**b) for b in dataset.get("skipped", [])]
-    return ClassStats(table=table, samples=samples, counts=counts, ignored=ignored, dataset=dataset, skipped=skipped)
+    stats = ClassStats(table=table, samples=samples, counts=counts, ignored=ignored, dataset=dataset, skipped=skipped)
+    if verify:
+        expected = stats.summary()
+        if any(summary.get(key) != value for key, value in expected.items()):
+            raise ArtifactError(f"{work / CLASS_STATS_FILE}: its totals differ from {COUNTS_FILE} (edited by hand?); "
+                                f"re-run `lt-data stats`")
+    return stats
 
 
 def open_layout(work: str | Path) -> Layout:
@@ -264,8 +254,9 @@ def open_layout(work: str | Path) -> Layout:
 
 
 def stats_fingerprint(work: str | Path) -> str:
-    """A short hash of the statistics a later artifact was built from."""
-    return file_sha256(Path(work) / CLASS_STATS_FILE)[:16]
+    """A short hash of the content of the statistics in ``work`` (never of a timestamp): what later
+    artifacts record as built from, and what their readers compare."""
+    return _fingerprint(_read_marker(Path(work))["artifacts"])
 
 
 def run_stats(layout: Layout, out: str | Path, *, workers: int | None = None, skip_bad: bool = False,
@@ -273,8 +264,7 @@ def run_stats(layout: Layout, out: str | Path, *, workers: int | None = None, sk
     """The ``stats`` stage: count and write. Returns the statistics."""
     t0 = time.perf_counter()
     stats = compute_stats(layout, workers=workers, skip_bad=skip_bad, progress=progress)
-    stats.dataset["seconds"] = round(time.perf_counter() - t0, 3)
-    write_stats(stats, out)
+    write_stats(stats, out, seconds=round(time.perf_counter() - t0, 3))
     return stats
 
 

@@ -5,12 +5,8 @@ AdamW, poly learning-rate schedule with linear warm-up, gradient clipping, any l
 CUDA, checkpoints with exact resume (model, optimiser, step, RNG states), a JSONL log, and
 ``torch.distributed`` (DDP; gloo on CPU, NCCL on GPU) when launched with ``torchrun``.
 
-Run directory (``RUN/``)::
-
-    config.json        the TrainConfig used
-    log.jsonl          one line per logged step: step, epoch, loss, lr, images_per_s; and per evaluation
-    checkpoint.pt      the latest checkpoint (model, optimiser, step, epoch, RNG states, config)
-    metrics.json       the last evaluation (see :mod:`lt_data.metrics`)
+A run directory is an experiment (its files and the resume rules: :mod:`lt_data.runs`); by default
+it is ``WORK/runs/<model>-<loss>-<paste>``, so two recipes never share one.
 """
 
 from __future__ import annotations
@@ -20,15 +16,18 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import ArtifactError, LtDataError
-from .io import atomic_write_json
+from .io import atomic_write_json, read_json
+from .outputs import match
+from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_resume, recipe_name, run_record,
+                   start_over, trim_log)
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]) * 255
 STD = torch.tensor([0.229, 0.224, 0.225]) * 255
@@ -37,17 +36,19 @@ STD = torch.tensor([0.229, 0.224, 0.225]) * 255
 @dataclass
 class TrainConfig:
     work: str                                   # stats work directory of the training split
-    run: str                                    # output directory
+    run: str | None = None                      # output directory (default WORK/runs/<model>-<loss>-<paste>)
     model: str = "deeplabv3plus_small"          # short name or package.module:callable
     model_args: dict = field(default_factory=dict)
     loss: str | dict = "ce"                     # e.g. "ce", "pat", "1*auc+ce" (see losses.build_loss)
     paste: str = "none"                         # none | bank | cutmix
     paste_args: dict = field(default_factory=dict)
+    sampler: str = "uniform"                    # uniform | rcs | rfs (lt_data.sampling)
+    sampler_args: dict = field(default_factory=dict)
     val_work: str | None = None                 # stats work directory of the evaluation split
     crop_size: tuple[int, int] = (240, 320)
     scale_range: tuple[float, float] = (0.5, 1.5)
     val_size: tuple[int, int] | None = None     # resize evaluation images (None: as stored)
-    batch_size: int = 8
+    batch_size: int = 8                         # per process (under DDP the effective batch is world × this)
     steps: int = 1000
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -63,17 +64,83 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None                  # torch intra-op threads on the CPU
 
+    def __post_init__(self):
+        for key in ("work", "run", "val_work"):
+            if isinstance(getattr(self, key), Path):
+                setattr(self, key, str(getattr(self, key)))
+        for key in ("crop_size", "scale_range", "val_size"):  # JSON and TOML give lists
+            if isinstance(getattr(self, key), list):
+                setattr(self, key, tuple(getattr(self, key)))
+        if self.run is None and isinstance(self.work, str):  # validate() names a missing or bad work
+            self.run = str(Path(self.work) / "runs" / recipe_name(self.model, self.loss, self.paste, self.sampler))
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
             raise LtDataError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
-        d = dict(d)
-        for key in ("crop_size", "scale_range", "val_size"):
-            if d.get(key) is not None:
-                d[key] = tuple(d[key])
-        return cls(**d)
+        if "work" not in d:
+            raise LtDataError("training needs a work directory (option work)")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Refuse (LtDataError naming the option) values that cannot train, before anything is built."""
+        from .augment import STORES
+
+        def bad(key: str, expected: str):
+            raise LtDataError(f"training option {key} must be {expected}, got {getattr(self, key)!r}")
+
+        def is_int(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_num(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        def pair(v, test) -> bool:
+            return isinstance(v, tuple) and len(v) == 2 and all(test(x) for x in v)
+
+        for key in ("work", "run", "model"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                bad(key, "a non-empty string")
+        if not isinstance(self.loss, (str, dict)) or not self.loss:
+            bad("loss", "a loss spec such as 'ce' or '1*auc+ce', or a dict")
+        if self.paste not in ("none", *STORES):
+            bad("paste", " | ".join(("none", *STORES)))
+        from .sampling import SAMPLERS
+
+        if self.sampler not in SAMPLERS:
+            bad("sampler", " | ".join(SAMPLERS))
+        for key in ("model_args", "paste_args", "sampler_args"):
+            if not isinstance(getattr(self, key), dict):
+                bad(key, "a table of options")
+        if self.val_work is not None and not isinstance(self.val_work, str):
+            bad("val_work", "a work directory")
+        if not pair(self.crop_size, lambda x: is_int(x) and x >= 1):
+            bad("crop_size", "two positive integers (height, width)")
+        if self.val_size is not None and not pair(self.val_size, lambda x: is_int(x) and x >= 1):
+            bad("val_size", "two positive integers (height, width), or none")
+        if not pair(self.scale_range, lambda x: is_num(x) and x > 0) or self.scale_range[0] > self.scale_range[1]:
+            bad("scale_range", "two positive numbers (low, high) with low <= high")
+        for key, low in (("batch_size", 1), ("steps", 1), ("log_every", 1), ("checkpoint_every", 1), ("warmup", 0),
+                         ("workers", 0), ("seed", 0), ("eval_every", 0)):
+            if not is_int(getattr(self, key)) or getattr(self, key) < low:
+                bad(key, f"an integer >= {low}")
+        if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
+            bad("threads", "an integer >= 1, or none")
+        for key in ("weight_decay", "power", "clip"):
+            if not is_num(getattr(self, key)) or getattr(self, key) < 0:
+                bad(key, "a number >= 0")
+        if not is_num(self.lr) or self.lr <= 0:
+            bad("lr", "a number > 0")
+        if not isinstance(self.amp, bool):
+            bad("amp", "true or false")
+        try:
+            _device(self.device)
+        except (RuntimeError, TypeError):
+            bad("device", "auto, cpu, cuda or cuda:N")
 
 
 def _device(name: str) -> torch.device:
@@ -101,23 +168,21 @@ def _dist() -> tuple[int, int]:
 
 
 def build_planner(cfg: TrainConfig):
-    from .buckets import load_buckets
-
+    """The paste planner of ``cfg`` (None for ``paste = "none"``); its store must match ``cfg.work``."""
     if cfg.paste == "none":
         return None
-    tail = cfg.paste_args.get("tail") or load_buckets(cfg.work)["tail"]
-    args = {k: v for k, v in cfg.paste_args.items() if k != "tail"}
-    if cfg.paste == "bank":
-        from .augment import MemoryBankPaste
+    from .augment import work_planner
 
-        if "resize_ratio" in args and isinstance(args["resize_ratio"], list):
-            args["resize_ratio"] = tuple(args["resize_ratio"])
-        return MemoryBankPaste(Path(cfg.work) / "bank.zarr", tail, **args)
-    if cfg.paste == "cutmix":
-        from .augment import TailCutmixPaste
+    args = dict(cfg.paste_args)
+    return work_planner(cfg.paste, cfg.work, args.pop("tail", None) or None, **args)
 
-        return TailCutmixPaste(Path(cfg.work) / "cutmix.zarr", tail, **args)
-    raise LtDataError(f"paste must be none, bank or cutmix, not {cfg.paste!r}")
+
+def _built(what: str, build: Callable, *args, **kwargs):
+    """``build(*args, **kwargs)``, a user's unknown name or bad option reported as one LtDataError line."""
+    try:
+        return build(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise LtDataError(f"{what}: {e}") from None
 
 
 def _rng_state() -> dict:
@@ -132,37 +197,64 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_after: int | None = None) -> dict:
-    """Train per ``cfg``; resumes from ``RUN/checkpoint.pt`` when present. Returns the final metrics
-    (or ``{}`` without a validation split). ``stop_after`` ends the run early after that many steps
-    of this call (for tests of resume)."""
+def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_after: int | None = None,
+          echo: Callable[[str], None] = print) -> dict:
+    """Train per ``cfg``; resumes from ``RUN/checkpoint.pt`` when present and the same experiment
+    (:mod:`lt_data.runs`; ``resume=False`` starts over in ``RUN``). Returns the final metrics (or
+    ``{}`` without a validation split). ``stop_after`` ends the run early after that many steps of
+    this call (for tests of resume). ``echo`` prints notes (rank 0 only), e.g. a run already complete.
+
+    The run directory is locked for the whole run (rank 0 holds the lock): a second training into the
+    same directory is refused instead of interleaving checkpoints."""
+    from contextlib import nullcontext
+
+    from .store import lock
+
+    cfg.validate()
+    with lock(Path(cfg.run), "this training run") if _dist()[0] == 0 else nullcontext():
+        return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo)
+
+
+def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | None,
+           echo: Callable[[str], None]) -> dict:
     from .dataset import SegmentationDataset, apply_paste, make_loader
     from .losses import build_loss, class_counts_from_stats
     from .models import build_model
     from .stats import load_stats
 
+    cfg.validate()
     rank, world = _dist()
     device = _device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LtDataError(f"training option device is {cfg.device!r}, but CUDA is not available here")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    table = load_stats(cfg.work, verify=False).table
+    if cfg.val_work and load_stats(cfg.val_work, verify=False).table.fingerprint() != table.fingerprint():
+        raise ArtifactError(f"{cfg.val_work}: the evaluation split's class table differs from {cfg.work}'s")
+    record = run_record(asdict(cfg), world)
     run = Path(cfg.run)
-    if rank == 0:
-        run.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run / "config.json", asdict(cfg))
+    ckpt_path = run / CHECKPOINT_FILE
+    ckpt = read_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
+    if ckpt is not None:
+        check_resume(run, ckpt, record, ckpt["step"])
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
 
-    stats = load_stats(cfg.work, verify=False)
-    k = stats.table.num_classes
+    k = table.num_classes
     ds = SegmentationDataset(cfg.work, crop_size=cfg.crop_size, scale_range=cfg.scale_range, seed=cfg.seed)
     loader = make_loader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, seed=cfg.seed,
-                         planner=build_planner(cfg))
+                         planner=build_planner(cfg), sampler=cfg.sampler, sampler_args=cfg.sampler_args)
     if len(loader) == 0:
-        raise LtDataError(f"{cfg.work}: {len(ds)} images are fewer than one batch of {cfg.batch_size}")
-    model = build_model(cfg.model, k, **cfg.model_args).to(device).to(memory_format=torch.channels_last)
+        raise LtDataError(f"{cfg.work}: {len(ds)} images are fewer than one batch of {cfg.batch_size}"
+                          + (f" on each of {world} processes" if world > 1 else ""))
+    model = _built(f"model {cfg.model!r} with model_args {cfg.model_args}", build_model, cfg.model, k,
+                   **cfg.model_args)
+    model = model.to(device).to(memory_format=torch.channels_last)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    criterion = build_loss(cfg.loss, class_counts=class_counts_from_stats(cfg.work)).to(device)
+    criterion = _built(f"loss {cfg.loss!r}", build_loss, cfg.loss,
+                       class_counts=class_counts_from_stats(cfg.work)).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -171,16 +263,24 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     step, epoch = 0, 0
-    ckpt_path = run / "checkpoint.pt"
-    if resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        _unwrap(model).load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+    if ckpt is not None:
+        _restore(ckpt_path, ckpt, _unwrap(model), opt, scaler)
         step, epoch = ckpt["step"], ckpt["epoch"]
-        _set_rng_state(ckpt["rng"])
+    complete = step >= cfg.steps
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+        if ckpt is None:
+            start_over(run)
+        else:
+            trim_log(run, step)
+        atomic_write_json(run / CONFIG_FILE, record)
+        if complete:
+            echo(f"{run}: already complete at step {step} of {cfg.steps}; nothing to train (raise steps to "
+                 f"continue it, or start over with --fresh)")
     per_epoch = len(loader)
-    log = open(run / "log.jsonl", "a") if rank == 0 else None
+    log = open(run / LOG_FILE, "a") if rank == 0 else None
+    if log and ckpt is not None and not complete:
+        log.write(json.dumps({"step": step, "resume": {"steps": cfg.steps}}) + "\n")
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {run.name}", unit="step",
                disable=not progress or rank != 0, dynamic_ncols=True)
     metrics: dict = {}
@@ -201,9 +301,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
                 for g in opt.param_groups:
                     g["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits = model(normalize(images))
-                    if logits.shape[2:] != labels.shape[1:]:
-                        logits = F.interpolate(logits, size=labels.shape[1:], mode="bilinear", align_corners=False)
+                    logits, labels = match(model(normalize(images)), labels)
                 loss = criterion(logits.float(), labels)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -223,7 +321,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
                     log.flush()
                     bar.set_postfix(loss=f"{rec['loss']:.3f}")
                 if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                    save_checkpoint(ckpt_path, model, opt, scaler, step, epoch + (i + 1 == per_epoch), cfg)
+                    save_checkpoint(ckpt_path, model, opt, scaler, step, epoch + (i + 1 == per_epoch), record)
                 if cfg.val_work and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                     metrics = _eval_and_log(model, cfg, device, log, step)
                     model.train()
@@ -232,9 +330,9 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
                 continue
             break  # the inner loop stopped early: steps reached or stop_after
         if rank == 0 and stop_after is not None and step < cfg.steps:
-            save_checkpoint(ckpt_path, model, opt, scaler, step, epoch, cfg)
-        if cfg.val_work and step >= cfg.steps and rank == 0:
-            metrics = _eval_and_log(model, cfg, device, log, step)
+            save_checkpoint(ckpt_path, model, opt, scaler, step, epoch, record)
+        if cfg.val_work and step >= cfg.steps:
+            metrics = (_metrics_at(run, step) if complete else {}) or _eval_and_log(model, cfg, device, log, step)
     finally:
         bar.close()
         if log:
@@ -246,18 +344,71 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def save_checkpoint(path: Path, model, opt, scaler, step: int, epoch: int, cfg: TrainConfig) -> None:
+def save_checkpoint(path: Path, model, opt, scaler, step: int, epoch: int, record: dict) -> None:
+    """Write ``path`` atomically: model, optimiser, scaler, step, epoch, RNG states and the run's
+    record (``config``, ``inputs``, ``world_size``: see :func:`lt_data.runs.run_record`)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     torch.save({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                "step": step, "epoch": epoch, "rng": _rng_state(), "config": asdict(cfg)}, tmp)
+                "step": step, "epoch": epoch, "rng": _rng_state(), **record}, tmp)
     os.replace(tmp, path)
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's content, read on the CPU; ArtifactError (one line) when it is unreadable,
+    truncated, or not a checkpoint of this trainer."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch.load fails with zip, pickle, EOF or runtime errors, depending on the damage
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"{path}: unreadable checkpoint, damaged or truncated ({type(e).__name__}: {first}); "
+                            "train again with --fresh") from None
+    missing = [key for key in ("model", "optimizer", "scaler", "step", "epoch", "rng", "config")
+               if not isinstance(ckpt, dict) or key not in ckpt]
+    if missing:
+        raise ArtifactError(f"{path}: not a checkpoint of lt-data's trainer (no {', '.join(missing)})")
+    return ckpt
+
+
+def _restore(path: Path, ckpt: dict, model: nn.Module, opt, scaler) -> None:
+    """Load a checkpoint's states; one that does not fit the model it claims to be for is refused."""
+    try:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"{path}: does not fit the model and optimiser of its config ({first})") from None
+
+
+def _metrics_at(run: Path, step: int) -> dict:
+    """The run's metrics.json when it holds the evaluation at ``step`` (a complete run is not evaluated twice)."""
+    path = run / METRICS_FILE
+    metrics = read_json(path) if path.is_file() else {}
+    return metrics if metrics.get("step") == step else {}
+
+
 def _eval_and_log(model, cfg: TrainConfig, device, log, step: int) -> dict:
-    metrics = evaluate_model(model, cfg.val_work, device=device, size=cfg.val_size, buckets_from=cfg.work,
-                             workers=cfg.workers)
+    """Evaluate on ``cfg.val_work``; rank 0 writes metrics.json and the log line.
+
+    Under DDP every rank evaluates a share of the split and the confusion matrices are summed
+    (:func:`evaluate_model`): each rank must call this. The unwrapped model is evaluated, since a
+    DDP forward synchronises buffers with every rank; rank 0's buffers are broadcast first, because
+    after the last step each rank's BatchNorm statistics hold its own last batch, and the checkpoint
+    holds rank 0's."""
+    rank, world = _dist()
+    net = _unwrap(model)
+    if world > 1:
+        for buf in net.buffers():
+            torch.distributed.broadcast(buf, 0)
+    metrics = evaluate_model(net, cfg.val_work, device=device, size=cfg.val_size, buckets_from=cfg.work,
+                             workers=cfg.workers, distributed=world > 1)
     metrics["step"] = step
-    atomic_write_json(Path(cfg.run) / "metrics.json", metrics)
+    if rank == 0:
+        atomic_write_json(Path(cfg.run) / METRICS_FILE, metrics)
     if log:
         log.write(json.dumps({"step": step, "eval": {k: metrics.get(k) for k in
                                                      ("miou", "miou_head", "miou_middle", "miou_tail")}}) + "\n")
@@ -268,14 +419,20 @@ def _eval_and_log(model, cfg: TrainConfig, device, log, step: int) -> dict:
 @torch.no_grad()
 def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tuple[int, int] | None = None,
                    buckets_from: str | Path | None = None, workers: int = 0, batch_size: int = 4,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, distributed: bool = False) -> dict:
     """Accumulate one confusion matrix over the split in ``work`` and return ``metrics.json``'s content.
 
-    Buckets come from ``buckets_from/buckets.json`` (the training work directory) when present."""
+    Buckets come from ``buckets_from/buckets.json`` (the training work directory) when present.
+    ``distributed=True`` (every rank of the initialised process group calls it): each rank
+    evaluates every world-th image and the confusion matrices are all-reduced, so every rank
+    returns the metrics of the whole split."""
+    from torch.utils.data import DataLoader, Subset
+
     from .buckets import load_buckets
-    from .dataset import SegmentationDataset
+    from .dataset import CarryErrors, PasteCollate, SegmentationDataset, raise_carried
     from .metrics import ConfusionMatrix, evaluate_confusion
 
+    rank, world = _dist() if distributed else (0, 1)
     device = device or next(model.parameters()).device
     ds = SegmentationDataset(work, train=False, size=size)
     k = ds.num_classes
@@ -284,16 +441,19 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
     sizes = {}
     for i, s in enumerate(ds.samples):  # batch images of equal size only
         sizes.setdefault((s.height, s.width) if size is None else size, []).append(i)
-    from torch.utils.data import DataLoader, Subset
-
     for idx in sizes.values():
-        loader = DataLoader(Subset(ds, idx), batch_size=batch_size, num_workers=workers)
-        for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-            images, labels = batch["image"].to(device), batch["label"].to(device)
-            logits = model(normalize(images))
-            if logits.shape[2:] != labels.shape[1:]:
-                logits = F.interpolate(logits, size=labels.shape[1:], mode="bilinear", align_corners=False)
+        share = idx[rank::world]
+        if not share:
+            continue
+        loader = DataLoader(CarryErrors(Subset(ds, share)), batch_size=batch_size, num_workers=workers,
+                            collate_fn=PasteCollate())
+        for batch in tqdm(raise_carried(loader), desc="evaluate", total=len(loader), disable=not progress,
+                          leave=False):
+            images, labels = batch["images"].to(device), batch["labels"].to(device)
+            logits, labels = match(model(normalize(images)), labels)
             cm.update(logits.argmax(1), labels)
+    if world > 1:
+        torch.distributed.all_reduce(cm.mat)
     buckets = None
     if buckets_from is not None and (Path(buckets_from) / "buckets.json").is_file():
         buckets = load_buckets(buckets_from)
@@ -307,25 +467,33 @@ def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | 
                         device: str = "auto", progress: bool = True) -> dict:
     """``lt-data evaluate``: load a checkpoint, evaluate on ``work``'s split, write ``metrics.json``."""
     from .models import build_model
-
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise ArtifactError(f"{checkpoint}: checkpoint not found")
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg = TrainConfig.from_dict(ckpt["config"])
-    dev = _device(device)
     from .stats import load_stats
 
+    checkpoint = Path(checkpoint)
+    ckpt = read_checkpoint(checkpoint)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    dev = _device(device)
     k = load_stats(cfg.work, verify=False).table.num_classes
-    model = build_model(cfg.model, k, **cfg.model_args)
-    model.load_state_dict(ckpt["model"])
+    model = _built(f"model {cfg.model!r} with model_args {cfg.model_args}", build_model, cfg.model, k,
+                   **cfg.model_args)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"{checkpoint}: does not fit model {cfg.model!r} with the {k} classes of {cfg.work} "
+                            f"({first})") from None
     model.to(dev).to(memory_format=torch.channels_last)
     metrics = evaluate_model(model, work, device=dev, size=cfg.val_size, buckets_from=cfg.work, progress=progress)
     metrics["checkpoint"] = str(checkpoint)
     metrics["step"] = ckpt["step"]
-    out = Path(out) if out else checkpoint.parent / "metrics.json"
+    out = Path(out) if out else checkpoint.parent / METRICS_FILE
     atomic_write_json(out, metrics)
     return metrics
+
+
+def main_process() -> bool:
+    """True on rank 0 of a process group, and without one: the process that prints and writes."""
+    return _dist()[0] == 0
 
 
 def ddp_setup() -> bool:
@@ -337,6 +505,12 @@ def ddp_setup() -> bool:
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     return True
+
+
+def ddp_teardown() -> None:
+    """Destroy the process group :func:`ddp_setup` created (torch warns at exit otherwise)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def split_work(train_work: str | Path, split: str, out: str | Path, *, workers: int | None = None,

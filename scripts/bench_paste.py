@@ -262,7 +262,7 @@ def bench_kornia(args, device: torch.device, images: torch.Tensor, labels: torch
         import kornia
         from kornia.augmentation import RandomTransplantation
     except ImportError:
-        print(f"\n[kornia, {device}] skipped: kornia is not installed (pip install -e '.[bench]')")
+        print(f"\n[kornia, {device}] skipped: kornia is not installed (pip install -c constraints.txt -e '.[bench]')")
         return None
     imgs, labs = images.to(device).float(), labels.to(device)
     dev_plan = plan.to(device)
@@ -330,7 +330,7 @@ def prepare_work(dataset: str, root: Path, work: Path, workers: int) -> str:
     """Statistics, buckets.json and the tail bank of ``root``'s train split in ``work`` (reused when
     already there); returns the bank's path."""
     from lt_data.bank import build_bank
-    from lt_data.io import atomic_write_json
+    from lt_data.buckets import write_buckets
     from lt_data.layouts import get_layout
     from lt_data.stats import run_stats
 
@@ -339,7 +339,7 @@ def prepare_work(dataset: str, root: Path, work: Path, workers: int) -> str:
     if not (work / "class_stats.json").is_file():
         run_stats(get_layout(layout, root, "train"), work, workers=workers, progress=False)
     if not (work / "buckets.json").is_file():
-        atomic_write_json(work / "buckets.json", buckets)
+        write_buckets(work, "list", head_classes=buckets["head"], tail_classes=buckets["tail"])
     path = build_bank(work, classes="tail", workers=workers, progress=False)
     print(f"\n[loader] {dataset} work directory {work}: stats + buckets + bank ready in {time.perf_counter() - t:.1f} s")
     return path

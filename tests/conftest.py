@@ -66,3 +66,33 @@ def work_copy(camvid_work, tmp_path):
     dst = tmp_path / "work"
     shutil.copytree(camvid_work, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_work(tmp_path_factory):
+    """(work, val): statistics, buckets and a bank of 8 generated 96x64 training images, and the
+    statistics of their 4 validation images. Shared: copy before writing into it."""
+    from lt_data.bank import build_bank
+    from lt_data.buckets import write_buckets
+    from lt_data.layouts import get_layout
+    from lt_data.stats import run_stats
+    from lt_data.synthetic import generate_street_scenes
+    from lt_data.train import split_work
+
+    root = generate_street_scenes(tmp_path_factory.mktemp("data"), num_train=8, num_val=4, size=(96, 64), seed=1)
+    work = tmp_path_factory.mktemp("work")
+    run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
+    write_buckets(work)
+    build_bank(work, min_area=8, progress=False, workers=1)
+    val = split_work(work, "val", work / "eval-val", workers=1, progress=False)
+    return work, val
+
+
+@pytest.fixture
+def tiny_copy(tiny_work, tmp_path):
+    """A private copy of ``tiny_work``'s training work directory (bank included)."""
+    import shutil
+
+    dst = tmp_path / "work"
+    shutil.copytree(tiny_work[0], dst, ignore=shutil.ignore_patterns("eval-*"))
+    return dst

@@ -22,6 +22,7 @@ import zarr
 from PIL import Image
 
 from lt_data.bank import TailBank, build_bank, extract_objects
+from lt_data.buckets import write_buckets
 from lt_data.errors import ArtifactError, LtDataError
 from lt_data.layouts import get_layout
 from lt_data.stats import run_stats
@@ -34,8 +35,7 @@ CITYSCAPES_CLASSES = [4, 5, 7, 11, 13]  # the classes of the fixture frame with 
 
 def _write_buckets(work: Path, tail: list[int], k: int) -> None:
     head = [c for c in range(k) if c not in tail]
-    (work / "buckets.json").write_text(json.dumps({"rule": {"name": "list"}, "head": head, "middle": [],
-                                                   "tail": tail}))
+    write_buckets(work, "list", head_classes=head, tail_classes=tail)
 
 
 @pytest.fixture(scope="module")
@@ -310,26 +310,46 @@ def test_incomplete_or_corrupt_store_is_refused_then_rebuilt(cityscapes_work, tm
     assert len(TailBank.open(out)) == ok
 
 
-def test_kill_9_midway_leaves_a_refused_store_and_a_rerun_recovers(camvid_work, tmp_path):
-    out = tmp_path / "killed.zarr"
-    cmd = [sys.executable, "-m", "lt_data.cli", "bank", "build", str(camvid_work), "--classes", "9,10",
-           "--workers", "1", "--out", str(out), "-q"]
+def _kill_build_midway(work: Path, out: Path, *extra: str) -> None:
+    """Start ``lt-data bank build`` and SIGKILL it while it writes its temporary store."""
+    cmd = [sys.executable, "-m", "lt_data.cli", "bank", "build", str(work), "--classes", "9,10",
+           "--workers", "1", "--out", str(out), "-q", *extra]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
-        while not (out / "zarr.json").exists() and time.time() < deadline and proc.poll() is None:
+        while (not any(out.parent.glob(f".{out.name}.tmp-*/zarr.json")) and time.time() < deadline
+               and proc.poll() is None):
             time.sleep(0.005)
-        time.sleep(0.2)  # midway: the store exists, objects are being written
+        time.sleep(0.2)  # midway: the temporary store exists, objects are being written
         assert proc.poll() is None, "the build ended before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    with pytest.raises(ArtifactError, match="incomplete store|not a readable zarr group"):
+
+
+def test_kill_9_midway_leaves_no_store_and_a_rerun_recovers(camvid_work, tmp_path):
+    out = tmp_path / "killed.zarr"
+    _kill_build_midway(camvid_work, out)
+    assert not out.exists(), "a killed first build must leave nothing at --out"
+    assert list(tmp_path.glob(".killed.zarr.tmp-*")), "the killed build wrote aside"
+    with pytest.raises(ArtifactError, match="not a readable zarr group"):
         TailBank.open(out)
     rebuilt = TailBank.open(build_bank(camvid_work, classes="9,10", workers=2, progress=False, out=out))
     full = TailBank.open(camvid_work)
     assert (rebuilt.count(9), rebuilt.count(10)) == (full.count(9), full.count(10))
+    assert not list(tmp_path.glob(".killed.zarr.tmp-*")), "the next build removes what a killed one left"
+
+
+def test_kill_9_during_a_rebuild_keeps_the_complete_store(camvid_work, tmp_path):
+    out = tmp_path / "kept.zarr"
+    build_bank(camvid_work, classes="9,10", workers=1, progress=False, out=out)
+    before = TailBank.open(out)
+    objects = [before.get(i)[0].tobytes() for i in range(0, len(before), 7)]
+    _kill_build_midway(camvid_work, out, "--force")
+    after = TailBank.open(out)
+    assert len(after) == len(before)
+    assert [after.get(i)[0].tobytes() for i in range(0, len(after), 7)] == objects
 
 
 def test_refuses_bank_of_other_statistics_or_class_table(camvid_work, camvid_root, cityscapes_work, tmp_path):
@@ -455,5 +475,10 @@ def test_unreadable_image_names_the_file(camvid_root, tmp_path, workers):
     bad.write_bytes(b"not a png")
     with pytest.raises(LtDataError, match=f"{bad.name}.*unreadable"):
         build_bank(work, classes="Pole", min_area=1, workers=workers, progress=False)
-    with pytest.raises(ArtifactError, match="incomplete store"):
+    assert not (work / "bank.zarr").exists() and not list(work.glob(".bank.zarr.tmp-*")), \
+        "a failed build leaves nothing behind"
+    with pytest.raises(ArtifactError, match="without bank.zarr"):
         TailBank.open(work)
+    bank = TailBank.open(build_bank(work, classes="Pole", min_area=1, workers=workers, skip_bad=True, progress=False))
+    assert [Path(b["path"]).name for b in bank.attrs["skipped"]] == [bad.name]
+    assert set(bank.column("sample").tolist()) <= {0, 2}

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lt_data.buckets import (BUCKET_NAMES, BUCKETS_FILE, compute_buckets, load_buckets, read_iou, refine_buckets,
-                             resolve_classes, split_by_rank, split_by_share, split_classes, write_buckets)
+                             parse_class_ids, split_by_rank, split_by_share, split_classes, write_buckets)
 from lt_data.classes import ClassTable, load_class_table
 from lt_data.cli import app
 from lt_data.errors import LtDataError
@@ -122,10 +122,10 @@ def test_images_rule_uses_image_counts():
 
 def test_list_rule_names_and_ids():
     names = list(CAMVID)
-    assert resolve_classes("3, building,SKY", names) == [0, 1, 3]
-    assert resolve_classes([10, "Pole"], names) == [2, 10]
+    assert parse_class_ids("3, building,SKY", names) == [0, 1, 3]
+    assert parse_class_ids([10, "Pole"], names) == [2, 10]
     with pytest.raises(LtDataError, match=r"'Bus'.*'42'"):
-        resolve_classes("Bus,42", names, "--tail-classes")
+        parse_class_ids("Bus,42", names, "--tail-classes")
     stats = _stats_from([[5] * 11], names=CAMVID)
     b = compute_buckets(stats, "list", head_classes="Road,Sky", tail_classes="9,Bicyclist")
     assert b["head"] == [0, 3] and b["tail"] == [9, 10] and len(b["middle"]) == 7

@@ -3,7 +3,6 @@ rational arithmetic on real data), subsets equal the images that contain each cl
 
 from __future__ import annotations
 
-import json
 import math
 import pickle
 from fractions import Fraction
@@ -14,6 +13,7 @@ import pytest
 import zarr
 from PIL import Image
 
+from lt_data.buckets import write_buckets
 from lt_data.cutmix import TailCutmix, build_cutmix, class_rects, level_boxes
 from lt_data.errors import ArtifactError, LtDataError
 from lt_data.layouts import get_layout
@@ -26,8 +26,7 @@ CAMVID_TAIL = [2, 6, 7, 9, 10]
 def camvid_work(camvid_root, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("camvid_cutmix")
     run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    (work / "buckets.json").write_text(json.dumps({"rule": {"name": "list"}, "head": [0, 1, 3, 4, 5, 8],
-                                                   "middle": [], "tail": CAMVID_TAIL}))
+    write_buckets(work, "list", head_classes=[0, 1, 3, 4, 5, 8], tail_classes=CAMVID_TAIL)
     build_cutmix(work, levels=3, ratio=0.5, step=1.5, workers=2, progress=False)
     return work
 

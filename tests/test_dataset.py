@@ -10,7 +10,7 @@ import torch
 
 from lt_data.augment import MemoryBankPaste
 from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
-from lt_data.io import atomic_write_json
+from lt_data.buckets import write_buckets
 from lt_data.layouts import get_layout
 from lt_data.stats import run_stats
 
@@ -23,8 +23,7 @@ def camvid_work(camvid_root, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("camvid_work")
     run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    atomic_write_json(work / "buckets.json", {"rule": {"name": "list"}, "head": [0, 1, 3], "middle": [4, 5, 8],
-                                              "tail": TAIL})
+    write_buckets(work, "list", head_classes=[0, 1, 3], tail_classes=TAIL)
     build_bank(work, progress=False)
     return work
 

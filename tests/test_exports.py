@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +148,91 @@ def test_cli_export(camvid_exports, tmp_path):
         assert (tmp_path / "ex" / name).is_file()
     r = CliRunner().invoke(app, ["export", str(work), "--beta", "1.5", "--out", str(tmp_path / "ex2")])
     assert r.exit_code == 2 and "--beta" in r.output
+
+
+# ---- DAFormer's rare class sampling finds every exported file ------------------------------------------
+
+def _daformer_rcs_lookups(export_dir, dataset_seg_maps: list[str], is_cityscapes: bool, min_pixels: int = 0,
+                          temperature: float = 0.01) -> tuple[list, int]:
+    """DAFormer's ``UDADataset`` set-up, rewritten from reading ``mmseg/datasets/uda_dataset.py``: class
+    frequencies from sample_class_stats.json (the 'file' key dropped), classes sorted by pixel count,
+    probabilities softmax((1 - f) / T); samples_with_class.json filtered to pixels > min_pixels and
+    keyed by the file's base name; the source dataset indexed by its seg_map (base name for
+    Cityscapes). Returns (rcs classes, number of sampled files that the index does not hold)."""
+    import torch
+
+    scs = json.loads((export_dir / "sample_class_stats.json").read_text())
+    overall: dict[int, int] = {}
+    for s in scs:
+        s.pop("file")
+        for c, n in s.items():
+            overall[int(c)] = overall.get(int(c), 0) + n
+    overall = dict(sorted(overall.items(), key=lambda kv: kv[1]))
+    freq = torch.tensor(list(overall.values()), dtype=torch.float64)
+    prob = torch.softmax((1 - freq / freq.sum()) / temperature, dim=-1)
+    assert abs(float(prob.sum()) - 1) < 1e-9
+    classes = list(overall)
+    swc = {int(k): v for k, v in json.loads((export_dir / "samples_with_class.json").read_text()).items()
+           if int(k) in classes}
+    file_to_idx = {(m.split("/")[-1] if is_cityscapes else m): i for i, m in enumerate(dataset_seg_maps)}
+    missing = 0
+    for c in classes:
+        files = [f.split("/")[-1] for f, n in swc[c] if n > min_pixels]
+        assert files, f"class {c} has no sample above min_pixels"
+        missing += sum(f not in file_to_idx for f in files)
+    return classes, missing
+
+
+def test_daformer_finds_every_cityscapes_file_by_its_train_id_name(cityscapes_fixture_root, tmp_path):
+    run_stats(get_layout("cityscapes", cityscapes_fixture_root, "val"), tmp_path / "w", workers=1, progress=False)
+    out = write_exports(tmp_path / "w", out=tmp_path / "root")
+    # mmseg's CityscapesDataset: images leftImg8bit/val/CITY/*_leftImg8bit.png, seg_map = the image's
+    # path below img_dir with the suffix replaced by _gtFine_labelTrainIds.png
+    img_dir = cityscapes_fixture_root / "leftImg8bit" / "val"
+    seg_maps = [str(p.relative_to(img_dir)).replace("_leftImg8bit.png", "_gtFine_labelTrainIds.png")
+                for p in sorted(img_dir.glob("*/*_leftImg8bit.png"))]
+    classes, missing = _daformer_rcs_lookups(out, seg_maps, is_cityscapes=True)
+    assert classes and missing == 0
+    for entry in json.loads((out / "sample_class_stats.json").read_text()):
+        assert entry["file"].endswith("_gtFine_labelTrainIds.png") and Path(entry["file"]).is_file()
+
+
+def test_daformer_finds_every_camvid_file(camvid_exports, camvid_root):
+    _, out = camvid_exports
+    # an mmseg CustomDataset over CamVid: img_dir=train, ann_dir=trainannot, both suffixes .png
+    seg_maps = [p.name for p in sorted((camvid_root / "train").glob("*.png"))]
+    classes, missing = _daformer_rcs_lookups(out, seg_maps, is_cityscapes=False, min_pixels=3000)
+    assert len(classes) == 11 and missing == 0
+
+
+def test_coco_stuff_files_are_named_as_mmseg_converts_them():
+    from lt_data.exports import training_label_file
+
+    for label in ("annotations/train2017/000000000009.png", "annotations/stuff_train2017.json#9",
+                  "annotations/train2017/000000000009_labelTrainIds.png"):
+        s = Sample(id="000000000009", image="images/train2017/000000000009.jpg", label=label)
+        got = training_label_file({"layout": "coco_stuff164k", "root": "/data/coco", "split": "train"}, s)
+        assert got == "/data/coco/annotations/train2017/000000000009_labelTrainIds.png"
+
+
+def test_class_weights_in_the_forms_mmseg_reads(camvid_exports):
+    _, out = camvid_exports
+    full = json.loads((out / CLASS_WEIGHTS_FILE).read_text())
+    for scheme in ("inverse_frequency", "median_frequency", "class_balanced", "blv_nu"):
+        listed = json.loads((out / f"class_weight_{scheme}.json").read_text())
+        assert isinstance(listed, list) and len(listed) == 11 and listed == full[scheme]
+        arr = np.load(out / f"class_weight_{scheme}.npy")
+        assert arr.dtype == np.float32 and arr.shape == (11,)
+        np.testing.assert_allclose(arr, full[scheme], rtol=1e-6)
+
+
+def test_export_never_overwrites_files_it_did_not_write(camvid_exports, tmp_path):
+    work, _ = camvid_exports
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "sample_class_stats.json").write_text("[]  # DAFormer's own converter output\n")
+    result = CliRunner().invoke(app, ["export", str(work), "--out", str(root)])
+    assert result.exit_code == 2 and "was not written by lt-data export; --force" in result.output
+    assert (root / "sample_class_stats.json").read_text().startswith("[]  # DAFormer")
+    assert CliRunner().invoke(app, ["export", str(work), "--out", str(root), "--force"]).exit_code == 0
+    assert CliRunner().invoke(app, ["export", str(work), "--out", str(root)]).exit_code == 0, "its own files: replaced"

@@ -9,23 +9,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from lt_data.bank import build_bank
-from lt_data.buckets import write_buckets
-from lt_data.layouts import get_layout
-from lt_data.stats import run_stats
-from lt_data.synthetic import generate_street_scenes
-from lt_data.train import TrainConfig, evaluate_checkpoint, split_work, train
-
-
-@pytest.fixture(scope="module")
-def tiny_work(tmp_path_factory):
-    root = generate_street_scenes(tmp_path_factory.mktemp("data"), num_train=8, num_val=4, size=(96, 64), seed=1)
-    work = tmp_path_factory.mktemp("work")
-    run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
-    write_buckets(work)
-    build_bank(work, min_area=8, progress=False, workers=1)
-    val = split_work(work, "val", work / "eval-val", workers=1, progress=False)
-    return work, val
+from lt_data.stats import load_stats
+from lt_data.train import TrainConfig, evaluate_checkpoint, train
 
 
 def _cfg(work, run, **kw):
@@ -34,6 +19,11 @@ def _cfg(work, run, **kw):
                 workers=0, log_every=1, checkpoint_every=100, threads=1)
     base.update(kw)
     return TrainConfig(**base)
+
+
+# a few-second training through the command line
+TINY = ["--set", "threads=1", "--set", "workers=0", "--set", "crop_size=[48,64]", "--set", "batch_size=2",
+        "--set", 'model_args={"base": 8}', "--set", "warmup=1", "--set", "log_every=1"]
 
 
 def _losses(run):
@@ -62,16 +52,28 @@ def test_evaluation_writes_bucketed_metrics(tiny_work, tmp_path):
     assert json.loads((tmp_path / "m.json").read_text())["miou"] == pytest.approx(m["miou"])
 
 
-def _ddp_worker(rank, world, init, work, run):
+def _ddp_worker(rank, world, init, work, run, out):
+    import lt_data.dataset
+    import lt_data.models
+
     torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
+        # record what this rank trained on and keep its model, through the functions train() calls
+        seen, models = [], []
+        apply_paste, build_model = lt_data.dataset.apply_paste, lt_data.models.build_model
+
+        def recording_paste(batch, *args, **kwargs):
+            seen.append(batch["indices"].tolist())
+            return apply_paste(batch, *args, **kwargs)
+
+        def kept_model(*args, **kwargs):
+            models.append(build_model(*args, **kwargs))
+            return models[-1]
+
+        lt_data.dataset.apply_paste, lt_data.models.build_model = recording_paste, kept_model
         train(_cfg(work, run, steps=2, workers=0), progress=False, resume=False)
-        # DDP keeps replicas identical: compare a parameter across ranks
-        ckpt_param = torch.zeros(1)
-        if rank == 0:
-            state = torch.load(Path(run) / "checkpoint.pt", weights_only=False)["model"]
-            ckpt_param = next(iter(v for v in state.values() if v.dtype.is_floating_point)).flatten()[:1].clone()
-        torch.distributed.broadcast(ckpt_param, 0)
+        params = {name: p.detach().clone() for name, p in models[0].named_parameters()}
+        torch.save({"indices": seen, "params": params}, Path(out) / f"rank{rank}.pt")
     finally:
         torch.distributed.destroy_process_group()
 
@@ -79,10 +81,44 @@ def _ddp_worker(rank, world, init, work, run):
 def test_two_process_gloo_ddp(tiny_work, tmp_path):
     work, _ = tiny_work
     init = f"file://{tmp_path / 'init'}"
-    mp.spawn(_ddp_worker, args=(2, init, str(work), str(tmp_path / "ddp")), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, init, str(work), str(tmp_path / "ddp"), str(tmp_path)), nprocs=2, join=True)
     ckpt = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 2
     assert len(_losses(tmp_path / "ddp")) == 2
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    # DDP keeps the replicas identical, and rank 0's checkpoint is that model
+    assert ranks[0]["params"].keys() == ranks[1]["params"].keys() and ranks[0]["params"].keys() <= ckpt["model"].keys()
+    for name, p in ranks[0]["params"].items():
+        assert torch.equal(p, ranks[1]["params"][name]) and torch.equal(p, ckpt["model"][name]), name
+    # 8 images, batch 2 per rank, 2 ranks: the 2 steps are one epoch, each image seen by exactly one rank
+    seen = [sum(r["indices"], []) for r in ranks]
+    assert len(seen[0]) == len(seen[1]) == 4
+    assert not set(seen[0]) & set(seen[1]) and set(seen[0]) | set(seen[1]) == set(range(8))
+
+
+def test_torchrun_cli_trains_and_evaluates(tiny_work, tmp_path):
+    """Two gloo processes through the command line with a validation split: the final evaluation
+    runs after DDP training and writes metrics.json, as a single-process evaluation would."""
+    import os
+    import subprocess
+    import sys
+
+    work, val = tiny_work
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "lt_data.cli", "train", "--work", str(work), "--val-work", str(val), "--run-dir", str(run),
+           "--steps", "2", "--paste", "none", "-q", *TINY]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["step"] == 2 and metrics["split"]["images"] == 4
+    assert json.loads((run / "config.json").read_text())["world_size"] == 2
+    # the shards' confusion matrices add up to the whole split, as the checkpoint evaluates alone
+    alone = evaluate_checkpoint(run / "checkpoint.pt", val, out=tmp_path / "alone.json", progress=False)
+    cm, cm1 = torch.tensor(metrics["confusion_matrix"]), torch.tensor(alone["confusion_matrix"])
+    assert cm.sum() == cm1.sum() == load_stats(val).labelled_pixels  # every labelled pixel, once
+    assert (cm - cm1).abs().sum() <= cm.sum() // 1000  # batching may flip a rare tied pixel, no more
 
 
 def test_unknown_option_is_refused():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
+from ..errors import LtDataError
 from .ade20k import ADE20KLayout
 from .base import Layout, Sample
 from .camvid import CamVidLayout
@@ -21,12 +23,26 @@ LAYOUTS: dict[str, type[Layout]] = {
 
 
 def get_layout(name: str, root: str | Path, split: str, **options) -> Layout:
-    """Build a layout by name; options that are ``None`` are left at the layout's default."""
+    """Build a layout by name; options that are ``None`` are left at the layout's default.
+
+    An unknown name or option is an :class:`LtDataError` listing what exists.
+    """
     try:
         cls = LAYOUTS[name]
-    except KeyError:
-        raise ValueError(f"unknown layout {name!r}; choose one of {', '.join(LAYOUTS)}") from None
+    except (KeyError, TypeError):
+        raise LtDataError(f"unknown layout {name!r}; choose one of {', '.join(LAYOUTS)}") from None
+    allowed = layout_options(cls)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise LtDataError(f"the {name} layout has no option {', '.join(map(repr, unknown))}; its options are "
+                          f"{', '.join(allowed) if allowed else 'none'}")
     return cls(root, split, **{k: v for k, v in options.items() if v is not None})
 
 
-__all__ = ["LAYOUTS", "Layout", "Sample", "get_layout"]
+def layout_options(cls: type[Layout]) -> list[str]:
+    """The keyword-only options of a layout class (``reduce_zero_label``, ``source``, ...)."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+
+
+__all__ = ["LAYOUTS", "Layout", "Sample", "get_layout", "layout_options"]

@@ -13,12 +13,25 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from ..classes import ClassTable
-from ..errors import BadInput, DataError
+from ..errors import BadInput, DataError, local_path
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+MAX_PIXELS = 1 << 30
+"""Largest image or label file read, in pixels: 1 Gpx is 1 GiB as an 8-bit label and 4 GiB in Pillow's RGB.
+
+Pillow refuses files over ~179 Mpx (``Image.MAX_IMAGE_PIXELS`` × 2, a warning from ~89 Mpx) as possible
+decompression bombs: a guard for programs that open pictures from strangers. A dataset is the user's own,
+and aerial, satellite or pathology tiles legitimately pass that size (a 14000×13000 orthophoto is 182 Mpx),
+so PNG and JPEG dataset files are read up to this memory bound instead, without touching Pillow's global
+limit. A file over it is a :class:`DataError` naming its size."""
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
 
 
 @dataclass
@@ -42,7 +55,7 @@ class Layout:
     table: ClassTable
 
     def __init__(self, root: str | Path, split: str):
-        self.root = Path(root).expanduser().resolve()
+        self.root = local_path(root, "dataset root").expanduser().resolve()
         self.split = split
         if not self.root.is_dir():
             raise DataError(self.root, "dataset root does not exist or is not a directory")
@@ -70,20 +83,28 @@ class Layout:
         """
         path = self.label_path(sample)
         im = _open_label(path)
+        h, w = im.height, im.width
         try:
             hist = np.asarray(im.histogram(), dtype=np.int64)
         except (OSError, SyntaxError, ValueError) as e:
             raise DataError(path, f"unreadable or truncated label file ({e})") from None
-        return hist, im.height, im.width
+        finally:
+            im.close()
+        _refuse_partial_label(path)
+        return hist, h, w
 
     def read_raw_label(self, sample: Sample) -> np.ndarray:
         """Raw label values (H, W) uint8, as stored in the file."""
         path = self.label_path(sample)
         im = _open_label(path)
         try:
-            return np.asarray(im, dtype=np.uint8)
+            raw = np.asarray(im, dtype=np.uint8)
         except (OSError, SyntaxError, ValueError) as e:
             raise DataError(path, f"unreadable or truncated label file ({e})") from None
+        finally:
+            im.close()
+        _refuse_partial_label(path)
+        return raw
 
     def read_label(self, sample: Sample) -> np.ndarray:
         """Train-id label map (H, W) uint8, ``table.ignore_index`` for void. Unknown values raise."""
@@ -95,29 +116,27 @@ class Layout:
         return self.table.lut[raw]
 
     def read_image(self, sample: Sample) -> np.ndarray:
-        """RGB image (H, W, 3) uint8."""
+        """RGB image (H, W, 3) uint8. Images may be lossy (JPEG); a truncated one is a DataError unless
+        the program set Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES``, which images respect and labels don't."""
         path = self.image_path(sample)
-        try:
-            with Image.open(path) as im:
+        with open_image_file(path, "image") as im:
+            try:
                 return np.asarray(im.convert("RGB"))
-        except FileNotFoundError:
-            raise DataError(path, "image file is missing") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            raise DataError(path, f"unreadable or truncated image ({e})") from None
+            except (OSError, SyntaxError, ValueError) as e:
+                raise DataError(path, f"unreadable or truncated image ({e})") from None
 
     def image_size(self, sample: Sample) -> tuple[int, int]:
         """(height, width) of the image from its file header, without decoding pixels."""
         path = self.image_path(sample)
         try:
             size = _png_size(path)
-            if size is None:
-                with Image.open(path) as im:
-                    w, h = im.size
-                size = (h, w)
         except FileNotFoundError:
             raise DataError(path, "image file is missing") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            raise DataError(path, f"unreadable image ({e})") from None
+        except OSError as e:
+            raise DataError(path, f"unreadable image ({e.strerror or e})") from None
+        if size is None:
+            with open_image_file(path, "image") as im:
+                size = (im.height, im.width)
         return size
 
     def describe(self) -> dict:
@@ -134,16 +153,89 @@ def _png_size(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _open_label(path: Path) -> Image.Image:
+def open_image_file(path: Path, what: str = "image") -> Image.Image:
+    """Open an image (``what="image"``) or label (``"label"``) file, reading its header only.
+
+    Every failure is a :class:`DataError` naming ``path``: missing, unreadable, not an image, over
+    :data:`MAX_PIXELS`; a label must be a PNG: a JPEG named ``.png`` is refused, since JPEG's lossy
+    compression changes label values. PNG and JPEG files are opened by their Pillow plugin directly,
+    which skips Pillow's decompression-bomb limit (see :data:`MAX_PIXELS`); other formats go through
+    ``Image.open`` and keep it.
+    """
     try:
-        im = Image.open(path)
+        with open(path, "rb") as f:
+            head = f.read(16)
     except FileNotFoundError:
-        raise DataError(path, "label file is missing") from None
+        raise DataError(path, f"{what} file is missing") from None
+    except OSError as e:
+        raise DataError(path, f"unreadable {what} file ({e.strerror or e})") from None
+    if what == "label" and not head.startswith(_PNG_SIGNATURE):
+        raise DataError(path, _not_png_problem(path, head))
+    if not head:
+        raise DataError(path, f"unreadable {what} file (empty file)")
+    try:
+        if head.startswith(_PNG_SIGNATURE):
+            im = PngImagePlugin.PngImageFile(path)
+        elif head.startswith(_JPEG_SIGNATURE):
+            im = JpegImagePlugin.JpegImageFile(path)
+        else:
+            im = Image.open(path)
+    except Image.DecompressionBombError as e:
+        raise DataError(path, f"{what} is too large for Pillow to open as a {_format_of(path)} file ({e}); "
+                              f"convert it to PNG") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(path, f"unreadable label file ({e})") from None
+        raise DataError(path, f"unreadable {what} file ({e})") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise DataError(path, f"{what} is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), over lt-data's limit of "
+                              f"{MAX_PIXELS / 1e6:.0f} megapixels per file (lt_data.layouts.base.MAX_PIXELS); "
+                              f"tile it into smaller files")
+    return im
+
+
+def _not_png_problem(path: Path, head: bytes) -> str:
+    if head.startswith(_JPEG_SIGNATURE):
+        return "is a JPEG file, not PNG; label maps must be lossless (JPEG changes label values)"
+    if not head:
+        return "unreadable label file (empty file)"
+    fmt = _format_of(path)
+    if fmt is None:
+        return "unreadable label file (not a PNG file, nor any image format Pillow knows)"
+    return f"is a {fmt} file, not PNG; label maps must be PNG files"
+
+
+def _format_of(path: Path) -> str | None:
+    """Pillow's name for the file's format, or None; for error messages only."""
+    try:
+        with Image.open(path) as im:
+            return im.format
+    except Exception:  # noqa: BLE001 - any failure means "unknown", the caller reports the file
+        return None
+
+
+def _open_label(path: Path) -> Image.Image:
+    im = open_image_file(path, "label")
     if im.mode not in ("L", "P"):
+        im.close()
         raise DataError(path, f"label must be an 8-bit single-channel PNG (mode L or P), got mode {im.mode}")
     return im
+
+
+def _refuse_partial_label(path: Path) -> None:
+    """With Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES`` on (a common training-script recipe for
+    broken web images), a truncated PNG decodes without error and its missing rows read as 0, a real
+    class. A label is never accepted half-read: when the flag is on, the file must end with IEND."""
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        return  # Pillow itself raises on truncated data
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - len(_PNG_END)))
+            tail = f.read()
+    except OSError as e:
+        raise DataError(path, f"unreadable label file ({e.strerror or e})") from None
+    if tail != _PNG_END:
+        raise DataError(path, "truncated label file (it does not end with the PNG IEND chunk)")
 
 
 def unknown_values_problem(table: ClassTable, values: Iterable[int]) -> str:

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import load_class_table
-from ..errors import BadInput, DataError
+from ..errors import BadInput, DataError, LtDataError
 from .base import IMAGE_EXTS, Layout, Sample, index_files, pair_files, require_dir
 
 SPLITS = {"train": "train2017", "val": "val2017"}
+SOURCES = ("auto", "trainids", "png", "json")
 TRAIN_IDS_SUFFIX = "_labelTrainIds.png"
 STUFF_OTHER = 183
 UNLABELED = 255
@@ -38,8 +39,8 @@ class COCOStuffLayout(Layout):
     def __init__(self, root: str | Path, split: str = "train2017", *, source: str = "auto"):
         super().__init__(root, split)
         self.folder = SPLITS.get(split, split)
-        if source not in ("auto", "trainids", "png", "json"):
-            raise ValueError(f"source must be auto, trainids, png or json, not {source!r}")
+        if source not in SOURCES:
+            raise LtDataError(f"COCO-Stuff source must be auto, trainids, png or json, not {source!r}")
         self.source = self._pick_source() if source == "auto" else source
         table = load_class_table("coco_stuff164k")
         self.table = table.with_train_id_labels() if self.source == "trainids" else table
@@ -89,10 +90,10 @@ class COCOStuffLayout(Layout):
 
     def _scan_json(self, img_dir: Path):
         stuff = _load_json(self.stuff_json)
+        images = _images(stuff, self.stuff_json)
         anns: dict[int, list[dict]] = defaultdict(list)
         if self.instances_json.is_file():
-            things = _load_json(self.instances_json)
-            for a in things.get("annotations", []):
+            for a in _annotations(_load_json(self.instances_json), self.instances_json):
                 anns[a["image_id"]].append({"segmentation": a["segmentation"], "category_id": a["category_id"],
                                             "order": 0})
         else:
@@ -100,17 +101,17 @@ class COCOStuffLayout(Layout):
                    f"are left unlabeled (ignored)")
             self.warnings.append(msg)
             warnings.warn(msg, stacklevel=2)
-        for a in stuff.get("annotations", []):
+        for a in _annotations(stuff, self.stuff_json):
             if a["category_id"] != STUFF_OTHER:
                 anns[a["image_id"]].append({"segmentation": a["segmentation"], "category_id": a["category_id"],
                                             "order": 1})
         self._anns = dict(anns)
         samples, bad = [], []
         label_ref = str(self.stuff_json.relative_to(self.root))
-        for im in sorted(stuff.get("images", []), key=lambda r: r["file_name"]):
+        for im in sorted(images, key=lambda r: r["file_name"]):
             img = img_dir / im["file_name"]
             s = Sample(id=Path(im["file_name"]).stem, image=str(img.relative_to(self.root)),
-                       label=f"{label_ref}#{im['id']}", height=int(im["height"]), width=int(im["width"]))
+                       label=f"{label_ref}#{im['id']}", height=im["height"], width=im["width"])
             if img.is_file():
                 samples.append(s)
             else:
@@ -160,8 +161,72 @@ class COCOStuffLayout(Layout):
 def _load_json(path: Path) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            doc = json.load(f)
     except FileNotFoundError:
         raise DataError(path, "annotation file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(path, f"not valid JSON ({e})") from None
+    except OSError as e:
+        raise DataError(path, f"unreadable annotation file ({e.strerror or e})") from None
+    if not isinstance(doc, dict):
+        raise DataError(path, f"expected a JSON object with 'images' and 'annotations', got {_kind(doc)}")
+    return doc
+
+
+# ---- checking the JSON: every record the layout uses, before any pixel is painted -----------------
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _records(doc: dict, key: str, path: Path, needs: tuple[str, ...]) -> list[dict]:
+    """``doc[key]``: a list of objects that each hold every key in ``needs``."""
+    if key not in doc:
+        raise DataError(path, f"no {key!r} list at the top level (a COCO annotation file holds 'images', "
+                              f"'annotations' and 'categories')")
+    records = doc[key]
+    if not isinstance(records, list):
+        raise DataError(path, f"{key!r} must be a list, got {_kind(records)}")
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise DataError(path, f"{key}[{i}] must be an object, got {_kind(r)}")
+        for k in needs:
+            if k not in r:
+                raise DataError(path, f"{key}[{i}] has no {k!r}")
+    return records
+
+
+def _int_field(path: Path, where: str, record: dict, key: str, low: int, high: int | None = None) -> int:
+    v = record[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+        expected = f"an integer in {low}..{high}" if high is not None else f"an integer >= {low}"
+        raise DataError(path, f"{where} has {key!r} {v!r}; expected {expected}")
+    return v
+
+
+def _images(doc: dict, path: Path) -> list[dict]:
+    out = []
+    for i, r in enumerate(_records(doc, "images", path, ("id", "file_name", "height", "width"))):
+        where = f"images[{i}]"
+        if not isinstance(r["file_name"], str) or not r["file_name"]:
+            raise DataError(path, f"{where} has 'file_name' {r['file_name']!r}; expected a file name")
+        out.append({"id": _int_field(path, where, r, "id", 0), "file_name": r["file_name"],
+                    "height": _int_field(path, where, r, "height", 1), "width": _int_field(path, where, r, "width", 1)})
+    return out
+
+
+def _annotations(doc: dict, path: Path) -> list[dict]:
+    """The annotations with ``image_id`` and ``category_id`` checked. A label map is uint8 holding
+    ``category_id - 1`` and 255 for unlabeled, so a category id must lie in 1..255."""
+    records = _records(doc, "annotations", path, ("image_id", "category_id", "segmentation"))
+    for i, a in enumerate(records):
+        where = f"annotations[{i}]"
+        _int_field(path, where, a, "image_id", 0)
+        c = a["category_id"]
+        if isinstance(c, bool) or not isinstance(c, int):
+            raise DataError(path, f"{where} has category_id {c!r}; expected an integer")
+        if not 1 <= c <= UNLABELED:
+            raise DataError(path, f"{where} has category_id {c}, which does not fit an 8-bit (uint8) label map: "
+                                  f"it holds category_id - 1, so ids must lie in 1..255")
+    return records

@@ -10,14 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..classes import ClassTable
-from ..errors import DataError
+from ..errors import DataError, LtDataError, local_path
 from .base import IMAGE_EXTS, Layout, index_files, pair_files, require_dir
 
 
 def read_class_names(path: Path) -> list[str]:
+    if path.is_dir():
+        raise DataError(path, "is a directory, not a classes file (one class name per line)")
     if not path.is_file():
         raise DataError(path, "classes file not found (one class name per line; line k names label value k)")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"classes file is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise DataError(path, f"unreadable classes file ({e.strerror or e})") from None
+    names = [line.strip() for line in text.splitlines()]
     while names and not names[-1]:
         names.pop()
     if not names:
@@ -33,9 +41,11 @@ class FolderLayout(Layout):
     def __init__(self, root: str | Path, split: str = "train", *, reduce_zero_label: bool = False,
                  ignore_index: int = 255, classes_file: str | Path | None = None):
         super().__init__(root, split)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int) or not 0 <= ignore_index <= 255:
+            raise LtDataError(f"ignore index {ignore_index!r} is not an 8-bit label value (0..255)")
         self.reduce_zero_label = reduce_zero_label
         self.ignore_index = ignore_index
-        self.classes_file = Path(classes_file) if classes_file else self.root / "classes.txt"
+        self.classes_file = local_path(classes_file, "classes file") if classes_file else self.root / "classes.txt"
         names = read_class_names(self.classes_file)
         if reduce_zero_label:
             names = names[1:]

@@ -1,0 +1,186 @@
+"""``lt-data evaluate --pred DIR --work WORK``: any framework's predictions against a split's labels.
+
+Predictions are PNG label maps, one per image of the split, found anywhere below ``DIR`` and matched
+by file stem to the image (``aachen_000000_000019_leftImg8bit.png``, as mmseg's ``format_only``
+writes it), the label (``..._gtFine_labelTrainIds``) or the sample id. Their values are train ids
+(``pred_ids="train"``: 0..K−1, what mmseg's ``IoUMetric(format_only=True)`` writes without
+``reduce_zero_label``) or the dataset's raw label ids (``pred_ids="raw"``: Cityscapes labelIds as
+``CityscapesMetric`` writes them, ADE20K's 1..150 as ``IoUMetric`` writes them with
+``reduce_zero_label``), mapped through the class table. One confusion matrix over the split gives
+per-class IoU and overall / head / middle / tail mIoU, in the schema of the trainer's
+``metrics.json`` (:func:`lt_data.metrics.evaluate_confusion`).
+
+A missing, extra, unreadable or wrongly sized prediction, or one with values that are not classes,
+is an error naming the file; the run names every such file at once (``skip_bad`` leaves them out
+and lists them under ``skipped``).
+
+Speed: each image decodes its prediction and its label, maps the label's raw values with one table
+lookup and counts the (label, prediction) pairs with one 16-bit histogram (``cv2.calcHist``), which
+also finds unknown label values and predictions that are not classes; in worker processes, only the
+non-zero cells travel back. ``scripts/bench_evaluate.py`` compares it with decoding alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .classes import ClassTable
+from .errors import BadInput, DataError, LtDataError
+from .metrics import evaluate_confusion
+
+PRED_IDS = ("train", "raw")
+
+
+def index_predictions(pred_dir: Path, samples, layout) -> tuple[dict[int, Path], list[BadInput]]:
+    """{sample row: prediction file} and the problems: samples without a prediction, predictions
+    without a sample, and stems that name two files."""
+    if not pred_dir.is_dir():
+        raise DataError(pred_dir, "prediction directory does not exist or is not a directory")
+    files: dict[str, list[Path]] = {}
+    for p in sorted(pred_dir.rglob("*.png")):
+        files.setdefault(p.stem, []).append(p)
+    keys: dict[str, int] = {}
+    for i, s in enumerate(samples):
+        for key in {Path(s.image).stem, Path(s.label.split("#")[0]).stem, Path(s.id).name}:
+            keys.setdefault(key, i)
+    found: dict[int, Path] = {}
+    bad: list[BadInput] = []
+    for stem, paths in files.items():
+        i = keys.get(stem)
+        if i is None:
+            bad += [BadInput(str(p), "prediction for no image of the split") for p in paths]
+        elif len(paths) > 1 or i in found:
+            bad += [BadInput(str(p), f"one of several predictions for {samples[i].image}") for p in paths]
+        else:
+            found[i] = paths[0]
+    for i, s in enumerate(samples):
+        if i not in found:
+            bad.append(BadInput(str(pred_dir / (Path(s.image).stem + ".png")),
+                                f"missing prediction for {layout.image_path(s)}"))
+    return found, bad
+
+
+def _read_prediction(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P"):
+                raise DataError(path, f"prediction is a {im.mode} image; expected an 8-bit single-channel label "
+                                      f"map (mode L or P)")
+            return np.asarray(im, dtype=np.uint8)
+    except DataError:
+        raise
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(path, f"unreadable or truncated prediction file ({e})") from None
+
+
+def label_lut(table: ClassTable) -> np.ndarray:
+    """(256,) uint16 raw label value → its confusion row · 256: train id 0..K−1, K for the ignored
+    values, K + 1 for unknown ones (the prediction is or-ed into the low byte)."""
+    k = table.num_classes
+    rows = np.where(table.known, table.lut, k + 1).astype(np.uint16)
+    rows[table.known & (table.lut == table.ignore_index)] = k
+    return rows << 8
+
+
+_BUFFERS: dict[tuple[int, int], np.ndarray] = {}  # one pair map per image size and process, reused
+
+
+def _pair_buffer(shape: tuple[int, int]) -> np.ndarray:
+    buf = _BUFFERS.get(shape)
+    if buf is None:  # a fresh 2048x1024 uint16 map page-faults ~2 ms on every image; reuse it
+        _BUFFERS.clear()
+        buf = _BUFFERS[shape] = np.empty(shape, np.uint16)
+    return buf
+
+
+def _pair_task(state: dict, task: tuple[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """(cells, counts) of one image's confusion matrix (cell = label · K + prediction).
+
+    Both maps are decoded, the label's raw values go through one table lookup, and one histogram of
+    (label row · 256 + prediction) counts every pair and, in the same pass, finds unknown label
+    values (row K + 1) and predictions that are not classes (columns ≥ K)."""
+    import cv2
+
+    i, path = task
+    layout, k = state["layout"], state["k"]
+    sample = state["samples"][i]
+    pred = _read_prediction(Path(path))
+    raw = layout.read_raw_label(sample)
+    if pred.shape != raw.shape:
+        raise DataError(path, f"prediction is {pred.shape[1]}x{pred.shape[0]} but its label "
+                              f"{layout.label_path(sample)} is {raw.shape[1]}x{raw.shape[0]}")
+    if state["pred_lut"] is not None:
+        pred = cv2.LUT(pred, state["pred_lut"])
+    cell = cv2.LUT(raw, state["label_lut"], dst=_pair_buffer(raw.shape))  # row · 256, 16 bits
+    np.bitwise_or(cell, pred, out=cell)
+    joint = cv2.calcHist([cell], [0], None, [(k + 2) * 256], [0, (k + 2) * 256]).reshape(k + 2, 256)
+    if joint[k + 1].any():
+        from .layouts.base import unknown_values_problem
+
+        unknown = np.unique(raw[~layout.table.known[raw]]).tolist()
+        raise DataError(layout.label_path(sample), unknown_values_problem(layout.table, unknown))
+    wrong = joint[:k, k:].sum(axis=0)
+    if wrong.any():
+        values = (np.flatnonzero(wrong) + k).tolist()
+        if state["pred_lut"] is not None:
+            raise DataError(path, "prediction holds raw label ids that map to no class")
+        raise DataError(path, f"prediction holds values outside the class ids 0..{k - 1}: {values[:8]}; "
+                              f"raw dataset ids? use --pred-ids raw")
+    counts = joint[:k, :k].ravel()
+    nz = np.flatnonzero(counts)
+    return nz, counts[nz].astype(np.int64)
+
+
+def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: str = "train",
+                         buckets_from: str | Path | None = None, workers: int | None = None,
+                         skip_bad: bool = False, progress: bool = True) -> dict:
+    """``metrics.json``'s content for the predictions in ``pred_dir`` over the split of ``work``.
+
+    Buckets come from ``buckets_from/buckets.json`` (default: ``work``'s own, when present).
+    """
+    from .buckets import BUCKETS_FILE, load_buckets
+    from .parallel import map_samples
+    from .stats import load_stats, open_layout
+
+    if pred_ids not in PRED_IDS:
+        raise LtDataError(f"--pred-ids must be one of {', '.join(PRED_IDS)}, got {pred_ids!r}")
+    work = Path(work)
+    stats = load_stats(work, verify=False)
+    table: ClassTable = stats.table
+    k = table.num_classes
+    if k > 253:
+        raise LtDataError(f"{k} classes: more than the 253 a 16-bit pair histogram holds")
+    layout = open_layout(work)
+    samples = stats.samples
+    found, bad = index_predictions(Path(pred_dir), samples, layout)
+    pred_lut = None
+    if pred_ids == "raw":  # raw ids that are no class (void, unknown) become 255: not a class
+        pred_lut = np.where(table.known, table.lut, 255).astype(np.uint8)
+    tasks = [(i, str(p)) for i, p in sorted(found.items())]
+    mat = np.zeros(k * k, dtype=np.int64)
+    skipped = list(bad)
+    used = 0
+    for _, (cells, counts) in map_samples(_pair_task, tasks, {"layout": layout, "samples": samples, "k": k,
+                                                             "pred_lut": pred_lut, "label_lut": label_lut(table)},
+                                          workers=workers, ordered=False, skip_bad=skip_bad, bad=skipped,
+                                          desc="evaluate predictions", progress=progress,
+                                          describe=lambda p: tasks[p][1]):
+        mat[cells] += counts
+        used += 1
+    if used == 0:
+        raise DataError(pred_dir, "no prediction could be evaluated")
+    source = Path(buckets_from) if buckets_from is not None else work
+    buckets = load_buckets(source) if (source / BUCKETS_FILE).is_file() else None
+    out = evaluate_confusion(mat.reshape(k, k), list(table.names), buckets)
+    out["split"] = {"work": str(work), "images": used}
+    out["predictions"] = {"dir": str(pred_dir), "ids": pred_ids}
+    out["skipped"] = [b.to_json() for b in skipped]
+    out["confusion_matrix"] = mat.reshape(k, k).tolist()
+    return out
+
+
+__all__ = ["PRED_IDS", "evaluate_predictions", "index_predictions"]
