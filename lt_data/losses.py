@@ -82,8 +82,9 @@ def _spans(pixels: int, per_pixel: int, chunk: int) -> list[tuple[int, int]]:
 
 def _class_sums(x: torch.Tensor, y: torch.Tensor, bins: int, tile: int, per_image: bool = False) -> torch.Tensor:
     """Per-class sums: ``x (B, R, L)`` float, ``y (B, 1, L)`` int64 in [0, bins) → ``(R, bins)``
-    float64, ``out[r, c] = Σ_{b, l: y[b, 0, l] = c} x[b, r, l]``, summed in x's dtype per tile of ``tile`` pixels
-    (``per_image``: ``(B, R, bins)``, not summed over the batch)."""
+    float64, ``out[r, c] = Σ_{b, l: y[b, 0, l] = c} x[b, r, l]``, summed in x's dtype within tiles of
+    ``tile`` pixels and in float64 across them (``per_image``: ``(B, R, bins)``, not summed over the
+    batch)."""
     b, r, n = x.shape
     t, rest = divmod(n, tile) if 0 < tile < n else (1, 0)
     size = n // t
