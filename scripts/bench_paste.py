@@ -20,8 +20,19 @@ second; the speed-up is ours ÷ per-pixel loop in pixels/s (target ≥ 100×). O
 timed with ``torch.cuda.synchronize()`` around it and its peak extra memory read from
 ``torch.cuda.max_memory_allocated()``; the per-pixel loop stays on the CPU.
 
-Part 2, end-to-end loader on CamVid (``--camvid``): statistics, ``buckets.json`` (head 0,1,3 /
-middle 4,5,8 / tail 2,6,7,9,10) and the tail bank are built in a temporary work directory; then
+Peer (``--kornia``, on by default, skipped with a message when Kornia is not installed; it is in
+the optional ``[bench]`` extra): Kornia's ``RandomTransplantation(p=1)``, a batched copy-paste of
+mask regions between the images of a batch on the batch's device, runs on the same batch (as float32,
+which it requires; our paste is timed on the same float32 copy): its full call (drawing one donor
+label per image, which reads the labels back to the host) and its apply step alone (a replayed draw).
+The work differs: it moves all pixels of one label of the previous image, we paste the plan's objects;
+the figures are pixels moved per second.
+
+Part 2, end-to-end loader (``--dataset camvid``, the default: CamVid at ``--camvid``; or ``--dataset
+synthetic``: ``lt_data.synthetic``'s street scenes generated at CamVid's size, 367 × 480×360, for
+machines without CamVid): statistics, ``buckets.json`` (CamVid: head 0,1,3 / middle 4,5,8 / tail
+2,6,7,9,10; synthetic: head 0,2,3 / middle 1,4,5 / tail 6,7,8,9) and the tail bank are built in a
+temporary work directory (or ``--work``, reused); then
 ``make_loader(SegmentationDataset(work, crop_size=(360, 480)), batch_size=8, num_workers=2, seed=0)``
 is iterated (a) without a planner and (b) with ``MemoryBankPaste(bank, tail, per_image=True,
 resize_ratio=(0.5, 1.5))``, each batch going through ``apply_paste(batch, device)`` so the device
@@ -55,8 +66,12 @@ sys.path.insert(0, str(REPO))
 from lt_data.paste import PastePlan, paste  # noqa: E402
 
 CAMVID = REPO.parent / "shared" / "data" / "camvid"
-TAIL = [2, 6, 7, 9, 10]
-BUCKETS = {"rule": {"name": "list"}, "head": [0, 1, 3], "middle": [4, 5, 8], "tail": TAIL}
+# (layout, buckets) of the loader part: CamVid, or the synthetic street scenes (lt_data.synthetic) where
+# CamVid is not at hand (a GPU machine: the data set never travels).
+DATASETS = {
+    "camvid": ("camvid", {"rule": {"name": "list"}, "head": [0, 1, 3], "middle": [4, 5, 8], "tail": [2, 6, 7, 9, 10]}),
+    "synthetic": ("folder", {"rule": {"name": "list"}, "head": [0, 2, 3], "middle": [1, 4, 5], "tail": [6, 7, 8, 9]}),
+}
 
 
 # ---- timing helpers -------------------------------------------------------------------------------
@@ -231,25 +246,117 @@ def bench_synthetic(args, device: torch.device) -> dict:
             "objects": len(plan), "crop_px": [args.crop_min, args.crop_max], "pasted_pixels": pixels,
             "baseline_objects": len(sub), "baseline_pixels": sub_pixels, "auto_strategy": resolved,
             "time_s": best, "pixels_per_s": rate, "peak_mb": peak_mb or None,
-            "speedup_vs_torch_loop": vs_torch, "speedup_vs_numpy_loop": vs_numpy}
+            "speedup_vs_torch_loop": vs_torch, "speedup_vs_numpy_loop": vs_numpy,
+            "kornia": bench_kornia(args, device, images, labels, plan, ours_rate) if args.kornia else None}
 
 
-# ---- part 2: loader on CamVid ---------------------------------------------------------------------
+# ---- the nearest public peer: Kornia's RandomTransplantation ------------------------------------------
 
-def prepare_camvid(root: Path, work: Path, workers: int) -> str:
+def bench_kornia(args, device: torch.device, images: torch.Tensor, labels: torch.Tensor, plan: PastePlan,
+                 ours_rate: float) -> dict | None:
+    """Kornia's RandomTransplantation on the same batch: every image receives, at the same place, all
+    pixels of one label drawn from the previous image of the batch (a batched copy-paste of mask
+    regions on the batch's device). Kornia's mix augmentations take float images, so both it and our
+    paste run on float32 copies of the images here (converted outside the timer)."""
+    try:
+        import kornia
+        from kornia.augmentation import RandomTransplantation
+    except ImportError:
+        print(f"\n[kornia, {device}] skipped: kornia is not installed (pip install -c constraints.txt -e '.[bench]')")
+        return None
+    imgs, labs = images.to(device).float(), labels.to(device)
+    dev_plan = plan.to(device)
+    aug = RandomTransplantation(p=1.0, excluded_labels=[255])
+
+    def draw_and_apply() -> float:
+        torch.manual_seed(args.seed)  # Kornia draws its labels on the global CPU generator: same draw each call
+        _sync(device)
+        t = time.perf_counter()
+        aug(imgs, labs)
+        _sync(device)
+        return time.perf_counter() - t
+
+    draw_and_apply()
+    params = aug._params  # Kornia's documented way to replay a draw: pass its _params back
+    moved = int(params["selection"].sum())
+
+    def apply_only() -> float:
+        _sync(device)
+        t = time.perf_counter()
+        aug(imgs, labs, params=params)
+        _sync(device)
+        return time.perf_counter() - t
+
+    work_img, work_lab = imgs.clone(), labs.clone()
+    ours_pixels = int(plan.masks.sum())
+
+    def ours_float() -> float:
+        work_img.copy_(imgs)
+        work_lab.copy_(labs)
+        _sync(device)
+        t = time.perf_counter()
+        paste(work_img, work_lab, dev_plan, inplace=True)
+        _sync(device)
+        return time.perf_counter() - t
+
+    variants = {"kornia RandomTransplantation (draw + apply)": (draw_and_apply, moved),
+                "kornia, apply a replayed draw": (apply_only, moved),
+                "ours, paste auto on float32": (ours_float, ours_pixels)}
+    best = {name: float("inf") for name in variants}
+    for name, (run, _) in variants.items():  # warm-up
+        run()
+    names = list(variants)
+    for r in range(args.repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            best[name] = min(best[name], variants[name][0]())
+    rate = {name: variants[name][1] / best[name] for name in names}
+    print(f"\n[kornia {kornia.__version__}, {device}] the same batch as float32; Kornia moves {moved:,} pixels "
+          f"(one donor label per image, labels are per-pixel noise here), ours {ours_pixels:,}; best of "
+          f"{args.repeats}, interleaved")
+    print(f"  {'variant':<44} {'time ms':>10} {'pixels/s':>14} {'images/s':>10}")
+    for name in names:
+        print(f"  {name:<44} {best[name] * 1e3:>10.3f} {rate[name]:>14,.0f} {args.batch / best[name]:>10,.1f}")
+    vs_full = rate["ours, paste auto on float32"] / rate["kornia RandomTransplantation (draw + apply)"]
+    vs_apply = rate["ours, paste auto on float32"] / rate["kornia, apply a replayed draw"]
+    print(f"  pixels/s, ours / Kornia: {vs_full:.1f}x against its full call, {vs_apply:.1f}x against its apply step "
+          f"(ours on uint8, the loader's dtype: {ours_rate:,.0f} pixels/s)")
+    return {"version": kornia.__version__, "moved_pixels": moved, "ours_pixels": ours_pixels,
+            "time_s": best, "pixels_per_s": rate, "ours_vs_kornia_full": vs_full, "ours_vs_kornia_apply": vs_apply}
+
+
+# ---- part 2: the loader ---------------------------------------------------------------------------
+
+def prepare_work(dataset: str, root: Path, work: Path, workers: int) -> str:
+    """Statistics, buckets.json and the tail bank of ``root``'s train split in ``work`` (reused when
+    already there); returns the bank's path."""
     from lt_data.bank import build_bank
     from lt_data.buckets import write_buckets
     from lt_data.layouts import get_layout
     from lt_data.stats import run_stats
 
+    layout, buckets = DATASETS[dataset]
     t = time.perf_counter()
     if not (work / "class_stats.json").is_file():
-        run_stats(get_layout("camvid", root, "train"), work, workers=workers, progress=False)
+        run_stats(get_layout(layout, root, "train"), work, workers=workers, progress=False)
     if not (work / "buckets.json").is_file():
-        write_buckets(work, "list", head_classes=BUCKETS["head"], tail_classes=BUCKETS["tail"])
+        write_buckets(work, "list", head_classes=buckets["head"], tail_classes=buckets["tail"])
     path = build_bank(work, classes="tail", workers=workers, progress=False)
-    print(f"\n[loader] CamVid work directory {work}: stats + buckets + bank ready in {time.perf_counter() - t:.1f} s")
+    print(f"\n[loader] {dataset} work directory {work}: stats + buckets + bank ready in {time.perf_counter() - t:.1f} s")
     return path
+
+
+def synthetic_root(args) -> Path:
+    """The synthetic street scenes at CamVid's size and count (480x360, ``--synthetic-images`` train
+    images), generated once into ``--data`` (or a folder inside the work directory)."""
+    from lt_data.synthetic import generate_street_scenes
+
+    root = args.data or args.work / "street_scenes"
+    if not (root / "images" / "train" / f"train_{args.synthetic_images - 1:04d}.png").is_file():
+        t = time.perf_counter()
+        generate_street_scenes(root, num_train=args.synthetic_images, num_val=0, size=(480, 360), seed=args.seed)
+        print(f"\n[loader] generated {args.synthetic_images} synthetic street scenes (480x360) in {root} in "
+              f"{time.perf_counter() - t:.1f} s")
+    return root
 
 
 def loader_pass(loader, epoch: int, warmup: int, batches: int, device: torch.device) -> tuple[float, list]:
@@ -310,7 +417,7 @@ def bench_loader(args, bank_path: str, device: torch.device) -> dict:
     from lt_data.dataset import SegmentationDataset, make_loader
 
     bs, workers = args.loader_batch, args.workers
-    planner = MemoryBankPaste(bank_path, TAIL, per_image=True, resize_ratio=(0.5, 1.5))
+    planner = MemoryBankPaste(bank_path, DATASETS[args.dataset][1]["tail"], per_image=True, resize_ratio=(0.5, 1.5))
     loaders = {}
     for name, pl in (("without paste", None), ("with paste", planner)):
         ds = SegmentationDataset(args.work, crop_size=(360, 480))
@@ -335,7 +442,7 @@ def bench_loader(args, bank_path: str, device: torch.device) -> dict:
         paired.append(round_dt["without paste"] / round_dt["with paste"])
     rate = {name: batches * bs / best[name] for name in best}
     ratio = rate["with paste"] / rate["without paste"]
-    print(f"[loader, {device}] CamVid train, crop 360x480, batch {bs}, {workers} workers, {batches} timed batches "
+    print(f"[loader, {device}] {args.dataset} train, crop 360x480, batch {bs}, {workers} workers, {batches} timed batches "
           f"after {warmup} warm-up, best of {args.loader_repeats}, interleaved; apply_paste on {device} included")
     print(f"  {'variant':<16} {'images/s':>10} {'time s':>9}")
     for name in names:
@@ -373,8 +480,14 @@ def main() -> None:
     g.add_argument("--repeats", type=int, default=20)
     g.add_argument("--baseline-objects", type=int, default=3, help="objects the per-pixel loop pastes")
     g.add_argument("--baseline-repeats", type=int, default=3)
+    g.add_argument("--kornia", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time Kornia's RandomTransplantation on the same batch (skipped when absent)")
     g = ap.add_argument_group("loader")
+    g.add_argument("--dataset", choices=list(DATASETS), default="camvid",
+                   help="camvid (the real data) or synthetic (street scenes generated at CamVid's size)")
     g.add_argument("--camvid", type=Path, default=CAMVID, help="CamVid root (default: %(default)s)")
+    g.add_argument("--data", type=Path, default=None, help="--dataset synthetic: where to generate (or reuse) it")
+    g.add_argument("--synthetic-images", type=int, default=367, help="--dataset synthetic: train images")
     g.add_argument("--work", type=Path, default=None, help="work directory to build into / reuse (default: temporary)")
     g.add_argument("--workers", type=int, default=2)
     g.add_argument("--loader-batch", type=int, default=8)
@@ -404,8 +517,8 @@ def main() -> None:
             figures["synthetic"][str(d)] = bench_synthetic(args, d)
 
     if "loader" in parts:
-        if not (args.camvid / "train").is_dir():
-            print(f"\n[loader] skipped: no CamVid at {args.camvid} (--camvid)")
+        if args.dataset == "camvid" and not (args.camvid / "train").is_dir():
+            print(f"\n[loader] skipped: no CamVid at {args.camvid} (--camvid; or --dataset synthetic)")
         else:
             tmp = None
             if args.work is None:
@@ -413,7 +526,9 @@ def main() -> None:
                 args.work = Path(tmp.name)
             args.work.mkdir(parents=True, exist_ok=True)
             try:
-                bank_path = prepare_camvid(args.camvid, args.work, args.workers)
+                root = args.camvid if args.dataset == "camvid" else synthetic_root(args)
+                bank_path = prepare_work(args.dataset, root, args.work, args.workers)
+                figures["loader_dataset"] = args.dataset
                 for d in devices:
                     figures["loader"][str(d)] = bench_loader(args, bank_path, d)
             finally:
