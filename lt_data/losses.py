@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .classes import IGNORE_INDEX
+from .outputs import match
 
 
 def _check_shapes(logits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -399,6 +400,7 @@ class AUCLoss(nn.Module):
         self.margin, self.ignore_index = margin, ignore_index
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return auc_loss(logits, labels, margin=self.margin, ignore_index=self.ignore_index)
 
 
@@ -409,6 +411,7 @@ class PATLoss(nn.Module):
         self.temperature, self.eps, self.ignore_index, self.detach_weight = temperature, eps, ignore_index, detach_weight
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return pat_loss(logits, labels, temperature=self.temperature, eps=self.eps, ignore_index=self.ignore_index,
                         detach_weight=self.detach_weight)
 
@@ -420,6 +423,7 @@ class CrossEntropyLoss(nn.Module):
         self.ignore_index = ignore_index
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return cross_entropy(logits, labels, weight=self.weight, ignore_index=self.ignore_index)
 
 
@@ -429,6 +433,7 @@ class FocalLoss(nn.Module):
         self.gamma, self.ignore_index = gamma, ignore_index
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return focal_loss(logits, labels, gamma=self.gamma, ignore_index=self.ignore_index)
 
 
@@ -447,6 +452,7 @@ class ClassBalancedLoss(_CountsLoss):
         self.beta = beta
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return class_balanced_loss(logits, labels, self.class_counts, beta=self.beta, ignore_index=self.ignore_index)
 
 
@@ -456,6 +462,7 @@ class LDAMLoss(_CountsLoss):
         self.max_margin, self.scale = max_margin, scale
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return ldam_loss(logits, labels, self.class_counts, max_margin=self.max_margin, scale=self.scale,
                          ignore_index=self.ignore_index)
 
@@ -466,12 +473,14 @@ class BLVLoss(_CountsLoss):
         self.sigma = sigma
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return blv_loss(logits, labels, self.class_counts, sigma=self.sigma, training=self.training,
                         ignore_index=self.ignore_index)
 
 
 class BalancedSoftmaxLoss(_CountsLoss):
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         return balanced_softmax_loss(logits, labels, self.class_counts, ignore_index=self.ignore_index)
 
 
@@ -487,6 +496,7 @@ class WeightedSum(nn.Module):
         self.losses = nn.ModuleList([m for _, m in terms])
 
     def forward(self, logits, labels):
+        logits, labels = match(logits, labels)  # any model output, at any resolution; labels (B[, 1], H, W)
         total = None
         for w, loss in zip(self.weights, self.losses):
             term = w * loss(logits, labels)

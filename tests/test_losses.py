@@ -341,3 +341,21 @@ def test_cuda_losses_equal_cpu(cuda_strategy, monkeypatch):
     auc_loss(z, lab.cuda()).backward()
     _auc_pairwise(ref_z, lab).backward()
     torch.testing.assert_close(z.grad.cpu(), ref_z.grad, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["1*auc+ce", "pat", "focal"])
+def test_losses_take_what_real_models_return(spec):
+    """A Hugging Face output (.logits at 1/4 resolution), a torchvision dict, and (B, 1, H, W) labels."""
+    from types import SimpleNamespace
+
+    from lt_data.losses import build_loss
+
+    g = torch.Generator().manual_seed(0)
+    low = torch.randn(2, 5, 8, 10, generator=g)
+    labels = torch.randint(0, 5, (2, 32, 40), generator=g)
+    labels[:, :2] = 255
+    up = torch.nn.functional.interpolate(low, size=(32, 40), mode="bilinear", align_corners=False)
+    loss = build_loss(spec)
+    want = loss(up, labels)
+    torch.testing.assert_close(loss(SimpleNamespace(logits=low), labels[:, None]), want)
+    torch.testing.assert_close(loss({"out": low}, labels), want)
