@@ -469,7 +469,12 @@ def load_buckets(work: str | Path, *, check: bool = True) -> dict:
     path = work / BUCKETS_FILE
     if not path.is_file():
         raise ArtifactError(f"{path}: not found; run `lt-data buckets {work}` first")
-    buckets = read_json(path)
+    try:
+        buckets = read_json(path)
+        buckets["head"], buckets["tail"]
+    except (ValueError, KeyError, TypeError):
+        raise ArtifactError(f"{path}: not a buckets file written by lt-data (unreadable or edited); "
+                            f"re-run `lt-data buckets {work}`") from None
     if check:
         now = stats_fingerprint(work)
         built_from = (buckets.get("source") or {}).get("stats")

@@ -292,3 +292,9 @@ def test_output_and_worker_mistakes_are_one_line(work, tmp_path, args):
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and result.output.strip().count("\n") == 0, result.output
     assert f.read_text() == "keep" and sorted(p.name for p in work.iterdir()) == before
+
+
+def test_a_corrupt_buckets_file_is_one_line(work):
+    (work / "buckets.json").write_text('{"head": [0], "tail"')
+    result = _cli("bank", "build", str(work), "-q")
+    assert result.exit_code == 2 and "buckets.json: not a buckets file written by lt-data" in result.output
