@@ -118,9 +118,14 @@ def test_report_without_buckets_and_with_stale_buckets(work_copy, tmp_path):
     index = write_report(work_copy)  # no buckets.json: default rule, said in the report
     assert "computed for this report" in index.read_text()
     assert not (work_copy / "buckets.json").exists(), "the report stage never writes another stage's artifact"
-    stale = json.loads(json.dumps({"source": {"stats": "0" * 16}, "num_classes": 11}))
+    write_buckets(work_copy)
+    stale = json.loads((work_copy / "buckets.json").read_text())
+    stale["source"]["stats"] = "0" * 16  # buckets of other statistics
     (work_copy / "buckets.json").write_text(json.dumps(stale))
     with pytest.raises(ArtifactError, match="built from other statistics"):
+        write_report(work_copy)
+    (work_copy / "buckets.json").write_text('{"num_classes": 11}')  # not a buckets file at all
+    with pytest.raises(ArtifactError, match="not a buckets file"):
         write_report(work_copy)
 
 
