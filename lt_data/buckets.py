@@ -450,7 +450,7 @@ def write_buckets(work: str | Path, rule: str | None = None, *, refine: str | Pa
                                  DEFAULT_HIGH if high is None else high)
         buckets["refine"]["source"] = {"path": str(Path(refine).resolve()), "sha256": file_sha256(refine)}
     ds = stats.dataset
-    buckets["source"] = {"stats": stats_fingerprint(work), "work": str(work.resolve()),
+    buckets["source"] = {"stats": stats_fingerprint(work),
                          "dataset": stats.table.dataset, "layout": ds.get("layout"), "root": ds.get("root"),
                          "split": ds.get("split"), "tool": "lt-data", "version": __version__}
     atomic_write_json(path, buckets)

@@ -101,14 +101,17 @@ def _rects_task(state: dict, task: tuple) -> tuple[np.ndarray, tuple[int, int]]:
 def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float = DEFAULT_RATIO,
                  step: float = DEFAULT_STEP, classes: str | Sequence[int] | None = "tail", workers: int | None = None,
                  out: str | Path | None = None, storage_options: dict | None = None, force: bool = False,
-                 skip_bad: bool = False, progress: bool = True) -> str:
+                 skip_bad: bool = False, progress: bool = True, backend: str = "processes",
+                 scheduler: str | None = None) -> str:
     """The ``cutmix build`` stage: tail subsets and their level boxes into ``WORK/cutmix.zarr``.
 
     Subsets come from the statistics' per-image counts; minimum rectangles from the label files
     (only labels are decoded). An up-to-date complete store is kept unless ``force``; otherwise a new
     store is built aside and replaces the old one when complete (an existing ``out`` that is not a
     cutmix store is refused). Bad labels fail the build naming every one, or with ``skip_bad`` are
-    left out of the subsets and listed in the ``skipped`` attribute. Returns the store's path or URL.
+    left out of the subsets and listed in the ``skipped`` attribute. ``storage_options`` apply to
+    ``out`` and to a dataset root that is a URL; ``backend``/``scheduler``: see
+    :func:`lt_data.parallel.map_samples`. Returns the store's path or URL.
     """
     from .stats import open_layout
 
@@ -125,18 +128,19 @@ def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float
     sel = np.array(ids, dtype=np.int64)
     present = stats.counts[:, sel] > 0
     tasks = [(int(i), sel[present[i]].tolist()) for i in np.flatnonzero(present.any(axis=1))]
-    layout, samples = open_layout(work), stats.samples
+    layout, samples = open_layout(work, storage_options), stats.samples
     skipped: list = []
-    rows = []  # class, sample, H, W, y0, x0, y1, x1
+    rows = []  # per image: (classes, 8) rows of class, sample, H, W, y0, x0, y1, x1
     with write_store(out, SCHEMA, "cutmix store", storage_options) as target:
         group = begin_store(target, storage_options, SCHEMA, SCHEMA_VERSION, stats, ids, params, fingerprints)
         for p, (rects, (h, w)) in map_samples(_rects_task, tasks, {"layout": layout, "samples": samples},
                                               workers=workers, skip_bad=skip_bad, bad=skipped, desc="cutmix build",
-                                              progress=progress,
+                                              progress=progress, backend=backend, scheduler=scheduler,
                                               describe=lambda p: str(layout.label_path(samples[tasks[p][0]]))):
             i, classes_i = tasks[p]
-            rows += [(c, i, h, w, *r) for c, r in zip(classes_i, rects.tolist())]
-        m = np.array(rows, dtype=np.int64).reshape(-1, 8)
+            rows.append(np.column_stack([np.asarray(classes_i, np.int64), np.full((len(classes_i), 3), (i, h, w)),
+                                         np.asarray(rects, np.int64).reshape(-1, 4)]))
+        m = np.concatenate(rows) if rows else np.zeros((0, 8), np.int64)
         m = m[np.lexsort((m[:, 1], m[:, 0]))]
         boxes = level_boxes(m[:, 4:8], m[:, 2:4], levels, ratio, step)
         k = stats.table.num_classes

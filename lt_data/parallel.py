@@ -15,6 +15,12 @@ reduce in the main process. :func:`map_samples` is that map:
   and Ctrl-C in the main process stop the run at once: the workers are killed and reaped, and the
   error names the samples the dead worker held.
 
+With ``backend="dask"`` the same chunks run as tasks on a Dask cluster (``scheduler``: the address
+of a running ``distributed`` scheduler, or ``local:N`` for a ``LocalCluster`` of N single-threaded
+worker processes started here); the verdicts, ordering, bad-sample handling and crash reports are
+the same code, so the artifacts are the same bytes. At most two chunks per worker thread are in
+flight, so results never pile up in memory, whatever the number of samples.
+
 Why not ``multiprocessing.Pool``: its ``terminate`` joins a result queue whose lock a killed worker
 may hold, which hung ``lt-data stats`` about once in twenty runs under load. Here every worker has
 its own pipe, read only by the main process, so no lock is shared and stopping is always
@@ -23,8 +29,10 @@ its own pipe, read only by the main process, so no lock is shared and stopping i
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
+import re
 import signal
 import traceback
 from collections import deque
@@ -35,6 +43,9 @@ from .errors import BadInput, DataError, LtDataError
 
 MAX_BAD = 50  # bad samples collected before a run without skip_bad gives up
 _PREFETCH = 2  # chunks queued per worker, so a worker never waits for the main process
+
+
+BACKENDS = ("processes", "dask")
 
 
 def default_workers() -> int:
@@ -77,7 +88,8 @@ def map_samples(func: Callable[[Any, Any], Any], tasks: Sequence[Any], state: An
                 workers: int | None = None, ordered: bool = True, skip_bad: bool = False,
                 bad: list[BadInput] | None = None, max_bad: int = MAX_BAD, describe: Callable[[int], str] | None = None,
                 desc: str = "", unit: str = "img", progress: bool = True, chunksize: int | None = None,
-                hint: str = "--skip-bad skips such samples") -> Iterator[tuple[int, Any]]:
+                hint: str = "--skip-bad skips such samples", backend: str = "processes",
+                scheduler: str | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(position, func(state, tasks[position]))`` for every task that succeeds.
 
     ``state`` is whatever ``func`` needs besides its task (a layout, the sample list, parameters).
@@ -86,10 +98,13 @@ def map_samples(func: Callable[[Any, Any], Any], tasks: Sequence[Any], state: An
     it the run goes on until ``max_bad`` bad samples were seen or the tasks are done, then raises
     :class:`BadSamples` naming them all (the bad samples already in ``bad``, e.g. unpaired files
     found by a layout's scan, come first). ``describe(position)`` names a task's file in a crash
-    report. ``workers`` ``None`` means all cores; ``1`` runs in this process.
+    report. ``workers`` ``None`` means all cores; ``1`` runs in this process. ``backend="dask"`` runs
+    the chunks on the Dask cluster ``scheduler`` (an address, or ``local:N``; ``None`` starts a local
+    cluster of ``workers`` processes), see :func:`dask_client`.
     """
     from tqdm import tqdm
 
+    check_backend(backend, scheduler)
     workers = min(resolve_workers(workers), max(1, len(tasks)))
     bad = [] if bad is None else bad
     found: list[BadInput] = list(bad)
@@ -106,14 +121,15 @@ def map_samples(func: Callable[[Any, Any], Any], tasks: Sequence[Any], state: An
         return False
 
     try:
-        if workers == 1:
+        if workers == 1 and backend == "processes":
             for position, task in enumerate(tasks):
                 ok, value = _call(func, state, task)
                 if verdict(position, ok, value):
                     yield position, value
                 bar.update(1)
         else:
-            results = _run_processes(func, tasks, state, workers, ordered, chunksize, describe)
+            run = _run_dask if backend == "dask" else _run_processes
+            results = run(func, tasks, state, workers, ordered, chunksize, describe, scheduler=scheduler)
             try:
                 for position, ok, value in results:
                     if verdict(position, ok, value):
@@ -145,26 +161,55 @@ def _worker_main(conn, func, state) -> None:
             chunk = conn.recv()
             if chunk is None:
                 return
-            out = []
-            for position, task in chunk:
-                try:
-                    out.append((position, *_call(func, state, task)))
-                except BaseException:  # noqa: BLE001 - reported to the main process, which stops the run
-                    conn.send(("crash", position, traceback.format_exc()))
-                    return
-            conn.send(("done", out))
+            msg = _run_chunk(func, state, chunk)
+            conn.send(msg)
+            if msg[0] == "crash":
+                return
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the main process went away or stopped the run
+
+
+def _run_chunk(func, state, chunk) -> tuple:
+    """``("done", [(position, ok, value), ...])``, or ``("crash", position, traceback)`` for a bug."""
+    out = []
+    for position, task in chunk:
+        try:
+            out.append((position, *_call(func, state, task)))
+        except BaseException:  # noqa: BLE001 - reported to the main process, which stops the run
+            return ("crash", position, traceback.format_exc())
+    return ("done", out)
+
+
+def _chunks(n: int, workers: int, chunksize: int | None) -> deque:
+    size = chunksize or max(1, min(64, n // (workers * 8) or 1))
+    return deque([(s, min(s + size, n)) for s in range(0, n, size)])
+
+
+class _Reorder:
+    """Turns chunk results arriving in any order into ``(position, ok, value)`` in task order, or as they come."""
+
+    def __init__(self, ordered: bool):
+        self.ordered, self.pending, self.next = ordered, {}, 0
+
+    def __call__(self, rows) -> Iterator[tuple[int, bool, Any]]:
+        if not self.ordered:
+            yield from rows
+            return
+        for position, ok, value in rows:
+            self.pending[position] = (ok, value)
+        while self.next in self.pending:
+            ok, value = self.pending.pop(self.next)
+            yield self.next, ok, value
+            self.next += 1
 
 
 def _context():
     return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
 
 
-def _run_processes(func, tasks, state, workers, ordered, chunksize, describe):
+def _run_processes(func, tasks, state, workers, ordered, chunksize, describe, scheduler=None):
     n = len(tasks)
-    size = chunksize or max(1, min(64, n // (workers * 8) or 1))
-    chunks = deque([(s, min(s + size, n)) for s in range(0, n, size)])
+    chunks = _chunks(n, workers, chunksize)
     ctx = _context()
     procs, conns, held = [], [], []
     try:
@@ -188,8 +233,7 @@ def _run_processes(func, tasks, state, workers, ordered, chunksize, describe):
 
         for w in range(workers):
             feed(w)
-        pending: dict[int, tuple[bool, Any]] = {}
-        next_out = 0
+        reorder = _Reorder(ordered)
         remaining = n
         live = set(range(workers))
         while remaining:
@@ -206,17 +250,8 @@ def _run_processes(func, tasks, state, workers, ordered, chunksize, describe):
                         where = describe(msg[1]) if describe else f"task {msg[1]}"
                         raise WorkerFailed(f"a worker failed on {where}:\n{msg[2]}")
                     held[w].popleft()
-                    for position, ok, value in msg[1]:
-                        remaining -= 1
-                        if ordered:
-                            pending[position] = (ok, value)
-                        else:
-                            yield position, ok, value
-                    if ordered:
-                        while next_out in pending:
-                            ok, value = pending.pop(next_out)
-                            yield next_out, ok, value
-                            next_out += 1
+                    remaining -= len(msg[1])
+                    yield from reorder(msg[1])
                     feed(w)
                     if not held[w]:
                         live.discard(w)
@@ -228,6 +263,110 @@ def _run_processes(func, tasks, state, workers, ordered, chunksize, describe):
                     raise _died(procs[w], held[w], describe)
     finally:
         _stop(procs, conns)
+
+
+# ---- Dask -----------------------------------------------------------------------------------------------
+
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+_CLIENTS: dict[tuple, Any] = {}
+
+
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """A user error for an unknown backend, a scheduler without the Dask backend, or a bad ``local:N``."""
+    if backend not in BACKENDS:
+        raise LtDataError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if scheduler is not None and backend != "dask":
+        raise LtDataError("--scheduler applies to --backend dask only")
+    if scheduler is not None:
+        m = _LOCAL.match(scheduler)
+        if m and m.group(1) is not None and int(m.group(1)) < 1:
+            raise LtDataError(f"--scheduler {scheduler}: a local cluster needs at least 1 worker")
+        if not m and not re.match(r"^[A-Za-z0-9+.-]+://|^[^\s:/]+:\d+$", scheduler):
+            raise LtDataError(f"--scheduler {scheduler!r}: give a scheduler address (tcp://host:8786) or "
+                              f"local:N for a local cluster of N worker processes")
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise LtDataError("--backend dask needs dask.distributed: pip install 'lt-data[dask]'") from None
+
+
+def dask_client(scheduler: str | None, workers: int):
+    """A ``distributed.Client``: connected to the scheduler at ``scheduler``, or to a ``LocalCluster``
+    of single-threaded worker processes (``local:N``: N of them; ``None`` or ``local``: ``workers``).
+    Clients are kept for the life of the process (a stage with two passes starts one cluster) and
+    closed at exit."""
+    from distributed import Client, LocalCluster
+
+    m = _LOCAL.match(scheduler or "local")
+    key = ("local", int(m.group(1) or workers)) if m else ("address", scheduler)
+    client = _CLIENTS.get(key)
+    if client is not None and client.status == "running":
+        return client
+    try:
+        if m:
+            cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=40)
+            client = Client(cluster, set_as_default=False)
+        else:
+            client = Client(scheduler, set_as_default=False, timeout=30)
+    except OSError as e:
+        raise LtDataError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({e})") from None
+    _CLIENTS[key] = client
+    return client
+
+
+@atexit.register
+def close_dask_clients() -> None:
+    """Close the clients (and the local clusters) this process started."""
+    while _CLIENTS:
+        _, client = _CLIENTS.popitem()
+        cluster = client.cluster if client.cluster is not None and client.scheduler_info else None
+        try:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        except Exception:  # noqa: BLE001 - shutting down: nothing left to report to
+            pass
+
+
+def _run_dask(func, tasks, state, workers, ordered, chunksize, describe, scheduler=None):
+    from distributed import as_completed
+
+    client = dask_client(scheduler, workers)
+    threads = sum(client.nthreads().values()) or workers
+    chunks = _chunks(len(tasks), threads, chunksize)
+    # a list of one: scatter would otherwise send the items of a tuple or dict state one by one
+    shared = client.scatter([state], broadcast=True, hash=False)[0]
+    where: dict[Any, tuple[int, int]] = {}
+
+    def submit() -> Any:
+        s, e = chunks.popleft()
+        fut = client.submit(_run_chunk, func, shared, [(i, tasks[i]) for i in range(s, e)], pure=False)
+        where[fut] = (s, e)
+        return fut
+
+    running = as_completed([submit() for _ in range(min(len(chunks), 2 * threads))], loop=client.loop)
+    reorder = _Reorder(ordered)
+    try:
+        for fut in running:
+            s, e = where.pop(fut)
+            if fut.status != "finished":
+                err = fut.exception()
+                what = ", ".join(describe(i) for i in range(s, min(e, s + 3))) if describe else f"tasks {s}..{e - 1}"
+                raise WorkerFailed(f"a Dask task failed ({type(err).__name__}: {err}) while processing {what}")
+            msg = fut.result()
+            fut.release()
+            if msg[0] == "crash":
+                where_ = describe(msg[1]) if describe else f"task {msg[1]}"
+                raise WorkerFailed(f"a worker failed on {where_}:\n{msg[2]}")
+            if chunks:
+                running.add(submit())
+            yield from reorder(msg[1])
+    finally:
+        if where:
+            client.cancel(list(where))
+        shared.release()
 
 
 def _died(proc, held, describe) -> WorkerFailed:
@@ -259,4 +398,5 @@ def _stop(procs, conns) -> None:
         p.join(timeout=5)
 
 
-__all__ = ["BadSamples", "MAX_BAD", "WorkerFailed", "default_workers", "map_samples", "resolve_workers"]
+__all__ = ["BACKENDS", "BadSamples", "MAX_BAD", "WorkerFailed", "check_backend", "dask_client", "default_workers",
+           "map_samples", "resolve_workers"]

@@ -135,26 +135,44 @@ def _count_task(state: tuple[Layout, list[Sample]], i: int) -> tuple[np.ndarray,
     return count_sample(layout, samples[i])
 
 
-def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool = False,
-                  progress: bool = True) -> ClassStats:
+_FOLD_BLOCK = 4096  # raw histograms folded per block: memory stays (N, K) tables, never (N, 256)
+
+
+def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool = False, progress: bool = True,
+                  backend: str = "processes", scheduler: str | None = None) -> ClassStats:
     """Scan the layout and count every sample's classes. Raises :class:`DataError` on bad input
-    unless ``skip_bad``, which skips bad samples and lists them in ``ClassStats.skipped``."""
+    unless ``skip_bad``, which skips bad samples and lists them in ``ClassStats.skipped``.
+    ``backend``/``scheduler``: see :func:`lt_data.parallel.map_samples`."""
     samples, bad = layout.scan()
     workers = resolve_workers(workers)
     if not samples and not bad:
         raise DataError(layout.root, f"empty split {layout.split!r}: no image/label pairs found for the "
                                      f"{layout.name} layout")
-    n = len(samples)
-    raw_hists = np.zeros((n, 256), dtype=np.int64)
+    n, k = len(samples), layout.table.num_classes
+    counts_all = np.zeros((n, k), dtype=np.int64)
+    ignored_all = np.zeros(n, dtype=np.int64)
     sizes = np.zeros((n, 2), dtype=np.int64)
     ok = np.zeros(n, dtype=bool)
+    block, where = np.zeros((_FOLD_BLOCK, 256), dtype=np.int64), []
+
+    def fold() -> None:
+        c, g = layout.table.fold_histograms(block[:len(where)])
+        counts_all[where], ignored_all[where] = c, g
+        where.clear()
+
     skipped = list(bad)  # unpaired files found by the scan are reported (or skipped) with the bad labels
     results = map_samples(_count_task, range(n), (layout, samples), workers=workers, ordered=False,
                           skip_bad=skip_bad, bad=skipped, desc=f"stats {layout.name}/{layout.split}",
-                          progress=progress, describe=lambda i: str(layout.label_path(samples[i])))
+                          progress=progress, describe=lambda i: str(layout.label_path(samples[i])),
+                          backend=backend, scheduler=scheduler)
     for i, (hist, h, w) in results:
-        raw_hists[i], sizes[i] = hist, (h, w)
+        block[len(where)] = hist
+        where.append(i)
+        if len(where) == _FOLD_BLOCK:
+            fold()
+        sizes[i] = (h, w)
         ok[i] = True
+    fold()
 
     if not ok.any():
         raise DataError(layout.root, f"empty split {layout.split!r}: all {len(skipped)} samples were bad "
@@ -165,7 +183,7 @@ def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool 
         s = samples[i]
         s.height, s.width = int(sizes[i, 0]), int(sizes[i, 1])
         kept.append(s)
-    counts, ignored = layout.table.fold_histograms(raw_hists[idx])
+    counts, ignored = counts_all[idx], ignored_all[idx]
     dataset = layout.describe() | {"class_table": layout.table.to_json(), "ignore_index": layout.table.ignore_index,
                                    "tool": "lt-data", "version": __version__,
                                    "warnings": list(getattr(layout, "warnings", []))}
@@ -245,12 +263,14 @@ def load_stats(work: str | Path, *, verify: bool = True) -> ClassStats:
     return stats
 
 
-def open_layout(work: str | Path) -> Layout:
-    """The layout the statistics in ``work`` were computed from (to read its images and labels)."""
+def open_layout(work: str | Path, storage_options: dict | None = None) -> Layout:
+    """The layout the statistics in ``work`` were computed from (to read its images and labels);
+    ``storage_options`` for a dataset root that is a URL."""
     from .layouts import get_layout
 
     dataset = read_json(Path(work) / DATASET_FILE)
-    return get_layout(dataset["layout"], dataset["root"], dataset["split"], **dataset.get("options", {}))
+    return get_layout(dataset["layout"], dataset["root"], dataset["split"], storage_options=storage_options,
+                      **dataset.get("options", {}))
 
 
 def stats_fingerprint(work: str | Path) -> str:
@@ -260,10 +280,11 @@ def stats_fingerprint(work: str | Path) -> str:
 
 
 def run_stats(layout: Layout, out: str | Path, *, workers: int | None = None, skip_bad: bool = False,
-              progress: bool = True) -> ClassStats:
+              progress: bool = True, backend: str = "processes", scheduler: str | None = None) -> ClassStats:
     """The ``stats`` stage: count and write. Returns the statistics."""
     t0 = time.perf_counter()
-    stats = compute_stats(layout, workers=workers, skip_bad=skip_bad, progress=progress)
+    stats = compute_stats(layout, workers=workers, skip_bad=skip_bad, progress=progress, backend=backend,
+                          scheduler=scheduler)
     write_stats(stats, out, seconds=round(time.perf_counter() - t0, 3))
     return stats
 

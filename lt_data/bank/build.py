@@ -96,14 +96,17 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
                max_per_class: int | None = None, choose: str = DEFAULT_CHOOSE, seed: int = 0,
                connectivity: int = DEFAULT_CONNECTIVITY, workers: int | None = None, out: str | Path | None = None,
                storage_options: dict | None = None, force: bool = False, skip_bad: bool = False,
-               progress: bool = True) -> str:
+               progress: bool = True, backend: str = "processes", scheduler: str | None = None) -> str:
     """The ``bank build`` stage: extract every selected object of the split into ``WORK/bank.zarr``.
 
     An existing complete bank built with the same parameters from the same statistics is kept unless
     ``force``. Otherwise a new store is built aside and replaces the old one only when complete; an
     existing ``out`` that is not a bank is refused, never deleted. A bad sample (unreadable image,
     image/label size mismatch) fails the build naming every bad file, or with ``skip_bad`` is
-    skipped and listed in the store's ``skipped`` attribute. Returns the store's path or URL.
+    skipped and listed in the store's ``skipped`` attribute. ``storage_options`` apply to ``out`` and
+    to a dataset root that is a URL; ``backend``/``scheduler``: see :func:`lt_data.parallel.map_samples`.
+    Objects stream into the store as they arrive: memory holds the per-object index rows, never the
+    pixels of more than a few images. Returns the store's path or URL.
     """
     from ..stats import open_layout
 
@@ -118,7 +121,7 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
     if not force and up_to_date(out, storage_options, SCHEMA_VERSION, params, fingerprints):
         return out
 
-    layout, samples = open_layout(work), stats.samples
+    layout, samples = open_layout(work, storage_options), stats.samples
     state = {"layout": layout, "samples": samples, "min_area": int(min_area), "connectivity": int(connectivity)}
     sel = np.array(ids, dtype=np.int64)
     present = stats.counts[:, sel] > 0
@@ -127,7 +130,8 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
 
     def run(func, tasks, desc):
         return map_samples(func, tasks, state, workers=workers, skip_bad=skip_bad, bad=skipped, desc=desc,
-                           progress=progress, describe=lambda p: str(layout.label_path(samples[tasks[p][0]])))
+                           progress=progress, describe=lambda p: str(layout.label_path(samples[tasks[p][0]])),
+                           backend=backend, scheduler=scheduler)
 
     with write_store(out, SCHEMA, "tail bank", storage_options) as target:
         group = begin_store(target, storage_options, SCHEMA, SCHEMA_VERSION, stats, ids, params, fingerprints)

@@ -6,6 +6,7 @@ import inspect
 from pathlib import Path
 
 from ..errors import LtDataError
+from ..fs import as_path, check_location
 from .ade20k import ADE20KLayout
 from .base import Layout, Sample
 from .camvid import CamVidLayout
@@ -22,10 +23,12 @@ LAYOUTS: dict[str, type[Layout]] = {
 }
 
 
-def get_layout(name: str, root: str | Path, split: str, **options) -> Layout:
+def get_layout(name: str, root: str | Path, split: str, *, storage_options: dict | None = None,
+               **options) -> Layout:
     """Build a layout by name; options that are ``None`` are left at the layout's default.
 
-    An unknown name or option is an :class:`LtDataError` listing what exists.
+    ``root`` is a local path or an fsspec URL (``s3://bucket/cityscapes``), read with
+    ``storage_options``. An unknown name or option is an :class:`LtDataError` listing what exists.
     """
     try:
         cls = LAYOUTS[name]
@@ -36,7 +39,8 @@ def get_layout(name: str, root: str | Path, split: str, **options) -> Layout:
     if unknown:
         raise LtDataError(f"the {name} layout has no option {', '.join(map(repr, unknown))}; its options are "
                           f"{', '.join(allowed) if allowed else 'none'}")
-    return cls(root, split, **{k: v for k, v in options.items() if v is not None})
+    check_location(root, "dataset root")
+    return cls(as_path(root, storage_options), split, **{k: v for k, v in options.items() if v is not None})
 
 
 def layout_options(cls: type[Layout]) -> list[str]:

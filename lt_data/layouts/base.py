@@ -7,6 +7,7 @@ label values; the class table's lookup turns raw values into train ids.
 from __future__ import annotations
 
 import glob
+import io
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from ..classes import ClassTable
-from ..errors import BadInput, DataError, local_path
+from ..errors import BadInput, DataError
+from ..fs import FsPath, as_path, check_location, is_local
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
@@ -54,8 +56,11 @@ class Layout:
     name = "base"
     table: ClassTable
 
-    def __init__(self, root: str | Path, split: str):
-        self.root = local_path(root, "dataset root").expanduser().resolve()
+    def __init__(self, root: str | Path | FsPath, split: str):
+        if not isinstance(root, FsPath):
+            check_location(root, "dataset root")
+        root = as_path(root)
+        self.root = root.expanduser().resolve()  # an FsPath (a URL given to get_layout) stays as it is
         self.split = split
         if not self.root.is_dir():
             raise DataError(self.root, "dataset root does not exist or is not a directory")
@@ -143,9 +148,9 @@ class Layout:
         return {"layout": self.name, "root": str(self.root), "split": self.split, "options": self.options()}
 
 
-def _png_size(path: Path) -> tuple[int, int] | None:
+def _png_size(path: Path | FsPath) -> tuple[int, int] | None:
     """(height, width) from a PNG's IHDR chunk; None when the file is not a PNG."""
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         head = f.read(24)
     if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         w, h = struct.unpack(">II", head[16:24])
@@ -163,8 +168,13 @@ def open_image_file(path: Path, what: str = "image") -> Image.Image:
     ``Image.open`` and keep it.
     """
     try:
-        with open(path, "rb") as f:
-            head = f.read(16)
+        if is_local(path):
+            source = path
+            with open(path, "rb") as f:
+                head = f.read(16)
+        else:  # one request for the whole (small) file instead of one for the header and one for the pixels
+            source = io.BytesIO(path.read_bytes())
+            head = source.getvalue()[:16]
     except FileNotFoundError:
         raise DataError(path, f"{what} file is missing") from None
     except OSError as e:
@@ -175,11 +185,11 @@ def open_image_file(path: Path, what: str = "image") -> Image.Image:
         raise DataError(path, f"unreadable {what} file (empty file)")
     try:
         if head.startswith(_PNG_SIGNATURE):
-            im = PngImagePlugin.PngImageFile(path)
+            im = PngImagePlugin.PngImageFile(source)
         elif head.startswith(_JPEG_SIGNATURE):
-            im = JpegImagePlugin.JpegImageFile(path)
+            im = JpegImagePlugin.JpegImageFile(source)
         else:
-            im = Image.open(path)
+            im = Image.open(source)
     except Image.DecompressionBombError as e:
         raise DataError(path, f"{what} is too large for Pillow to open as a {_format_of(path)} file ({e}); "
                               f"convert it to PNG") from None
@@ -208,7 +218,7 @@ def _not_png_problem(path: Path, head: bytes) -> str:
 def _format_of(path: Path) -> str | None:
     """Pillow's name for the file's format, or None; for error messages only."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path if is_local(path) else io.BytesIO(path.read_bytes())) as im:
             return im.format
     except Exception:  # noqa: BLE001 - any failure means "unknown", the caller reports the file
         return None
@@ -229,7 +239,7 @@ def _refuse_partial_label(path: Path) -> None:
     if not ImageFile.LOAD_TRUNCATED_IMAGES:
         return  # Pillow itself raises on truncated data
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             f.seek(max(0, f.seek(0, 2) - len(_PNG_END)))
             tail = f.read()
     except OSError as e:
@@ -295,8 +305,15 @@ def index_files(directory: Path, pattern: str, strip: str = "", exts: tuple[str,
     out: dict[str, Path] = {}
     if not directory.is_dir():
         return out
-    base = str(directory).rstrip("/") + "/"
-    for s in glob.glob(base + pattern):  # string glob: ~5x faster than Path.glob on big splits
+    if isinstance(directory, FsPath):  # one listing request per folder level, not one per file
+        base = directory.path.rstrip("/") + "/"
+        found = directory.fs.glob(base + pattern)
+        wrap = directory._new
+    else:
+        base = str(directory).rstrip("/") + "/"
+        found = glob.glob(base + pattern)  # string glob: ~5x faster than Path.glob on big splits
+        wrap = Path
+    for s in found:
         rel = s[len(base):]
         sub, _, name = rel.rpartition("/")
         if name.startswith("."):
@@ -305,7 +322,7 @@ def index_files(directory: Path, pattern: str, strip: str = "", exts: tuple[str,
         if exts is not None and f".{ext.lower()}" not in exts:
             continue
         key = name[: -len(strip)] if strip and name.endswith(strip) else (stem if dot else name)
-        out[f"{sub}/{key}" if sub else key] = Path(s)
+        out[f"{sub}/{key}" if sub else key] = wrap(s)
     return out
 
 

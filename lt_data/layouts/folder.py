@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..classes import ClassTable
-from ..errors import DataError, LtDataError, local_path
+from ..errors import DataError, LtDataError
+from ..fs import as_path, check_location
 from .base import IMAGE_EXTS, Layout, index_files, pair_files, require_dir
 
 
@@ -45,7 +46,11 @@ class FolderLayout(Layout):
             raise LtDataError(f"ignore index {ignore_index!r} is not an 8-bit label value (0..255)")
         self.reduce_zero_label = reduce_zero_label
         self.ignore_index = ignore_index
-        self.classes_file = local_path(classes_file, "classes file") if classes_file else self.root / "classes.txt"
+        if classes_file:
+            check_location(classes_file, "classes file")
+            self.classes_file = as_path(classes_file, getattr(self.root, "storage_options", None))
+        else:
+            self.classes_file = self.root / "classes.txt"
         names = read_class_names(self.classes_file)
         if reduce_zero_label:
             names = names[1:]
