@@ -104,6 +104,31 @@ def _output_dir(value: str | Path, what: str) -> Path:
     return path
 
 
+STORAGE_HELP = ("fsspec options for every URL of this command: a JSON object or @FILE holding one "
+                '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\'); never written into an artifact.')
+BACKEND_HELP = "processes (a process pool on this machine, the default) | dask (a Dask cluster, see --scheduler)."
+SCHEDULER_HELP = ("--backend dask: a scheduler address (tcp://HOST:8786) or local:N to start N local worker "
+                  "processes (default local:WORKERS).")
+
+
+def _where(value: str | Path, what: str, storage_options: dict | None, *, output: bool = False) -> Path | str:
+    """A local Path (a ``file://`` URL included; an output folder is created) or a storage URL; a string
+    that is not a URL but looks like one, an unknown protocol and ``memory://`` are refused."""
+    from .fs import as_path, check_location, is_local
+
+    check_location(value, what, cli=True)
+    path = as_path(value, storage_options)
+    if not is_local(path):
+        return str(path) if not isinstance(value, str) else value
+    return _output_dir(path, what) if output else path
+
+
+def _storage(storage_options: str | None) -> dict | None:
+    from .fs import parse_storage_options
+
+    return parse_storage_options(storage_options)
+
+
 @app.command()
 def stats(
     root: str = typer.Argument(..., help="Dataset root in the layout's official structure."),
@@ -121,13 +146,24 @@ def stats(
                                              help="cityscapes: read *_labelTrainIds.png instead of *_labelIds.png."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
+    backend: str = typer.Option("processes", "--backend", help=BACKEND_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
-    """Count per-image per-class pixels of a split and write the statistics to OUT."""
+    """Count per-image per-class pixels of a split and write the statistics to OUT.
+
+    ROOT and OUT may be fsspec URLs (s3://bucket/cityscapes, gs://...), read and written with
+    --storage-options."""
+    from .fs import work_dir
     from .layouts import get_layout
-    from .stats import format_table, run_stats
+    from .parallel import check_backend
+    from .stats import format_table, run_stats, stats_fingerprint
 
     with _user_errors(out):
-        out = _output_dir(out, "--out")
+        so = _storage(storage_options)
+        check_backend(backend, scheduler)
+        _where(root, "dataset root", so)
+        out = _where(out, "--out", so, output=True)
         opts = {"reduce_zero_label": reduce_zero_label, "ignore_index": ignore_index, "classes_file": classes,
                 "source": source, "train_ids": train_ids}
         allowed = {"folder": {"reduce_zero_label", "ignore_index", "classes_file"}, "coco_stuff164k": {"source"},
@@ -135,14 +171,15 @@ def stats(
         extra = [k for k, v in opts.items() if v is not None and k not in allowed]
         if extra:
             raise LtDataError(f"option(s) {', '.join(extra)} do not apply to the {layout} layout")
-        lay = get_layout(layout, root, split, **{k: v for k, v in opts.items() if k in allowed})
-        result = run_stats(lay, out, workers=workers, skip_bad=skip_bad, progress=not (quiet or as_json))
+        lay = get_layout(layout, root, split, storage_options=so, **{k: v for k, v in opts.items() if k in allowed})
+        with work_dir(out, so, write=True) as local:
+            result = run_stats(lay, local, workers=workers, skip_bad=skip_bad, progress=not (quiet or as_json),
+                               backend=backend, scheduler=scheduler)
+            fingerprint = stats_fingerprint(local)
         for bad in result.skipped:
             typer.echo(f"warning: skipped {bad}", err=True)
         if as_json:
-            from .stats import stats_fingerprint
-
-            _print_json({"work": str(out), "fingerprint": stats_fingerprint(out), "layout": layout, "split": split,
+            _print_json({"work": str(out), "fingerprint": fingerprint, "layout": layout, "split": split,
                          "skipped": [b.to_json() for b in result.skipped], **result.summary()})
             return
         if not quiet:
@@ -211,22 +248,28 @@ def buckets(
                                          "middle (default 0.6)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
 ):
-    """Split the classes into head / middle / tail buckets and write WORK/buckets.json."""
-    from .buckets import format_buckets, load_buckets, write_buckets
+    """Split the classes into head / middle / tail buckets and write WORK/buckets.json (WORK may be a URL)."""
+    from .buckets import BUCKETS_FILE, format_buckets, load_buckets, write_buckets
+    from .fs import join, work_dir
 
     with _user_errors(work):
-        work = local_path(work, "work directory")
+        so = _storage(storage_options)
+        where = _where(work, "work directory", so)
         refine = refine and local_path(refine, "--refine IoU file")
         params = {"head_share": head_share, "tail_share": tail_share, "head": head, "tail": tail, "preset": preset,
                   "head_classes": head_classes, "tail_classes": tail_classes}
-        path = write_buckets(work, rule, refine=refine, low=low, high=high,
-                             **{k: v for k, v in params.items() if v is not None})
+        with work_dir(where, so, write=True) as local:
+            write_buckets(local, rule, refine=refine, low=low, high=high,
+                          **{k: v for k, v in params.items() if v is not None})
+            result = load_buckets(local)
+        path = join(where, BUCKETS_FILE)
         if as_json:
-            _print_json({"path": str(path), **load_buckets(work)})
+            _print_json({"path": path, **result})
             return
         if not quiet:
-            typer.echo(format_buckets(load_buckets(work)))
+            typer.echo(format_buckets(result))
         typer.echo(f"wrote {path}")
 
 
@@ -291,7 +334,8 @@ app.add_typer(cutmix_app, name="cutmix")
 
 @bank_app.command("build")
 def bank_build(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes tail)."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes "
+                               "tail); a path or URL."),
     classes: str = typer.Option("tail", "--classes", "-c", help="tail | middle | head (joined with +) or a comma "
                                 "list of train ids or class names."),
     min_area: int = typer.Option(64, "--min-area", help="Smallest object kept, in pixels (default 64: 8x8)."),
@@ -305,19 +349,38 @@ def bank_build(
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete bank exists."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
+    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
+    backend: str = typer.Option("processes", "--backend", help=BACKEND_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
     """Extract every object (connected component) of the selected classes into WORK/bank.zarr."""
-    from .bank import TailBank, build_bank, format_info
+    from .bank import BANK_DIR, TailBank, build_bank, format_info
 
-    with _user_errors():
-        path = build_bank(work, classes=classes, min_area=min_area, max_per_class=max_per_class, choose=choose,
+    with _user_errors(), _store_build(work, out, storage_options, backend, scheduler, BANK_DIR) as (local, out, so):
+        path = build_bank(local, classes=classes, min_area=min_area, max_per_class=max_per_class, choose=choose,
                           seed=seed, connectivity=connectivity, workers=workers, out=out, force=force,
-                          skip_bad=skip_bad, progress=not quiet)
-        bank = TailBank.open(path, work=work)
+                          skip_bad=skip_bad, progress=not quiet, storage_options=so, backend=backend,
+                          scheduler=scheduler)
+        bank = TailBank.open(path, work=local, storage_options=so)
         _warn_skipped(bank.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_info(bank.summary()))
         typer.echo(f"wrote {path} ({len(bank)} objects of classes {bank.classes})")
+
+
+@contextmanager
+def _store_build(work, out, storage_options, backend, scheduler, store_dir):
+    """What `bank build` and `cutmix build` share: (a local copy of) the work directory, the store's
+    location (``out``, or ``WORK/store_dir``, URLs included) and the storage options, checked first."""
+    from .fs import join, work_dir
+    from .parallel import check_backend
+
+    so = _storage(storage_options)
+    check_backend(backend, scheduler)
+    where = _where(work, "work directory", so)
+    out = _where(out, "--out", so) if out is not None else join(where, store_dir)
+    with work_dir(where, so) as local:
+        yield local, str(out), so
 
 
 def _warn_skipped(skipped: list[dict]) -> None:
@@ -330,6 +393,7 @@ def bank_info(
     bank: str = typer.Argument(..., help="A bank store (path or URL) or a work directory holding bank.zarr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     verify: bool = typer.Option(False, "--verify", help="Also check the content (CRC-32) of every file of the store."),
+    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
 ):
     """Per-class counts, area distribution, size on disk and build parameters of a bank."""
     import json
@@ -337,7 +401,8 @@ def bank_info(
     from .bank import TailBank, format_info
 
     with _user_errors():
-        reader = TailBank.open(bank)
+        so = _storage(storage_options)
+        reader = TailBank.open(str(_where(bank, "bank", so)), storage_options=so)
         if verify:
             reader.verify()
         summary = reader.summary()
@@ -351,6 +416,7 @@ def bank_show(
     per_class: int = typer.Option(12, "--per-class", help="Objects per class (drawn uniformly, seeded)."),
     cell: int = typer.Option(96, "--cell", help="Tile size in pixels."),
     seed: int = typer.Option(0, "--seed"),
+    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
 ):
     """Draw a contact sheet: a row of objects per class, masks over a checkerboard."""
     from PIL import Image
@@ -358,7 +424,9 @@ def bank_show(
     from .bank import TailBank, contact_sheet
 
     with _user_errors():
-        sheet = contact_sheet(TailBank.open(bank), per_class=per_class, cell=cell, seed=seed)
+        so = _storage(storage_options)
+        bank_ = TailBank.open(str(_where(bank, "bank", so)), storage_options=so)
+        sheet = contact_sheet(bank_, per_class=per_class, cell=cell, seed=seed)
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(sheet).save(out)
         typer.echo(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]})")
@@ -366,7 +434,8 @@ def bank_show(
 
 @cutmix_app.command("build")
 def cutmix_build(
-    work: Path = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes tail)."),
+    work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes "
+                               "tail); a path or URL."),
     levels: int = typer.Option(3, "--levels", "-T", help="T: levels 0..T are built (T >= 1)."),
     ratio: float = typer.Option(0.1, "--ratio", "-r", help="r of paper 003, 0 < r < 1."),
     step: float = typer.Option(1.1, "--step", "-s", help="s of paper 003, s > 1."),
@@ -376,14 +445,18 @@ def cutmix_build(
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete store exists."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable labels with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
+    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
+    backend: str = typer.Option("processes", "--backend", help=BACKEND_HELP),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
     """For each selected class b: the images containing b and their level boxes, into WORK/cutmix.zarr."""
-    from .cutmix import TailCutmix, build_cutmix, format_summary
+    from .cutmix import CUTMIX_DIR, TailCutmix, build_cutmix, format_summary
 
-    with _user_errors():
-        path = build_cutmix(work, levels=levels, ratio=ratio, step=step, classes=classes, workers=workers, out=out,
-                            force=force, skip_bad=skip_bad, progress=not quiet)
-        cm = TailCutmix.open(path, work=work)
+    with _user_errors(), _store_build(work, out, storage_options, backend, scheduler, CUTMIX_DIR) as (local, out, so):
+        path = build_cutmix(local, levels=levels, ratio=ratio, step=step, classes=classes, workers=workers, out=out,
+                            force=force, skip_bad=skip_bad, progress=not quiet, storage_options=so, backend=backend,
+                            scheduler=scheduler)
+        cm = TailCutmix.open(path, work=local, storage_options=so)
         _warn_skipped(cm.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_summary(cm.summary()))

@@ -294,7 +294,11 @@ def work_dir(work: str | os.PathLike, storage_options: dict | None = None, *, wr
                 before[name] = data
         elif fs.exists(path.path):
             raise LtDataError(f"{path}: exists and is not a directory; choose another work directory")
-        yield local
+        try:
+            yield local
+        except LtDataError as e:  # name the user's URL, not the temporary copy
+            e.args = tuple(a.replace(str(local), str(work)) if isinstance(a, str) else a for a in e.args)
+            raise
         if write:
             _upload_changed(local, path, before)
 
