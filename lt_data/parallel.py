@@ -18,7 +18,7 @@ reduce in the main process. :func:`map_samples` is that map:
 With ``backend="dask"`` the same chunks run as tasks on a Dask cluster (``scheduler``: the address
 of a running ``distributed`` scheduler, or ``local:N`` for a ``LocalCluster`` of N single-threaded
 worker processes started here); the verdicts, ordering, bad-sample handling and crash reports are
-the same code, so the artifacts are the same bytes. At most two chunks per worker thread are in
+the same code, so the artifacts are the same bytes. At most four chunks per worker thread are in
 flight, so results never pile up in memory, whatever the number of samples.
 
 Why not ``multiprocessing.Pool``: its ``terminate`` joins a result queue whose lock a killed worker
@@ -180,8 +180,8 @@ def _run_chunk(func, state, chunk) -> tuple:
     return ("done", out)
 
 
-def _chunks(n: int, workers: int, chunksize: int | None) -> deque:
-    size = chunksize or max(1, min(64, n // (workers * 8) or 1))
+def _chunks(n: int, workers: int, chunksize: int | None, largest: int = 64) -> deque:
+    size = chunksize or max(1, min(largest, n // (workers * 8) or 1))
     return deque([(s, min(s + size, n)) for s in range(0, n, size)])
 
 
@@ -269,6 +269,7 @@ def _run_processes(func, tasks, state, workers, ordered, chunksize, describe, sc
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _CLIENTS: dict[tuple, Any] = {}
+_DASK_QUEUE = 4  # chunks in flight per worker thread
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:
@@ -335,7 +336,8 @@ def _run_dask(func, tasks, state, workers, ordered, chunksize, describe, schedul
 
     client = dask_client(scheduler, workers)
     threads = sum(client.nthreads().values()) or workers
-    chunks = _chunks(len(tasks), threads, chunksize)
+    # a Dask task costs a scheduler round trip (milliseconds, against microseconds for a pipe): bigger chunks
+    chunks = _chunks(len(tasks), threads, chunksize, largest=512)
     # a list of one: scatter would otherwise send the items of a tuple or dict state one by one
     shared = client.scatter([state], broadcast=True, hash=False)[0]
     where: dict[Any, tuple[int, int]] = {}
@@ -346,16 +348,17 @@ def _run_dask(func, tasks, state, workers, ordered, chunksize, describe, schedul
         where[fut] = (s, e)
         return fut
 
-    running = as_completed([submit() for _ in range(min(len(chunks), 2 * threads))], loop=client.loop)
+    # results are fetched in the background as tasks finish (with_results), and a few chunks per worker
+    # thread wait queued, so a worker never idles for a round trip; at most that many results exist at once
+    running = as_completed([submit() for _ in range(min(len(chunks), _DASK_QUEUE * threads))], loop=client.loop,
+                           with_results=True, raise_errors=False)
     reorder = _Reorder(ordered)
     try:
-        for fut in running:
+        for fut, msg in running:
             s, e = where.pop(fut)
             if fut.status != "finished":
-                err = fut.exception()
                 what = ", ".join(describe(i) for i in range(s, min(e, s + 3))) if describe else f"tasks {s}..{e - 1}"
-                raise WorkerFailed(f"a Dask task failed ({type(err).__name__}: {err}) while processing {what}")
-            msg = fut.result()
+                raise WorkerFailed(f"a Dask task failed ({type(msg).__name__}: {msg}) while processing {what}")
             fut.release()
             if msg[0] == "crash":
                 where_ = describe(msg[1]) if describe else f"task {msg[1]}"
