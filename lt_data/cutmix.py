@@ -113,7 +113,15 @@ def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float
     ``out`` and to a dataset root that is a URL; ``backend``/``scheduler``: see
     :func:`lt_data.parallel.map_samples`. Returns the store's path or URL.
     """
+    from .fs import is_url, join, work_dir
     from .stats import open_layout
+
+    if is_url(work):  # statistics at a URL: read from a local copy; the store goes to the URL
+        with work_dir(work, storage_options) as local:
+            return build_cutmix(local, out=out if out is not None else join(work, CUTMIX_DIR), levels=levels,
+                                ratio=ratio, step=step, classes=classes, workers=workers,
+                                storage_options=storage_options, force=force, skip_bad=skip_bad, progress=progress,
+                                backend=backend, scheduler=scheduler)
 
     validate_params(levels, ratio, step)
     workers = resolve_workers(workers)

@@ -15,6 +15,7 @@ JSON``) and apply to every URL of that command; they are never written into an a
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -87,6 +88,24 @@ def _filesystem_class(proto: str, text: str, what: str):
     except ImportError as e:
         extra = " (pip install 'lt-data[dask]' brings s3fs)" if proto in ("s3", "s3a") else ""
         raise LtDataError(f"{text}: {proto}:// needs a package that is not installed: {e}{extra}") from None
+
+
+@contextmanager
+def storage_errors(where: str) -> Iterator[None]:
+    """Turn a storage library's failure (missing credentials, an unreachable endpoint, a refused
+    request) into an ``OSError`` naming ``where``, which the command line reports in one line."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", e.filename or where) from None
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise OSError(e.errno or errno.EIO, e.strerror or str(e), where) from None
+    except (LtDataError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - botocore, aiohttp, google-auth, ...: each has its own classes
+        raise OSError(errno.EIO, f"storage error ({type(e).__name__}: {e})", where) from None
 
 
 def as_path(value: str | os.PathLike, storage_options: dict | None = None) -> "Path | FsPath":
@@ -205,42 +224,50 @@ class FsPath:
 
     # ---- the filesystem --------------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.fs.exists(self.path)
+        with storage_errors(str(self)):
+            return self.fs.exists(self.path)
 
     def is_dir(self) -> bool:
-        return self.fs.isdir(self.path)
+        with storage_errors(str(self)):
+            return self.fs.isdir(self.path)
 
     def is_file(self) -> bool:
-        return self.fs.isfile(self.path)
+        with storage_errors(str(self)):
+            return self.fs.isfile(self.path)
 
     def open(self, mode: str = "rb", encoding: str | None = None):
-        try:
+        with storage_errors(str(self)):
             if "b" in mode:
                 return self.fs.open(self.path, mode)
             return self.fs.open(self.path, mode, encoding=encoding or "utf-8")
-        except FileNotFoundError:
-            raise FileNotFoundError(2, "No such file or directory", str(self)) from None
 
     def read_bytes(self) -> bytes:
-        try:
+        with storage_errors(str(self)):
             return self.fs.cat_file(self.path)
-        except FileNotFoundError:
-            raise FileNotFoundError(2, "No such file or directory", str(self)) from None
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
 
     def write_bytes(self, data: bytes) -> None:
-        self.fs.pipe_file(self.path, data)
+        with storage_errors(str(self)):
+            self.fs.pipe_file(self.path, data)
+
+    def glob_paths(self, pattern: str) -> list[str]:
+        """Paths inside the filesystem (no protocol) matching ``pattern`` under this folder: one listing."""
+        with storage_errors(str(self)):
+            return sorted(self.fs.glob(posixpath.join(self.path, pattern)))
 
     def glob(self, pattern: str) -> list["FsPath"]:
-        return [self._new(p) for p in sorted(self.fs.glob(posixpath.join(self.path, pattern)))]
+        return [self._new(p) for p in self.glob_paths(pattern)]
 
     def iterdir(self) -> list["FsPath"]:
-        return [self._new(p) for p in sorted(self.fs.ls(self.path, detail=False)) if p.rstrip("/") != self.path]
+        with storage_errors(str(self)):
+            found = sorted(self.fs.ls(self.path, detail=False))
+        return [self._new(p) for p in found if p.rstrip("/") != self.path]
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
-        self.fs.makedirs(self.path, exist_ok=True)
+        with storage_errors(str(self)):
+            self.fs.makedirs(self.path, exist_ok=True)
 
 
 def parse_storage_options(text: str | None) -> dict | None:
@@ -284,23 +311,30 @@ def work_dir(work: str | os.PathLike, storage_options: dict | None = None, *, wr
         local = Path(tmp) / (path.name or "work")
         local.mkdir()
         before: dict[str, bytes] = {}
-        if fs.isdir(path.path):
-            for entry in fs.ls(path.path, detail=True):
-                name = posixpath.basename(entry["name"].rstrip("/"))
-                if entry["type"] != "file" or name.endswith(STORE_SUFFIX) or name.startswith("."):
-                    continue
-                data = fs.cat_file(entry["name"])
-                (local / name).write_bytes(data)
-                before[name] = data
-        elif fs.exists(path.path):
-            raise LtDataError(f"{path}: exists and is not a directory; choose another work directory")
+        with storage_errors(str(path)):
+            _download(fs, path, local, before)
         try:
             yield local
         except LtDataError as e:  # name the user's URL, not the temporary copy
             e.args = tuple(a.replace(str(local), str(work)) if isinstance(a, str) else a for a in e.args)
             raise
         if write:
-            _upload_changed(local, path, before)
+            with storage_errors(str(path)):
+                _upload_changed(local, path, before)
+
+
+def _download(fs, path: "FsPath", local: Path, before: dict[str, bytes]) -> None:
+    """The work directory's own files (not its stores, not hidden files) into ``local``."""
+    if fs.isdir(path.path):
+        for entry in fs.ls(path.path, detail=True):
+            name = posixpath.basename(entry["name"].rstrip("/"))
+            if entry["type"] != "file" or name.endswith(STORE_SUFFIX) or name.startswith("."):
+                continue
+            data = fs.cat_file(entry["name"])
+            (local / name).write_bytes(data)
+            before[name] = data
+    elif fs.exists(path.path):
+        raise LtDataError(f"{path}: exists and is not a directory; choose another work directory")
 
 
 def _upload_changed(local: Path, path: "FsPath", before: dict[str, bytes]) -> None:

@@ -280,8 +280,17 @@ def stats_fingerprint(work: str | Path) -> str:
 
 
 def run_stats(layout: Layout, out: str | Path, *, workers: int | None = None, skip_bad: bool = False,
-              progress: bool = True, backend: str = "processes", scheduler: str | None = None) -> ClassStats:
-    """The ``stats`` stage: count and write. Returns the statistics."""
+              progress: bool = True, backend: str = "processes", scheduler: str | None = None,
+              storage_options: dict | None = None) -> ClassStats:
+    """The ``stats`` stage: count and write to ``out`` (a path or URL, written with ``storage_options``).
+    Returns the statistics."""
+    from .fs import check_location, is_url, work_dir
+
+    check_location(out, "statistics output")
+    if is_url(out):
+        with work_dir(out, storage_options, write=True) as local:
+            return run_stats(layout, local, workers=workers, skip_bad=skip_bad, progress=progress, backend=backend,
+                             scheduler=scheduler)
     t0 = time.perf_counter()
     stats = compute_stats(layout, workers=workers, skip_bad=skip_bad, progress=progress, backend=backend,
                           scheduler=scheduler)

@@ -156,3 +156,29 @@ def test_file_urls_are_local_paths(camvid_subset, tmp_path):
     r = _cli("bank", "build", f"file://{tmp_path}/w", "--classes", "9,10", "-q", "-j", "1")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "w" / "bank.zarr" / "zarr.json").is_file()
+
+
+def test_library_stages_write_and_read_work_directories_at_urls(camvid_subset):
+    """In Python, memory:// is allowed (the process keeps it): statistics, buckets, bank and cutmix at URLs."""
+    import fsspec
+
+    from lt_data.bank import TailBank, build_bank
+    from lt_data.buckets import write_buckets
+    from lt_data.cutmix import TailCutmix, build_cutmix
+    from lt_data.fs import work_dir
+
+    fs = fsspec.filesystem("memory")
+    try:
+        stats = run_stats(get_layout("camvid", camvid_subset, "val"), "memory://lib/work", workers=1, progress=False)
+        assert fs.isfile("/lib/work/class_stats.json") and stats.num_images == N_IMAGES
+        with work_dir("memory://lib/work", write=True) as local:
+            write_buckets(local)
+        url = build_bank("memory://lib/work", classes="9,10", workers=1, progress=False)
+        assert url == "memory://lib/work/bank.zarr"
+        bank = TailBank.open(url)
+        assert len(bank) > 0 and bank.classes == [9, 10]
+        cm = TailCutmix.open(build_cutmix("memory://lib/work", workers=1, progress=False))
+        assert sum(len(cm.subset(c)) for c in cm.classes) > 0
+        assert not any(p.name.startswith("lt-data-work") for p in camvid_subset.parent.iterdir())
+    finally:
+        fs.rm("/lib", recursive=True)

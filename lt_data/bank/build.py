@@ -108,8 +108,16 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
     Objects stream into the store as they arrive: memory holds the per-object index rows, never the
     pixels of more than a few images. Returns the store's path or URL.
     """
+    from ..fs import is_url, join, work_dir
     from ..stats import open_layout
 
+    if is_url(work):  # statistics at a URL: read from a local copy; the store goes to the URL
+        with work_dir(work, storage_options) as local:
+            return build_bank(local, out=out if out is not None else join(work, BANK_DIR), classes=classes,
+                              min_area=min_area, max_per_class=max_per_class, choose=choose, seed=seed,
+                              connectivity=connectivity, workers=workers, storage_options=storage_options,
+                              force=force, skip_bad=skip_bad, progress=progress, backend=backend,
+                              scheduler=scheduler)
     validate_params(min_area, max_per_class, choose, connectivity)
     workers = resolve_workers(workers)
     t0 = time.perf_counter()

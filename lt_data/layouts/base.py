@@ -307,7 +307,7 @@ def index_files(directory: Path, pattern: str, strip: str = "", exts: tuple[str,
         return out
     if isinstance(directory, FsPath):  # one listing request per folder level, not one per file
         base = directory.path.rstrip("/") + "/"
-        found = directory.fs.glob(base + pattern)
+        found = directory.glob_paths(pattern)
         wrap = directory._new
     else:
         base = str(directory).rstrip("/") + "/"
