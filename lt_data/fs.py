@@ -294,13 +294,14 @@ def parse_storage_options(text: str | None) -> dict | None:
 # ---- work directories at URLs -----------------------------------------------------------------------
 
 STORE_SUFFIX = ".zarr"  # stores inside a work directory are opened where they are, never copied
+WORK_FILE_SUFFIXES = (".json", ".jsonl", ".npy")  # the tables a stage reads; anything else there is left alone
 
 
 @contextmanager
 def work_dir(work: str | os.PathLike, storage_options: dict | None = None, *, write: bool = False
              ) -> Iterator[Path]:
     """A local directory holding ``work``: ``work`` itself when local, else a temporary copy of the
-    work directory's files (not its ``*.zarr`` stores), whose new or changed files are uploaded back
+    work directory's tables (not its ``*.zarr`` stores or folders), whose new or changed files are uploaded back
     when the block ends without an error (``write``). Nothing at the URL is deleted."""
     path = as_path(work, storage_options)
     if is_local(path):
@@ -324,11 +325,12 @@ def work_dir(work: str | os.PathLike, storage_options: dict | None = None, *, wr
 
 
 def _download(fs, path: "FsPath", local: Path, before: dict[str, bytes]) -> None:
-    """The work directory's own files (not its stores, not hidden files) into ``local``."""
+    """The work directory's own tables (``*.json``, ``*.jsonl``, ``*.npy``; not its stores, folders or
+    other files, which a stage never reads) into ``local``."""
     if fs.isdir(path.path):
         for entry in fs.ls(path.path, detail=True):
             name = posixpath.basename(entry["name"].rstrip("/"))
-            if entry["type"] != "file" or name.endswith(STORE_SUFFIX) or name.startswith("."):
+            if entry["type"] != "file" or not name.endswith(WORK_FILE_SUFFIXES) or name.startswith("."):
                 continue
             data = fs.cat_file(entry["name"])
             (local / name).write_bytes(data)
