@@ -1,5 +1,5 @@
 """``python -m lt_data``: the ``lt-data`` command line."""
 
-from .cli import app
+from .cli import main
 
-app(prog_name="lt-data")
+main()

@@ -661,9 +661,27 @@ for _typer in (app, bank_app, cutmix_app):
         _cmd.callback = _local_paths_only(_cmd.callback)
 
 
-def main() -> None:  # pragma: no cover - console entry point alias
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The ``lt-data`` console entry point: the app, with command-line usage mistakes (a missing
+    option, a value of the wrong type, an unknown command) as one line on stderr and exit code 2,
+    like every other user error, instead of click's usage box."""
+    try:
+        rv = app(args=argv, prog_name="lt-data", standalone_mode=False)
+    except Exception as e:  # click's exceptions, duck-typed: typer vendors click in some versions
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+            raise
+        kind = type(e).__name__
+        if kind == "Abort":
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        ctx = getattr(e, "ctx", None)
+        if kind == "NoArgsIsHelpError" or ctx is None:
+            e.show()
+            sys.exit(e.exit_code)
+        typer.echo(f"error: {e.format_message().rstrip('.')} (see '{ctx.command_path} --help')", err=True)
+        sys.exit(e.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

@@ -80,3 +80,25 @@ def test_user_errors_are_one_line_with_exit_code_2(args, says, camvid_root, camv
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr
     assert says in p.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (["stats", "/data"], "error: Missing option '--layout' / '-l' (see 'lt-data stats --help')"),
+    (["stats", "/data", "-l", "camvid", "-o", "w", "--workers", "two"], "Invalid value for '--workers'"),
+    (["nosuch"], "error: No such command 'nosuch' (see 'lt-data --help')"),
+    (["bank", "build"], "error: Missing argument"),
+])
+def test_usage_mistakes_are_one_line_too(args, says, tmp_path):
+    """Click's usage box (Usage:, Try --help, a blank line, Error:) becomes the one line every user error is."""
+    p = subprocess.run([sys.executable, "-m", "lt_data", *args], capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and says in p.stderr, p.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_and_no_arguments_still_print_help():
+    for args in ([], ["--help"], ["bank"]):
+        p = subprocess.run([sys.executable, "-m", "lt_data", *args], capture_output=True, text=True, timeout=60)
+        assert "Usage: lt-data" in p.stdout + p.stderr and "Commands:" in p.stdout + p.stderr
+        assert p.returncode == (0 if args == ["--help"] else 2)
