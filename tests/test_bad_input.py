@@ -10,20 +10,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from builders import make_folder_dataset
 from lt_data.cli import app
 
 runner = CliRunner()
-
-
-def _make_folder(root: Path, n: int = 4) -> Path:
-    (root / "images" / "train").mkdir(parents=True)
-    (root / "labels" / "train").mkdir(parents=True)
-    (root / "classes.txt").write_text("road\ncar\nbike\n")
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 3, (12, 16), dtype=np.uint8)).save(root / "labels" / "train" / f"s{i}.png")
-        Image.new("RGB", (16, 12)).save(root / "images" / "train" / f"s{i}.png")
-    return root
 
 
 def _stats(root: Path, out: Path, *extra: str):
@@ -78,7 +68,7 @@ BREAKERS = [_break_missing_image, _break_missing_label, _break_truncated_label, 
 
 @pytest.mark.parametrize("breaker", BREAKERS, ids=lambda f: f.__name__[7:])
 def test_bad_input_fails_with_file_and_problem(tmp_path, breaker):
-    root = _make_folder(tmp_path / "ds")
+    root = make_folder_dataset(tmp_path / "ds", n=4)
     path, problem = breaker(root)
     out = tmp_path / "work"
     res = _stats(root, out)
@@ -89,7 +79,7 @@ def test_bad_input_fails_with_file_and_problem(tmp_path, breaker):
 
 @pytest.mark.parametrize("breaker", BREAKERS, ids=lambda f: f.__name__[7:])
 def test_skip_bad_counts_and_lists_the_files(tmp_path, breaker):
-    root = _make_folder(tmp_path / "ds")
+    root = make_folder_dataset(tmp_path / "ds", n=4)
     path, problem = breaker(root)
     out = tmp_path / "work"
     res = _stats(root, out, "--skip-bad")
@@ -115,7 +105,7 @@ def test_empty_split_fails(tmp_path):
 
 
 def test_all_bad_is_an_empty_split(tmp_path):
-    root = _make_folder(tmp_path / "ds", n=2)
+    root = make_folder_dataset(tmp_path / "ds", n=2)
     for i in range(2):
         (root / "labels" / "train" / f"s{i}.png").write_bytes(b"junk")
     res = _stats(root, tmp_path / "work", "--skip-bad")
@@ -136,7 +126,7 @@ def test_option_for_another_layout_is_refused(tmp_path, camvid_root):
 
 
 def test_a_failed_rerun_keeps_nothing_marked_complete(tmp_path):
-    root = _make_folder(tmp_path / "ds")
+    root = make_folder_dataset(tmp_path / "ds", n=4)
     out = tmp_path / "work"
     assert _stats(root, out).exit_code == 0
     _break_truncated_label(root)

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image, ImageFile
 from typer.testing import CliRunner
 
+from builders import make_folder_dataset
 from lt_data.cli import app
 from lt_data.errors import DataError
 from lt_data.layouts import get_layout
@@ -42,16 +43,6 @@ def _one_error_line(res, *must_contain: str) -> str:
 
 # ---- small generated datasets --------------------------------------------------------------------
 
-def _make_folder(root: Path, n: int = 3) -> Path:
-    (root / "images" / "train").mkdir(parents=True)
-    (root / "labels" / "train").mkdir(parents=True)
-    (root / "classes.txt").write_text("road\ncar\nbike\n")
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 3, (12, 16), dtype=np.uint8)).save(root / "labels" / "train" / f"s{i}.png")
-        Image.new("RGB", (16, 12)).save(root / "images" / "train" / f"s{i}.png")
-    return root
-
 
 def _stats(root: Path, out: Path, *extra: str, layout: str = "folder"):
     return runner.invoke(app, ["stats", str(root), "--layout", layout, "--out", str(out), "-q", "-j", "1", *extra])
@@ -61,7 +52,7 @@ def _stats(root: Path, out: Path, *extra: str, layout: str = "folder"):
 def folder_work(tmp_path_factory) -> tuple[Path, Path]:
     """A folder dataset and its statistics + buckets, computed once; tests must not write into them."""
     base = tmp_path_factory.mktemp("folder")
-    root, work = _make_folder(base / "ds"), base / "work"
+    root, work = make_folder_dataset(base / "ds"), base / "work"
     assert _stats(root, work).exit_code == 0
     assert runner.invoke(app, ["buckets", str(work), "-q"]).exit_code == 0
     return root, work
@@ -208,7 +199,7 @@ def test_coco_json_bad_content_names_the_file_and_the_key(tmp_path, case):
 def test_a_label_over_pillows_bomb_limit_is_read(tmp_path):
     """182 Mpx (e.g. a 14000x13000 aerial tile) is over Pillow's decompression-bomb limit (2 x 89.5 Mpx):
     a dataset the user owns is read, without a DecompressionBombWarning/Error."""
-    root = _make_folder(tmp_path / "ds", n=1)
+    root = make_folder_dataset(tmp_path / "ds", n=1)
     label = _zeros_png(root / "labels" / "train" / "s0.png", 14000, 13000)
     assert 14000 * 13000 > 2 * Image.MAX_IMAGE_PIXELS and label.stat().st_size < 1 << 20
     lay = get_layout("folder", root, "train")
@@ -219,7 +210,7 @@ def test_a_label_over_pillows_bomb_limit_is_read(tmp_path):
 
 
 def test_a_label_over_our_memory_limit_is_one_line_with_its_size(tmp_path):
-    root = _make_folder(tmp_path / "ds", n=2)
+    root = make_folder_dataset(tmp_path / "ds", n=2)
     label = _zeros_png(root / "labels" / "train" / "s1.png", 40000, 40000, header_only=True)  # 1.6 Gpx
     line = _one_error_line(_stats(root, tmp_path / "work"), str(label), "40000x40000", "1600 megapixels")
     assert "limit" in line
@@ -227,7 +218,7 @@ def test_a_label_over_our_memory_limit_is_one_line_with_its_size(tmp_path):
 
 def test_images_over_pillows_bomb_limit_are_read(tmp_path, monkeypatch):
     """Images (JPEG and PNG) follow the same rule as labels; Pillow's limit is lowered so the files stay small."""
-    root = _make_folder(tmp_path / "ds", n=2)
+    root = make_folder_dataset(tmp_path / "ds", n=2)
     Image.new("RGB", (16, 12), (10, 20, 30)).save(root / "images" / "train" / "s0.jpg")
     (root / "images" / "train" / "s0.png").unlink()
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # 192 pixels is "a bomb" now
@@ -246,7 +237,7 @@ def test_images_over_pillows_bomb_limit_are_read(tmp_path, monkeypatch):
 # ---- 3. a JPEG file named .png -------------------------------------------------------------------
 
 def test_a_jpeg_label_named_png_is_refused_but_a_jpeg_image_is_not(tmp_path):
-    root = _make_folder(tmp_path / "ds")
+    root = make_folder_dataset(tmp_path / "ds")
     # A uniform label survives JPEG exactly, so today nothing notices and its pixels are counted.
     label = root / "labels" / "train" / "s1.png"
     Image.new("L", (16, 12), 1).save(label, format="JPEG")
@@ -293,7 +284,7 @@ def test_readers_raise_data_error_for_unreadable_files(tmp_path, case, kind, mon
     a half-decoded label would silently turn the missing rows into class 0."""
     if case.startswith("truncated") and kind == "label":
         monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
-    root = _make_folder(tmp_path / "ds", n=1)
+    root = make_folder_dataset(tmp_path / "ds", n=1)
     s = Sample("s0", "images/train/s0.png", "labels/train/s0.png")
     path = root / ("images" if kind == "image" else "labels") / "train" / "s0.png"
     UNREADABLE[case](path)
@@ -307,7 +298,7 @@ def test_readers_raise_data_error_for_unreadable_files(tmp_path, case, kind, mon
 
 def test_a_truncated_label_is_refused_even_with_load_truncated_images(tmp_path, monkeypatch):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
-    root = _make_folder(tmp_path / "ds")
+    root = make_folder_dataset(tmp_path / "ds")
     label = root / "labels" / "train" / "s1.png"
     _truncate(label)
     _one_error_line(_stats(root, tmp_path / "work"), str(label), "truncated")
