@@ -595,11 +595,12 @@ def evaluate(
 
             if (split is None) == (work is None):
                 raise LtDataError("evaluate needs exactly one of --split or --work")
+            loaded = None
             if split is not None:
-                cfg = read_checkpoint(checkpoint)["config"]
-                work = split_work(cfg["work"], split, checkpoint.parent / f"eval-{split}",
+                loaded = read_checkpoint(checkpoint)  # read once: its config names the training work directory
+                work = split_work(loaded["config"]["work"], split, checkpoint.parent / f"eval-{split}",
                                   progress=not (quiet or as_json))
-            metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json))
+            metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json), loaded=loaded)
             out = out or checkpoint.parent / "metrics.json"
         if as_json:
             _print_json(metrics)

@@ -464,13 +464,14 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
 
 
 def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | Path | None = None,
-                        device: str = "auto", progress: bool = True) -> dict:
-    """``lt-data evaluate``: load a checkpoint, evaluate on ``work``'s split, write ``metrics.json``."""
+                        device: str = "auto", progress: bool = True, loaded: dict | None = None) -> dict:
+    """``lt-data evaluate``: load a checkpoint, evaluate on ``work``'s split, write ``metrics.json``.
+    ``loaded``: the checkpoint's content when the caller already read it (:func:`read_checkpoint`)."""
     from .models import build_model
     from .stats import load_stats
 
     checkpoint = Path(checkpoint)
-    ckpt = read_checkpoint(checkpoint)
+    ckpt = loaded if loaded is not None else read_checkpoint(checkpoint)
     cfg = TrainConfig.from_dict(ckpt["config"])
     dev = _device(device)
     k = load_stats(cfg.work, verify=False).table.num_classes
