@@ -24,6 +24,7 @@ from .reader import BANK_DIR, SCHEMA, SCHEMA_VERSION
 
 PIXEL_CHUNK = 8 << 20  # bytes per chunk of the flat pixel buffer
 MASK_CHUNK = 1 << 20  # bytes per chunk of the flat bit-packed mask buffer
+DASK_EXTRACT_CHUNK = 16  # images per Dask task of the extraction pass (their objects travel back together)
 
 
 def _scan_task(state: dict, task: tuple) -> np.ndarray:
@@ -136,10 +137,10 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
     tasks_idx = np.flatnonzero(present.any(axis=1))
     skipped: list = []
 
-    def run(func, tasks, desc):
+    def run(func, tasks, desc, chunksize=None):
         return map_samples(func, tasks, state, workers=workers, skip_bad=skip_bad, bad=skipped, desc=desc,
                            progress=progress, describe=lambda p: str(layout.label_path(samples[tasks[p][0]])),
-                           backend=backend, scheduler=scheduler)
+                           backend=backend, scheduler=scheduler, chunksize=chunksize)
 
     with write_store(out, SCHEMA, "tail bank", storage_options) as target:
         group = begin_store(target, storage_options, SCHEMA, SCHEMA_VERSION, stats, ids, params, fingerprints)
@@ -163,7 +164,9 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
                            PIXEL_CHUNK)
         masks = _Appender(create_array(group, "masks", shape=(0,), dtype=np.uint8, chunks=(MASK_CHUNK,)), MASK_CHUNK)
         metas = []
-        for p, (meta, pix, msk) in run(_extract_task, tasks, "bank build"):
+        # a Dask chunk's result holds its objects' pixels until written: small chunks keep that bounded
+        for p, (meta, pix, msk) in run(_extract_task, tasks, "bank build",
+                                       DASK_EXTRACT_CHUNK if backend == "dask" else None):
             if not len(meta):
                 continue
             h, w = meta[:, 4], meta[:, 5]
