@@ -40,16 +40,13 @@ import numpy as np
 
 from .classes import ClassTable
 from .errors import ArtifactError
+from .fs import is_url
 
 MARKER = ".lt-data-store"  # a file in every directory artifact lt-data creates: {"schema": ..., "tool": "lt-data"}
 INDEX_CHUNK = 1 << 18  # rows per chunk of index arrays
 
 
 # ---- locations ------------------------------------------------------------------------------------
-
-def is_url(path: str | Path) -> bool:
-    return "://" in str(path)
-
 
 def location(url: str | Path, storage_options: dict | None = None):
     """(fsspec filesystem, root path inside it, is_local) of a path or URL."""
