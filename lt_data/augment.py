@@ -228,21 +228,30 @@ class TailCutmixPaste:
 STORES = {"bank": "bank.zarr", "cutmix": "cutmix.zarr"}
 
 
-def work_planner(mode: str, work, tail: Sequence[int] | None = None, **options):
-    """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
-
-    The store is opened with ``work``'s fingerprints checked: one built from other statistics would
-    paste old objects under the new class ids, so it is refused (ArtifactError naming the store).
-    ``tail`` defaults to the work directory's tail bucket; ``options`` go to the planner, and ones it
-    rejects raise LtDataError."""
+def open_store(mode: str, work):
+    """The work directory's ``bank.zarr`` or ``cutmix.zarr``, its fingerprints checked against ``work``."""
     from .bank import TailBank
-    from .buckets import load_buckets
     from .cutmix import TailCutmix
 
     if mode not in STORES:
         raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
     path = Path(work) / STORES[mode]
-    store = TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
+    return TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
+
+
+def work_planner(mode: str, work, tail: Sequence[int] | None = None, *, store=None, **options):
+    """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
+
+    The store is opened with ``work``'s fingerprints checked: one built from other statistics would
+    paste old objects under the new class ids, so it is refused (ArtifactError naming the store).
+    ``tail`` defaults to the work directory's tail bucket; ``options`` go to the planner, and ones it
+    rejects raise LtDataError. ``store``: the already opened store (:func:`open_store`).
+
+    ``options`` are taken as given: the dose derived from the data when the user gives none is
+    :func:`lt_data.dose.resolve_dose`'s, which the trainer and preview call first."""
+    from .buckets import load_buckets
+
+    store = open_store(mode, work) if store is None else store
     tail = load_buckets(work)["tail"] if tail is None else tail
     if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
         options["resize_ratio"] = tuple(options["resize_ratio"])

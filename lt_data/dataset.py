@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Sequen
 
 from .errors import LtDataError
 from .layouts import Layout, Sample, get_layout
-from .paste import PastePlan, paste
+from .paste import PastePlan, paste, paste_figures
 
 from .classes import IGNORE_INDEX
 
@@ -191,18 +191,23 @@ class PasteCollate:
 
 
 def apply_paste(batch: dict, device: torch.device | str | None = None, *, non_blocking: bool = True,
-                strategy: str = "auto", inplace: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                strategy: str = "auto", inplace: bool = True, figures: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Move a batch to ``device`` and apply its paste plan there: (images uint8, labels int64).
 
     Pastes in place (a batch is used once); when the batch already lives on ``device`` its own
-    tensors are modified unless ``inplace=False``."""
+    tensors are modified unless ``inplace=False``. With ``figures=True`` the batch also receives
+    ``batch["pasted_share"]`` (0-dim tensor on ``device``: the fraction of its labelled pixels
+    whose label a paste set) and ``batch["pasted_objects"]`` (pastes per image), as the trainer logs
+    them (:func:`lt_data.paste.paste_figures`)."""
     images = batch["images"].to(device, non_blocking=non_blocking) if device is not None else batch["images"]
     labels = batch["labels"].to(device, non_blocking=non_blocking) if device is not None else batch["labels"]
     plan: PastePlan | None = batch.get("plan")
     if plan is not None and len(plan):
         fresh = images is not batch["images"] and labels is not batch["labels"]
-        images, labels = paste(images, labels, plan.to(images.device, non_blocking=non_blocking), strategy=strategy,
-                               inplace=inplace or fresh)
+        plan = plan.to(images.device, non_blocking=non_blocking)
+        images, labels = paste(images, labels, plan, strategy=strategy, inplace=inplace or fresh)
+    if figures:
+        batch.update(paste_figures(labels, plan, ignore_index=IGNORE_INDEX))
     return images, labels
 
 

@@ -97,6 +97,38 @@ def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strate
     return images, labels
 
 
+def pasted_mask(plan: PastePlan, shape: tuple[int, int, int], *, device=None, ignore_index: int = 255,
+                strategy: str = "auto") -> torch.Tensor:
+    """(B, H, W) bool: the pixels whose final label a paste of ``plan`` set to a class (not ignore),
+    for a batch of ``shape`` (B, H, W). The same kernel as :func:`paste`, on a one-channel plane."""
+    b, h, w = shape
+    device = plan.image_index.device if device is None else torch.device(device)
+    plane = torch.zeros((b, 1, h, w), dtype=torch.uint8, device=device)
+    marks = torch.zeros((b, h, w), dtype=torch.uint8, device=device)
+    if len(plan):
+        labelled = (plan.crop_labels.to(device) != ignore_index) & plan.masks.to(device)
+        flag = labelled.to(torch.uint8)
+        mark_plan = PastePlan(flag[:, None], flag, plan.masks.to(device), plan.image_index.to(device),
+                              plan.offsets.to(device))
+        paste(plane, marks, mark_plan, strategy=strategy, inplace=True)
+    return marks.bool()
+
+
+def paste_figures(labels: torch.Tensor, plan: PastePlan | None, *, ignore_index: int = 255) -> dict:
+    """What a paste did to a batch, from its labels after pasting ``(B, H, W)`` and its plan:
+
+    - ``pasted_share``: 0-dim float tensor (on the labels' device, no host sync): the fraction of
+      the batch's labelled pixels whose label a paste set;
+    - ``pasted_objects``: float, pastes per image (mean over the batch).
+    """
+    b = labels.shape[0]
+    if plan is None or not len(plan):
+        return {"pasted_share": torch.zeros((), device=labels.device), "pasted_objects": 0.0}
+    covered = pasted_mask(plan, tuple(labels.shape), device=labels.device, ignore_index=ignore_index)
+    labelled = (labels != ignore_index).sum().clamp_min(1)
+    return {"pasted_share": covered.sum() / labelled, "pasted_objects": len(plan) / max(b, 1)}
+
+
 def _paste_loop(images, labels, crops, plan: PastePlan) -> None:
     _, _, hh, ww = images.shape
     ph, pw = plan.masks.shape[1:]

@@ -2,8 +2,10 @@
 
 Run directory (``RUN/``)::
 
-    config.json        the run's record: {"config": TrainConfig fields, "inputs": ..., "world_size": N}
-    log.jsonl          one line per logged step: step, epoch, loss, lr, images_per_s; and per evaluation
+    config.json        the run's record: {"config": TrainConfig fields, "inputs": ..., "world_size": N,
+                       "paste": the resolved paste dose (arguments, their sources, expected figures) or null}
+    log.jsonl          one line per logged step: step, epoch, loss, lr, images_per_s (with pasting also
+                       pasted_share and pasted_objects, means since the last line); and per evaluation
     checkpoint.pt      the latest checkpoint (model, optimiser, step, epoch, RNG states, and the record)
     metrics.json       the last evaluation (see :mod:`lt_data.metrics`)
 
@@ -59,8 +61,10 @@ def recipe_name(model: str, loss: str | dict, paste: str, sampler: str = "unifor
     return name
 
 
-def run_record(config: dict, world_size: int) -> dict:
-    """What the run directory and its checkpoints remember: the options, the inputs' fingerprints, the world size."""
+def run_record(config: dict, world_size: int, paste: dict | None = None) -> dict:
+    """What the run directory and its checkpoints remember: the options, the inputs' fingerprints, the
+    world size, and the resolved paste dose (``paste``: :meth:`lt_data.dose.Dose.to_json`: the
+    planner's arguments, derived ones included, with where each came from)."""
     from .stats import stats_fingerprint
 
     def where(work):
@@ -69,7 +73,7 @@ def run_record(config: dict, world_size: int) -> dict:
     inputs = {"work": where(config["work"]), "work_statistics": stats_fingerprint(config["work"]),
               "val_work": where(config.get("val_work")),
               "val_work_statistics": stats_fingerprint(config["val_work"]) if config.get("val_work") else None}
-    return {"config": config, "inputs": inputs, "world_size": int(world_size)}
+    return {"config": config, "inputs": inputs, "world_size": int(world_size), "paste": paste}
 
 
 def _show(value) -> str:
@@ -87,6 +91,9 @@ def resume_conflicts(saved: dict, current: dict, step: int) -> list[str]:
            if k not in OPERATIONAL | AS_INPUTS | {"steps"} and old.get(k) != new.get(k)]
     out += [f"{k} {_show(saved['inputs'].get(k))} → {_show(v)}" for k, v in current["inputs"].items()
             if saved["inputs"].get(k) != v]
+    old_args, new_args = ((r.get("paste") or {}).get("args") for r in (saved, current))
+    if "paste" in saved and old_args != new_args:  # a derived dose moves when its rule or the store changes
+        out.append(f"paste dose {_show(old_args)} → {_show(new_args)}")
     if saved.get("world_size") != current["world_size"]:
         out.append(f"world_size {saved.get('world_size')} → {current['world_size']}")
     if new["steps"] < step:

@@ -26,6 +26,7 @@ byte-identical on every run, and image *i* does not depend on how many images ar
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["STREET_CLASSES", "STREET_PALETTE", "generate_street_scenes"]
+__all__ = ["STREET_CLASSES", "STREET_PALETTE", "generate_street_scenes", "item_classes", "item_presence"]
 
 STREET_CLASSES: tuple[str, ...] = (
     "road", "sidewalk", "building", "sky", "vegetation",
@@ -486,11 +487,64 @@ def _clutter(rng, sc: _Scene, cv: _Canvas, side: int, s: float) -> dict:
     return {"kind": IGNORE, "y": y, "box": (x - w / 2, y - hgt, x + w / 2, y), "draw": draw}
 
 
+def item_classes(n: int) -> tuple[str, ...]:
+    """Names of ``n`` extra tail classes ("street items"), appended after :data:`STREET_CLASSES`."""
+    return tuple(f"item {k + 1:02d}" for k in range(n))
+
+
+def item_presence(k: int) -> float:
+    """Probability that an image holds street item k (0-based): a Zipf-like tail, 0.5 down to ~0.1."""
+    return 0.5 / math.sqrt(k + 1)
+
+
+def _item_look(k: int) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """Street item k's fixed signature: shape (5 kinds), body colour (hues spread by the golden
+    ratio), mark colour and mark kind (4 kinds), so every class is told apart by shape and colour."""
+    hue = int((k * _GOLDEN % 1.0) * 179)
+    body = cv2.cvtColor(np.uint8([[[hue, 220, 210]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float64)
+    mark = cv2.cvtColor(np.uint8([[[(hue + 90) % 180, 200, 250 if k % 2 else 60]]]),
+                        cv2.COLOR_HSV2RGB)[0, 0].astype(np.float64)
+    return k % 5, body, mark, (k // 5) % 4
+
+
+def _item(rng, sc: _Scene, cv: _Canvas, k: int, cls: int, s: float) -> dict:
+    """A street item (extra tail class ``cls``) standing on the ground at depth s."""
+    y = sc.y_at(s)
+    x = rng.uniform(0.04, 0.96) * cv.w
+    r = max(5.0, s * cv.h * rng.uniform(0.045, 0.075))
+    shape, body, mark, mark_kind = _item_look(k)
+    body, mark = _jitter(rng, body, 10), _jitter(rng, mark, 10)
+    cy = y - r
+
+    def draw(cv: _Canvas):
+        if shape == 0:
+            cv.rect(x - r, cy - r, x + r, cy + r, cls, body)
+        elif shape == 1:
+            cv.circle(x, cy, r, cls, body)
+        elif shape == 2:
+            cv.poly([(x, cy - r), (x + r, cy + r), (x - r, cy + r)], cls, body)
+        elif shape == 3:
+            cv.poly([(x, cy - r), (x + r, cy), (x, cy + r), (x - r, cy)], cls, body)
+        else:
+            t = r * 0.4
+            cv.rect(x - r, cy - t, x + r, cy + t, cls, body)
+            cv.rect(x - t, cy - r, x + t, cy + r, cls, body)
+        if mark_kind == 0:
+            cv.circle(x, cy, r * 0.3, None, mark)
+        elif mark_kind == 1:
+            cv.rect(x - r * 0.5, cy - r * 0.12, x + r * 0.5, cy + r * 0.12, None, mark)
+        elif mark_kind == 2:
+            cv.rect(x - r * 0.12, cy - r * 0.5, x + r * 0.12, cy + r * 0.5, None, mark)
+
+    return {"kind": cls, "y": y, "box": (x - r - 1, cy - r - 1, x + r + 1, y + 1), "draw": draw}
+
+
 # ---------------------------------------------------------------------------------------------------
 # one scene
 # ---------------------------------------------------------------------------------------------------
 def _render_scene(rng: np.random.Generator, w: int, h: int, *, has_person: bool,
-                  has_bicycle: bool) -> tuple[np.ndarray, np.ndarray]:
+                  has_bicycle: bool, items: int = 0, item_rng: np.random.Generator | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     cv = _Canvas(w, h)
     sc = _Scene(rng, w, h)
     _draw_sky(cv, rng, sc)
@@ -565,6 +619,11 @@ def _render_scene(rng: np.random.Generator, w: int, h: int, *, has_person: bool,
     if rng.random() < 0.25:
         place(lambda: [_free_sign(rng, sc, cv, int(rng.choice([-1, 1])), rng.uniform(0.3, 0.9))])
 
+    for k in range(items):  # extra tail classes, from their own generator: the base scene is unchanged
+        if item_rng.random() < item_presence(k):
+            for _ in range(int(item_rng.integers(1, 3))):
+                place(lambda k=k: [_item(item_rng, sc, cv, k, len(STREET_CLASSES) + k, item_rng.uniform(0.3, 1.0))])
+
     for o in sorted(scene_objs + tail, key=lambda o: o["y"]):  # painter's order: far to near
         o["draw"](cv)
 
@@ -595,10 +654,13 @@ def _name(split: str, i: int) -> str:
 
 
 def generate_street_scenes(root: str | Path, *, num_train: int = 48, num_val: int = 16,
-                           size: tuple[int, int] = (320, 240), seed: int = 0, progress: bool = False) -> Path:
+                           size: tuple[int, int] = (320, 240), seed: int = 0, progress: bool = False,
+                           extra_tail: int = 0) -> Path:
     """Write the synthetic street-scene dataset in the ``folder`` layout under ``root``; returns ``root``.
 
-    size is (width, height). Deterministic: the same arguments give byte-identical PNGs. An existing
+    size is (width, height). ``extra_tail`` adds that many rare "street item" classes (``item 01``,
+    ...: one shape and colour each, present in 50 % down to ~10 % of the images), for a dataset with
+    many tail classes; with 0 the output is the 10-class dataset, byte for byte. Deterministic: the same arguments give byte-identical PNGs. An existing
     dataset at ``root`` is overwritten; stale ``{split}_NNNN.png`` files from a larger earlier run are
     removed, anything else in the folders is left alone.
     """
@@ -609,7 +671,11 @@ def generate_street_scenes(root: str | Path, *, num_train: int = 48, num_val: in
     if num_train < 0 or num_val < 0:
         raise ValueError("num_train and num_val must be >= 0")
     root.mkdir(parents=True, exist_ok=True)
-    (root / "classes.txt").write_text("\n".join(STREET_CLASSES) + "\n", encoding="utf-8")
+    extra_tail = int(extra_tail)
+    if not 0 <= extra_tail <= 255 - len(STREET_CLASSES):
+        raise ValueError(f"extra_tail must be in 0..{255 - len(STREET_CLASSES)}, got {extra_tail}")
+    names = STREET_CLASSES + item_classes(extra_tail)
+    (root / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
 
     counts = {"train": int(num_train), "val": int(num_val)}
     bar = tqdm(total=sum(counts.values()), desc="generate street scenes", unit="img", disable=not progress,
@@ -629,7 +695,9 @@ def generate_street_scenes(root: str | Path, *, num_train: int = 48, num_val: in
         for i in range(n):
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLITS[split], i]))
             img, label = _render_scene(rng, w, h, has_person=(i * _GOLDEN + off_person) % 1.0 < P_PERSON,
-                                       has_bicycle=(i * _GOLDEN + off_bicycle) % 1.0 < P_BICYCLE)
+                                       has_bicycle=(i * _GOLDEN + off_bicycle) % 1.0 < P_BICYCLE, items=extra_tail,
+                                       item_rng=np.random.default_rng(np.random.SeedSequence([int(seed), _SPLITS[split],
+                                                                                              i, 1 << 21])))
             name = _name(split, i)
             if not cv2.imwrite(str(img_dir / f"{name}.png"), np.ascontiguousarray(img[..., ::-1])):
                 raise OSError(f"could not write {img_dir / f'{name}.png'}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,6 +144,11 @@ class TrainConfig:
             bad("device", "auto, cpu, cuda or cuda:N")
 
 
+def warn(message: str) -> None:
+    """One line on stderr that does not break a progress bar."""
+    tqdm.write(message, file=sys.stderr)
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -167,14 +173,28 @@ def _dist() -> tuple[int, int]:
     return 0, 1
 
 
-def build_planner(cfg: TrainConfig):
-    """The paste planner of ``cfg`` (None for ``paste = "none"``); its store must match ``cfg.work``."""
+def build_planner(cfg: TrainConfig, dose=None):
+    """The paste planner of ``cfg`` (None for ``paste = "none"``); its store must match ``cfg.work``.
+    ``dose`` (:func:`resolve_paste`) gives the planner's arguments; by default they are resolved here."""
     if cfg.paste == "none":
         return None
     from .augment import work_planner
 
-    args = dict(cfg.paste_args)
-    return work_planner(cfg.paste, cfg.work, args.pop("tail", None) or None, **args)
+    dose = resolve_paste(cfg) if dose is None else dose
+    args = {k: v for k, v in dose.args.items() if k != "tail"}
+    return work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, **args)
+
+
+def resolve_paste(cfg: TrainConfig):
+    """The paste dose of ``cfg`` (:mod:`lt_data.dose`): ``paste_args`` win, the rest is derived from
+    the work directory's statistics and store for the training crop. None for ``paste = "none"``."""
+    if cfg.paste == "none":
+        return None
+    from .augment import open_store
+    from .dose import resolve_dose
+
+    return resolve_dose(cfg.paste, cfg.work, crop_size=cfg.crop_size, paste_args=cfg.paste_args,
+                        store=open_store(cfg.paste, cfg.work))
 
 
 def _built(what: str, build: Callable, *args, **kwargs):
@@ -218,6 +238,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
 def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | None,
            echo: Callable[[str], None]) -> dict:
     from .dataset import SegmentationDataset, apply_paste, make_loader
+    from .dose import dose_warning
     from .losses import build_loss, class_counts_from_stats
     from .models import build_model
     from .stats import load_stats
@@ -232,7 +253,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     table = load_stats(cfg.work, verify=False).table
     if cfg.val_work and load_stats(cfg.val_work, verify=False).table.fingerprint() != table.fingerprint():
         raise ArtifactError(f"{cfg.val_work}: the evaluation split's class table differs from {cfg.work}'s")
-    record = run_record(asdict(cfg), world)
+    dose = resolve_paste(cfg)
+    record = run_record(asdict(cfg), world, paste=dose.to_json() if dose is not None else None)
     run = Path(cfg.run)
     ckpt_path = run / CHECKPOINT_FILE
     ckpt = read_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
@@ -244,7 +266,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     k = table.num_classes
     ds = SegmentationDataset(cfg.work, crop_size=cfg.crop_size, scale_range=cfg.scale_range, seed=cfg.seed)
     loader = make_loader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, seed=cfg.seed,
-                         planner=build_planner(cfg), sampler=cfg.sampler, sampler_args=cfg.sampler_args)
+                         planner=build_planner(cfg, dose), sampler=cfg.sampler, sampler_args=cfg.sampler_args)
     if len(loader) == 0:
         raise LtDataError(f"{cfg.work}: {len(ds)} images are fewer than one batch of {cfg.batch_size}"
                           + (f" on each of {world} processes" if world > 1 else ""))
@@ -277,6 +299,11 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
         if complete:
             echo(f"{run}: already complete at step {step} of {cfg.steps}; nothing to train (raise steps to "
                  f"continue it, or start over with --fresh)")
+        elif dose is not None and progress:
+            echo(dose.describe())
+        warned = dose_warning(dose) if dose is not None else None
+        if warned and not complete:
+            warn(warned)
     per_epoch = len(loader)
     log = open(run / LOG_FILE, "a") if rank == 0 else None
     if log and ckpt is not None and not complete:
@@ -285,6 +312,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
                disable=not progress or rank != 0, dynamic_ncols=True)
     metrics: dict = {}
     done_here = 0
+    dosed = cfg.paste != "none"
+    share_sum, objects_sum, dosed_steps = torch.zeros((), device=device), 0.0, 0
     try:
         while step < cfg.steps:
             loader.set_epoch(epoch)
@@ -296,7 +325,11 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
                     continue
                 if step >= cfg.steps or (stop_after is not None and done_here >= stop_after):
                     break
-                images, labels = apply_paste(batch, device)
+                images, labels = apply_paste(batch, device, figures=dosed)
+                if dosed:
+                    share_sum += batch["pasted_share"]
+                    objects_sum += batch["pasted_objects"]
+                    dosed_steps += 1
                 lr = poly_lr(step, cfg.steps, cfg.lr, cfg.warmup, cfg.power)
                 for g in opt.param_groups:
                     g["lr"] = lr
@@ -317,6 +350,13 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
                 if log and (step % cfg.log_every == 0 or step == cfg.steps):
                     rate = seen * world / (time.perf_counter() - t0)
                     rec = {"step": step, "epoch": epoch, "loss": float(loss.detach()), "lr": lr, "images_per_s": rate}
+                    if dosed:  # means over the steps since the last record
+                        rec["pasted_share"] = float(share_sum) / max(dosed_steps, 1)
+                        rec["pasted_objects"] = objects_sum / max(dosed_steps, 1)
+                        if not warned and (warned := dose_warning(dose, rec["pasted_share"])):
+                            warn(warned + " (measured)")
+                        share_sum.zero_()
+                        objects_sum, dosed_steps = 0.0, 0
                     log.write(json.dumps(rec) + "\n")
                     log.flush()
                     bar.set_postfix(loss=f"{rec['loss']:.3f}")

@@ -1,0 +1,115 @@
+#!/usr/bin/env python
+"""Dose–response of the paste recipes, through the project's own CLI (`lt-data train`, `lt-data compare`).
+
+    python scripts/dose_experiment.py --data many --out runs/dose --seeds 0 1
+    python scripts/dose_experiment.py --data camvid --out runs/dose --seeds 0 1
+
+Datasets:
+  many    the synthetic street scenes with 20 extra "street item" classes (lt_data.synthetic,
+          extra_tail=20: 30 classes, 24 of them tail under the default `share` buckets), 800 train /
+          200 val images of 256×192, generated under OUT/many-data;
+  camvid  CamVid (../shared/data/camvid) train for training, test for evaluation.
+
+Recipes (the same model, schedule and seeds; only the loss and the paste change):
+  ce                 CE, no paste
+  auc_bank_derived   1·AUC + CE + bank paste at the dose lt-data derives (no paste_args)
+  auc_bank_cs        1·AUC + CE + bank paste at AUCSeg's Cityscapes dose (sample 1, resize 1: the old default)
+  auc_bank_small     1·AUC + CE + bank paste at the derived sample ratio, resize 0.5 (a quarter of the area)
+  auc_bank_few       1·AUC + CE + bank paste at a sample ratio giving ~2 objects per image, resize 1
+  ce_cutmix_derived  CE + tail cutmix at the derived probability
+  ce_cutmix_p1       CE + tail cutmix, one crop in every image (paper 003)
+Each run is OUT/DATA/RECIPE_sSEED (a finished run is kept; `lt-data train` resumes or skips it);
+then `lt-data compare` writes OUT/DATA/compare/ (compare.md holds the tables of docs/EXPERIMENTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LT = [str(BIN / "lt-data")] if (BIN / "lt-data").exists() else [sys.executable, "-m", "lt_data"]
+
+RECIPES = {
+    "ce": ["--loss", "ce"],
+    "auc_bank_derived": ["--loss", "1*auc+ce", "--paste", "bank"],
+    "auc_bank_cs": ["--loss", "1*auc+ce", "--paste", "bank",
+                    "--set", 'paste_args={"sample_ratio": 1.0, "resize_ratio": 1.0, "per_image": true}'],
+    "auc_bank_small": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"resize_ratio": 0.5}'],
+    "auc_bank_few": ["--loss", "1*auc+ce", "--paste", "bank"],  # sample ratio set per dataset below
+    "ce_cutmix_derived": ["--loss", "ce", "--paste", "cutmix"],
+    "ce_cutmix_p1": ["--loss", "ce", "--paste", "cutmix", "--set", 'paste_args={"prob": 1.0}'],
+}
+DATA = {  # crop and the sample ratio of "few" (about 2 objects per image)
+    "many": {"crop": [128, 192], "few": 0.1},
+    "camvid": {"crop": [176, 240], "few": 0.5},
+}
+
+
+def sh(*cmd: str) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def prepare(data: str, out: Path, camvid: Path) -> tuple[Path, Path]:
+    train, val = out / f"{data}-train", out / f"{data}-val"
+    if data == "many":
+        root = out / "many-data"
+        if not (root / "classes.txt").is_file():
+            from lt_data.synthetic import generate_street_scenes
+
+            generate_street_scenes(root, num_train=800, num_val=200, size=(256, 192), extra_tail=20, progress=True)
+        layout, splits = ["-l", "folder", str(root)], ("train", "val")
+    else:
+        layout, splits = ["-l", "camvid", str(camvid)], ("train", "test")
+    for split, work in zip(splits, (train, val)):
+        if not (work / "class_stats.json").is_file():
+            sh(*LT, "stats", *layout, "--split", split, "--out", str(work), "-q")
+    if not (train / "buckets.json").is_file():
+        sh(*LT, "buckets", str(train))
+    sh(*LT, "bank", "build", str(train), "-q")     # kept when complete and up to date
+    sh(*LT, "cutmix", "build", str(train), "-q")
+    return train, val
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", choices=sorted(DATA), required=True)
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "dose")
+    ap.add_argument("--camvid", type=Path, default=REPO.parent / "shared" / "data" / "camvid")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--only", nargs="*", default=None, help=f"recipes (default all): {', '.join(RECIPES)}")
+    ap.add_argument("--compare-only", action="store_true", help="only write the comparison of the finished runs")
+    args = ap.parse_args()
+
+    out = args.out.resolve()
+    train, val = prepare(args.data, out, args.camvid)
+    spec = DATA[args.data]
+    runs_dir = out / args.data
+    names = args.only or list(RECIPES)
+    if not args.compare_only:
+        for seed in args.seeds:
+            for name in names:
+                cmd = list(RECIPES[name])
+                if name == "auc_bank_few":
+                    cmd += ["--set", json.dumps({"sample_ratio": spec["few"]}).join(["paste_args=", ""])]
+                run = runs_dir / f"{name}_s{seed}"
+                if (run / "metrics.json").is_file():
+                    continue
+                sh(*LT, "train", "--work", str(train), "--val-work", str(val), "--run-dir", str(run),
+                   "--steps", str(args.steps), "--set", f"seed={seed}", "--set", f"crop_size={json.dumps(spec['crop'])}",
+                   "--set", "lr=0.002", "--set", "workers=2", *cmd, "-q")
+    done = sorted(str(p.parent) for p in runs_dir.glob("*_s*/metrics.json"))
+    if done:
+        sh(*LT, "compare", *done, "--out", str(runs_dir / "compare"))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
