@@ -472,8 +472,12 @@ def preview(
     batch_size: int = typer.Option(4, "--batch-size"),
     crop: Optional[str] = typer.Option(None, "--crop", help="HxW training crop, e.g. 240x320 (default: whole images)."),
     seed: int = typer.Option(0, "--seed"),
+    set_: list[str] = typer.Option([], "--set", help="A paste argument as key=value (JSON values), e.g. "
+                                   "sample_ratio=0.3, resize_ratio=0.5, prob=0.5; default: the dose derived "
+                                   "from the data, as in training."),
 ):
-    """Draw training batches before and after pasting, labels overlaid, pasted objects outlined."""
+    """Draw training batches before and after pasting, labels overlaid, pasted objects outlined;
+    prints the paste dose and the share of the pixels it pasted."""
     from .preview import write_preview
 
     with _user_errors():
@@ -482,7 +486,8 @@ def preview(
         except ValueError:
             raise LtDataError(f"--crop takes HxW, e.g. 240x320, got {crop!r}") from None
         path = write_preview(work, out, mode=mode, batches=batches, batch_size=batch_size, crop_size=crop_size,
-                             seed=seed)
+                             seed=seed, paste_args=_parse_set(set_),
+                             echo=lambda m: typer.echo(m, err=m.startswith("warning")))
         typer.echo(f"wrote {path}")
 
 

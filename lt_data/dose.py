@@ -96,24 +96,26 @@ def _plain(d: dict) -> dict:
     return out
 
 
-def published_preset(work: str | Path) -> tuple[str, dict] | None:
-    """``(dataset, AUCSeg's configuration)`` when ``work``'s statistics are of one of the papers'
-    datasets (layout ``cityscapes``, ``ade20k`` or ``coco_stuff164k`` with its class count)."""
+def preset_for(layout: str | None, num_classes: int) -> tuple[str, dict] | None:
+    """``(dataset, AUCSeg's configuration)`` when ``layout`` is one of the papers' datasets
+    (``cityscapes``, ``ade20k``, ``coco_stuff164k``) with its class count, else None."""
     from .classes import load_manifest
+
+    presets = load_manifest("aucseg")
+    cfg = presets.get(layout) if isinstance(layout, str) else None
+    if not isinstance(cfg, dict) or cfg.get("num_classes") != num_classes:
+        return None
+    return layout, cfg
+
+
+def published_preset(work: str | Path) -> tuple[str, dict] | None:
+    """:func:`preset_for` the layout and class table of ``work``'s statistics."""
+    from .classes import ClassTable
     from .io import read_json
     from .stats import DATASET_FILE
 
     dataset = read_json(Path(work) / DATASET_FILE)
-    presets = load_manifest("aucseg")
-    name = dataset.get("layout")
-    cfg = presets.get(name) if isinstance(presets.get(name), dict) else None
-    if cfg is None:
-        return None
-    from .classes import ClassTable
-
-    if ClassTable.from_manifest(dataset["class_table"]).num_classes != cfg.get("num_classes"):
-        return None
-    return name, cfg
+    return preset_for(dataset.get("layout"), ClassTable.from_manifest(dataset["class_table"]).num_classes)
 
 
 def canvas_size(work_stats, crop_size: tuple[int, int] | None) -> tuple[int, int]:
@@ -253,4 +255,4 @@ def dose_warning(dose: Dose, share: float | None = None) -> str | None:
             f"paste_args empty for the dose derived from the data")
 
 
-__all__ = ["Dose", "bank_dose", "cutmix_dose", "dose_warning", "published_preset", "resolve_dose"]
+__all__ = ["Dose", "bank_dose", "cutmix_dose", "dose_warning", "preset_for", "published_preset", "resolve_dose"]

@@ -154,7 +154,7 @@ def stage_options(stage: str) -> set[str]:
     if func is not None:
         params = inspect.signature(func).parameters.values()
         keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        keys -= {"work", "root", "progress"} | ({"out", "mode"} if stage == "preview" else set())
+        keys -= {"work", "root", "progress"} | ({"out", "mode", "echo"} if stage == "preview" else set())
     return keys
 
 
@@ -226,7 +226,8 @@ def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str],
         for mode in modes:
             if "crop_size" in opts:
                 opts["crop_size"] = tuple(opts["crop_size"])
-            outputs[f"preview_{mode}"] = write_preview(work, work / f"preview_{mode}.png", mode=mode, **opts)
+            outputs[f"preview_{mode}"] = write_preview(work, work / f"preview_{mode}.png", mode=mode, **opts,
+                                                       echo=lambda m: echo(f"[preview] {m}"))
             echo(f"[preview] {mode} pasting before/after → {outputs[f'preview_{mode}']}")
 
     val_work = None

@@ -14,7 +14,7 @@ import torch
 
 from .dataset import SegmentationDataset, apply_paste, make_loader
 from .errors import LtDataError
-from .paste import PastePlan
+from .paste import PastePlan, paste_figures
 
 from .classes import IGNORE_INDEX
 
@@ -74,31 +74,42 @@ def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, co
 
 
 def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batches: int = 2, batch_size: int = 4,
-                  crop_size: tuple[int, int] | None = None, seed: int = 0, per_image: bool = True,
-                  sample_ratio: float = 1.0, resize_ratio: float | tuple[float, float] = (0.75, 1.5),
-                  prob: float = 1.0) -> Path:
-    """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG)."""
+                  crop_size: tuple[int, int] | None = None, seed: int = 0, paste_args: dict | None = None,
+                  echo=None) -> Path:
+    """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG).
+
+    The paste dose is the trainer's: ``paste_args`` win, the rest is derived from the data for
+    ``crop_size`` (:mod:`lt_data.dose`). ``echo`` receives the resolved dose, the measured
+    ``pasted_share`` / ``pasted_objects`` of the drawn batches and, past the warning share, a warning."""
     from PIL import Image
 
-    from .augment import work_planner
+    from .augment import open_store, work_planner
+    from .dose import dose_warning, resolve_dose
 
     if batches < 1 or batch_size < 1:
         raise LtDataError(f"preview needs batches >= 1 and batch_size >= 1, got {batches} and {batch_size}")
     if crop_size is not None and (len(crop_size) != 2 or min(crop_size) < 1):
         raise LtDataError(f"preview crop must be two positive sizes (height, width), got {crop_size}")
     work = Path(work)
-    options = {"bank": dict(per_image=per_image, sample_ratio=sample_ratio, resize_ratio=resize_ratio),
-               "cutmix": dict(prob=prob)}.get(mode, {})
-    planner = work_planner(mode, work, **options)
+    paste_args = dict(paste_args or {})
+    store = open_store(mode, work)
+    dose = resolve_dose(mode, work, crop_size=crop_size, paste_args=paste_args, store=store)
+    options = {k: v for k, v in dose.args.items() if k != "tail"}
+    planner = work_planner(mode, work, paste_args.get("tail") or None, store=store, **options)
     ds = SegmentationDataset(work, crop_size=crop_size, scale_range=(0.75, 1.25) if crop_size else (1.0, 1.0))
     if crop_size is None:  # whole images: batch only images of the most common size
         sizes = [(s.height, s.width) for s in ds.samples]
         common = max(set(sizes), key=sizes.count)
         ds.samples = [s for s in ds.samples if (s.height, s.width) == common]
     loader = make_loader(ds, batch_size=batch_size, seed=seed, planner=planner)
-    grids = []
+    grids, shares, objects = [], [], []
     for k, batch in enumerate(loader):
         grids.append(render_batch(batch["images"], batch["labels"], batch["plan"], ds.table.colors, list(ds.table.names)))
+        after = batch["labels"].clone()
+        apply_paste({"images": batch["images"].clone(), "labels": after, "plan": batch["plan"]}, inplace=True)
+        fig = paste_figures(after, batch["plan"], ignore_index=IGNORE_INDEX)
+        shares.append(float(fig["pasted_share"]))
+        objects.append(fig["pasted_objects"])
         if k + 1 == batches:
             break
     if not grids:
@@ -106,4 +117,12 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(grids, 0)).save(out)
+    if echo is not None:
+        echo(dose.describe())
+        share = float(np.mean(shares))
+        echo(f"measured on {len(grids)} batches: pasted_share {share:.2%}, pasted_objects {np.mean(objects):.2f} "
+             f"per image")
+        warned = dose_warning(dose, max(share, dose.figures.get("pasted_share", 0.0)))
+        if warned:
+            echo(warned)
     return out

@@ -41,9 +41,9 @@ from .store import replace_dir
 REPORT_DIR = "report"
 REPORT_SCHEMA = "lt-data/report"
 EXPOSURE_NOTE = ("Share of the pixels of one training epoch that falls in each bucket, under each sampler "
-                 "(lt-data train --sampler; defaults shown), estimated from the statistics. Pasting adds tail "
-                 "objects on top: lt_data.sampling.epoch_exposure(work, planner=...) and scripts/bench_sampling.py "
-                 "estimate it.")
+                 "(lt-data train --sampler; defaults shown), and with pasting at the dose lt-data train derives "
+                 "when no paste_args are given (whole images; docs/DOSE.md), estimated from the statistics and the "
+                 "stores. Pasted share: pasted labelled pixels over the labelled pixels of the drawn images.")
 PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")  # always (co-occurrence:
 # when there are head and tail classes); object_sizes with a bank, train_vs_eval with an evaluation split
 CONTACT_SHEET = "bank_objects.png"
@@ -613,9 +613,10 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
     for m in data["buckets"]["moves"]:
         out.append(f"- moved **{m['name']}** ({m['id']}) {m['from']} → {m['to']}: {m['reason']}")
     out.append("")
-    out += ["## What training sees", "", table(["method", "images per epoch"] + list(BUCKET_NAMES),
+    out += ["## What training sees", "", table(["method", "images per epoch"] + list(BUCKET_NAMES)
+                                                + ["pasted objects / image", "pasted share"],
                                                 [[r["method"], str(r["draws"])] + [_pct(r[b]) for b in BUCKET_NAMES]
-                                                 for r in data.get("exposure", [])]),
+                                                 + _paste_cells(r) for r in data.get("exposure", [])]),
             "", EXPOSURE_NOTE, ""]
     if "eval" in data:
         out += ["## Training vs evaluation split", "", _eval_summary(data), "",
@@ -705,9 +706,11 @@ def render_html(data: dict, plots: dict[str, bytes], images: dict[str, bytes] | 
     if data.get("exposure"):
         parts.append("<h2>What training sees</h2>")
         head = "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>"
-                       for i, h in enumerate(["method", "images per epoch", *map(badge, BUCKET_NAMES)]))
+                       for i, h in enumerate(["method", "images per epoch", *map(badge, BUCKET_NAMES),
+                                              "pasted objects / image", "pasted share"]))
         body = "".join(f"<tr><td class=l>{e(r['method'])}</td><td>{r['draws']}</td>"
-                       + "".join(f"<td>{_pct(r[b])}</td>" for b in BUCKET_NAMES) + "</tr>" for r in data["exposure"])
+                       + "".join(f"<td>{_pct(r[b])}</td>" for b in BUCKET_NAMES)
+                       + "".join(f"<td>{c}</td>" for c in _paste_cells(r)) + "</tr>" for r in data["exposure"])
         parts.append(f'<div class="tablewrap"><table><tr>{head}</tr>{body}</table></div><p>{e(EXPOSURE_NOTE)}</p>')
 
     parts.append("<h2>Pixels per class</h2>")
@@ -793,17 +796,47 @@ EXPOSURE_METHODS = (("uniform (each image once)", "uniform", {}),
                     ("rare class sampling (DAFormer, T = 0.01)", "rcs", {}))
 
 
+def _paste_cells(r: dict) -> list[str]:
+    if not r.get("pasted_objects"):
+        return ["–", "–"]
+    return [f"{r['pasted_objects']:.2f}", _pct(r["pasted_share"])]
+
+
 def exposure_rows(work: Path, buckets: dict) -> list[dict]:
     """Each bucket's share of the pixels one training epoch shows under each sampler (the samplers'
     defaults; :func:`lt_data.sampling.epoch_exposure`, no image decoded)."""
     from .sampling import epoch_exposure
 
-    rows = []
-    for name, sampler, args in EXPOSURE_METHODS:
-        e = epoch_exposure(work, sampler=sampler, sampler_args=args)
+    def row(name: str, e: dict) -> dict:
         total = e["pixels"].sum() or 1.0
-        rows.append({"method": name, "draws": e["draws"],
-                     **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}})
+        per_image = e["pasted_objects"] / max(e["draws"], 1)
+        return {"method": name, "draws": e["draws"], "pasted_objects": per_image, "pasted_share": e["pasted_share"],
+                **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}}
+
+    rows = [row(name, epoch_exposure(work, sampler=sampler, sampler_args=args))
+            for name, sampler, args in EXPOSURE_METHODS]
+    rows += paste_exposure_rows(work, row)
+    return rows
+
+
+def paste_exposure_rows(work: Path, row) -> list[dict]:
+    """Rows for bank paste and tail cutmix at the dose the trainer derives (whole images; a store that
+    is missing or built from other statistics gives no row)."""
+    from .augment import open_store, work_planner
+    from .dose import resolve_dose
+    from .errors import ArtifactError
+    from .sampling import epoch_exposure
+
+    rows = []
+    for mode, title in (("bank", "memory-bank paste"), ("cutmix", "tail cutmix")):
+        try:
+            store = open_store(mode, work)
+            dose = resolve_dose(mode, work, store=store)
+            planner = work_planner(mode, work, store=store, **dose.args)
+        except (ArtifactError, LtDataError, OSError):
+            continue
+        args = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in dose.args.items())
+        rows.append(row(f"{title}, derived dose ({args})", epoch_exposure(work, planner=planner)))
     return rows
 
 

@@ -249,7 +249,8 @@ def epoch_exposure(work: str | Path, *, sampler: str | ClassAwareSampler | None 
     Pasted objects hide some pixels of the image below them; that loss is not subtracted.
 
     Returns ``{"pixels": (K,) float64, "images": (K,) int64, "pixel_share": (K,), "image_share": (K,),
-    "draws": number of images, "pasted_objects": n}``.
+    "draws": number of images, "pasted_objects": n, "pasted_share": pasted labelled pixels / labelled
+    pixels of the drawn images}``.
     """
     from .stats import load_stats
 
@@ -267,7 +268,7 @@ def epoch_exposure(work: str | Path, *, sampler: str | ClassAwareSampler | None 
     drawn = counts[idx]
     pixels = drawn.sum(axis=0).astype(np.float64)
     images = (drawn > 0).sum(axis=0).astype(np.int64)
-    pasted = 0
+    pasted, pasted_pixels = 0, 0.0
     if planner is not None:
         sizes = np.array([(s.height, s.width) for s in stats.samples])
         h, w = (int(v) for v in np.median(sizes, axis=0))
@@ -286,11 +287,13 @@ def epoch_exposure(work: str | Path, *, sampler: str | ClassAwareSampler | None 
             for p in range(len(plan)):  # per pasted object: its visible labels (a cutmix crop holds several)
                 hist = np.bincount(labels[p][masks[p]], minlength=256)[:k]
                 pixels += hist
+                pasted_pixels += float(hist.sum())
                 gained[img[p]] |= hist > 0
             images += (gained & ~present).sum(axis=0)
             pasted += len(plan)
     return {"pixels": pixels, "images": images, "pixel_share": pixels / max(pixels.sum(), 1.0),
-            "image_share": images / max(len(idx), 1), "draws": int(len(idx)), "pasted_objects": int(pasted)}
+            "image_share": images / max(len(idx), 1), "draws": int(len(idx)), "pasted_objects": int(pasted),
+            "pasted_share": pasted_pixels / max(float(drawn.sum()), 1.0)}
 
 
 def build_sampler(name: str, work: str | Path, *, seed: int = 0, **options):

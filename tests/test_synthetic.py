@@ -107,3 +107,23 @@ def test_image_agrees_with_label(demo: Path):
 def test_bad_size(tmp_path: Path):
     with pytest.raises(ValueError):
         generate_street_scenes(tmp_path, num_train=1, num_val=0, size=(16, 16))
+
+
+def test_extra_tail_classes_leave_the_base_scene_alone(tmp_path: Path):
+    """Street items are drawn from their own generator on top: outside their pixels the labels are
+    those of the 10-class dataset; each item class appears, rarer ones in fewer images."""
+    base = generate_street_scenes(tmp_path / "base", num_train=24, num_val=0, size=(160, 120), seed=4)
+    many = generate_street_scenes(tmp_path / "many", num_train=24, num_val=0, size=(160, 120), seed=4,
+                                  extra_tail=12)
+    names = (many / "classes.txt").read_text().splitlines()
+    assert names[:len(STREET_CLASSES)] == list(STREET_CLASSES) and names[-1] == "item 12" and len(names) == 22
+    present = np.zeros(22, int)
+    for f in sorted((base / "labels" / "train").glob("*.png")):
+        a = np.array(Image.open(f))
+        b = np.array(Image.open(many / "labels" / "train" / f.name))
+        item = b >= len(STREET_CLASSES)
+        item &= b != 255
+        assert np.array_equal(a[~item], b[~item])
+        present[np.unique(b[b != 255])] += 1
+    assert (present[len(STREET_CLASSES):] > 0).sum() >= 10
+    assert present[10] > present[21]  # item 01 is the most frequent, item 12 among the rarest
