@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from .dose import open_store
 from .paste import PastePlan
 
 from .classes import IGNORE_INDEX
@@ -223,20 +224,6 @@ class TailCutmixPaste:
             out_off.append((y, x))
             out_cls.append(c)
         return _pack(out_pix, out_lab, out_mask, out_img, out_off, out_cls)
-
-
-STORES = {"bank": "bank.zarr", "cutmix": "cutmix.zarr"}
-
-
-def open_store(mode: str, work):
-    """The work directory's ``bank.zarr`` or ``cutmix.zarr``, its fingerprints checked against ``work``."""
-    from .bank import TailBank
-    from .cutmix import TailCutmix
-
-    if mode not in STORES:
-        raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
-    path = Path(work) / STORES[mode]
-    return TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
 
 
 def work_planner(mode: str, work, tail: Sequence[int] | None = None, *, store=None, **options):

@@ -44,8 +44,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from . import __version__
-from .classes import ClassTable, load_manifest
-from .errors import ArtifactError, LtDataError
+from .classes import ClassTable, class_ids_problem, load_manifest
+from .errors import ArtifactError, LtDataError, show_path
 from .io import atomic_write_json, file_sha256, read_json
 
 BUCKETS_FILE = "buckets.json"
@@ -337,27 +337,28 @@ def read_iou(path: str | Path, names: list[str] | tuple[str, ...]) -> dict[int, 
     An optional ``name`` per entry must match the class table. Errors name the file and the entry.
     """
     path = Path(path)
+    where = show_path(path)  # one line whatever the file is called
     try:
         data = read_json(path)
     except FileNotFoundError:
-        raise LtDataError(f"{path}: IoU file not found") from None
+        raise LtDataError(f"{where}: IoU file not found") from None
     except ValueError as e:
-        raise LtDataError(f"{path}: not valid JSON ({e})") from None
+        raise LtDataError(f"{where}: not valid JSON ({e})") from None
     rows = data.get("per_class") if isinstance(data, dict) else None
     if not isinstance(rows, list):
-        raise LtDataError(f'{path}: expected {{"per_class": [{{"id": ..., "iou": ...}}, ...]}}, '
+        raise LtDataError(f'{where}: expected {{"per_class": [{{"id": ..., "iou": ...}}, ...]}}, '
                           f"found no per_class list")
     out: dict[int, float | None] = {}
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "id" not in row or "iou" not in row:
-            raise LtDataError(f"{path}: per_class[{i}] needs an 'id' and an 'iou', got {row!r}")
+            raise LtDataError(f"{where}: per_class[{i}] needs an 'id' and an 'iou', got {row!r}")
         k = row["id"]
         if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(names):
-            raise LtDataError(f"{path}: per_class[{i}] has id {k!r}; class ids are 0..{len(names) - 1}")
+            raise LtDataError(f"{where}: per_class[{i}] has id {k!r}; class ids are 0..{len(names) - 1}")
         if k in out:
-            raise LtDataError(f"{path}: class id {k} is listed twice")
+            raise LtDataError(f"{where}: class id {k} is listed twice")
         if "name" in row and str(row["name"]).lower() != names[k].lower():
-            raise LtDataError(f"{path}: per_class[{i}] names class {k} {row['name']!r} but the statistics call it "
+            raise LtDataError(f"{where}: per_class[{i}] names class {k} {row['name']!r} but the statistics call it "
                               f"{names[k]!r}; is this IoU file for another dataset?")
         iou = row["iou"]
         if iou is None or (isinstance(iou, float) and math.isnan(iou)):
@@ -365,7 +366,7 @@ def read_iou(path: str | Path, names: list[str] | tuple[str, ...]) -> dict[int, 
             continue
         if isinstance(iou, bool) or not isinstance(iou, (int, float)) or not 0.0 <= iou <= 1.0:
             hint = " (percentages? IoU must be a fraction)" if isinstance(iou, (int, float)) and 1 < iou <= 100 else ""
-            raise LtDataError(f"{path}: per_class[{i}] (class {k}) has iou {iou!r}; expected a number in [0, 1]{hint}")
+            raise LtDataError(f"{where}: per_class[{i}] (class {k}) has iou {iou!r}; expected a number in [0, 1]{hint}")
         out[k] = float(iou)
     return out
 
@@ -461,31 +462,60 @@ def load_buckets(work: str | Path, *, check: bool = True) -> dict:
     """``buckets.json`` of a work directory: ``{"head": [ids], "middle": [ids], "tail": [ids], ...}``.
 
     Refuses (ArtifactError) buckets computed from other statistics than the ones now in ``work``
-    (``stats`` re-run, for another dataset or split), unless ``check`` is False.
+    (``stats`` re-run, for another dataset or split), unless ``check`` is False, and, always, bucket
+    lists that are not lists of class ids 0..K-1 or that put a class in two buckets (a hand edit).
+    A file without ``middle`` gets the classes in neither head nor tail.
     """
     from .stats import DATASET_FILE, stats_fingerprint
 
     work = Path(work)
     path = work / BUCKETS_FILE
+    rerun = f"re-run `lt-data buckets {show_path(work)}`"
     if not path.is_file():
-        raise ArtifactError(f"{path}: not found; run `lt-data buckets {work}` first")
+        raise ArtifactError(f"{show_path(path)}: not found; run `lt-data buckets {show_path(work)}` first")
     try:
         buckets = read_json(path)
         buckets["head"], buckets["tail"]
     except (ValueError, KeyError, TypeError):
-        raise ArtifactError(f"{path}: not a buckets file written by lt-data (unreadable or edited); "
-                            f"re-run `lt-data buckets {work}`") from None
+        raise ArtifactError(f"{show_path(path)}: not a buckets file written by lt-data (unreadable or edited); "
+                            f"{rerun}") from None
+    k = buckets.get("num_classes")
     if check:
         now = stats_fingerprint(work)
         built_from = (buckets.get("source") or {}).get("stats")
         if built_from != now:
-            raise ArtifactError(f"{path}: built from other statistics ({built_from}, now {now}); "
-                                f"re-run `lt-data buckets {work}`")
+            raise ArtifactError(f"{show_path(path)}: built from other statistics ({built_from}, now {now}); {rerun}")
         k = ClassTable.from_manifest(read_json(work / DATASET_FILE)["class_table"]).num_classes
         if buckets.get("num_classes") != k:
-            raise ArtifactError(f"{path}: {buckets.get('num_classes')} classes, the statistics have {k}; "
-                                f"re-run `lt-data buckets {work}`")
+            raise ArtifactError(f"{show_path(path)}: {buckets.get('num_classes')} classes, the statistics have {k}; "
+                                f"{rerun}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ArtifactError(f'{show_path(path)}: "num_classes" is {k!r}, not a number of classes; {rerun}')
+    _check_lists(buckets, k, path, rerun)
     return buckets
+
+
+def _check_lists(buckets: dict, k: int, path: Path, rerun: str) -> None:
+    """Refuse bucket lists of a hand-edited file that are not distinct class ids 0..k-1 or that put a
+    class in two buckets (train would index out of range, the report count a class twice)."""
+    if "middle" not in buckets:  # derived: the classes in neither of the lists given
+        for name in ("head", "tail"):
+            _check_list(buckets, name, k, path, rerun)
+        buckets["middle"] = sorted(set(range(k)) - set(buckets["head"]) - set(buckets["tail"]))
+    owner: dict[int, str] = {}
+    for name in BUCKET_NAMES:
+        _check_list(buckets, name, k, path, rerun)
+        for c in buckets[name]:
+            if c in owner:
+                raise ArtifactError(f'{show_path(path)}: class {c} is both in "{owner[c]}" and in "{name}"; a class '
+                                    f"belongs to one bucket; {rerun}")
+            owner[c] = name
+
+
+def _check_list(buckets: dict, name: str, k: int, path: Path, rerun: str) -> None:
+    problem = class_ids_problem(buckets[name], k)
+    if problem:
+        raise ArtifactError(f'{show_path(path)}: "{name}" {problem}; {rerun}')
 
 
 def format_buckets(buckets: dict) -> str:

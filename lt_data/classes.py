@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -100,6 +101,11 @@ class ClassTable:
 
         ``raw_ignore`` is the value that marks void pixels in the files; train-id maps always use 255.
         """
+        clash = duplicate_names(names)
+        if clash:
+            name, ids = clash[0]
+            raise ValueError(f"class name {name!r} is given to train ids {' and '.join(map(str, ids))}; names must be "
+                             f"unique (ignoring case), since classes are chosen by name")
         if colors is None:
             colors = default_palette(len(names))
         classes = [{"id": i, "name": n, "color": [int(x) for x in colors[i]]} for i, n in enumerate(names)]
@@ -162,6 +168,33 @@ class ClassTable:
         h.update(self.known.tobytes())
         h.update(str(self.ignore_index).encode())
         return h.hexdigest()[:16]
+
+
+def duplicate_names(names: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """Names given to more than one position, compared ignoring case (``--classes road`` and bucket
+    lists look names up that way, so only one of them could ever be named): ``[(name, [positions])]``
+    in order of first appearance."""
+    where: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        where.setdefault(str(n).lower(), []).append(i)
+    return [(names[ids[0]], ids) for ids in where.values() if len(ids) > 1]
+
+
+def class_ids_problem(value, num_classes: int) -> str | None:
+    """Why ``value`` (read from a file a user may have edited) is not a list of distinct class ids
+    0..num_classes-1, as a phrase that follows the key (``holds class 40, outside 0..10``); None when it is."""
+    if not isinstance(value, list):
+        return f"must be a list of class ids, got {value!r}"
+    seen: set[int] = set()
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"holds {v!r}, not a class id (an integer 0..{num_classes - 1})"
+        if not 0 <= v < num_classes:
+            return f"holds class {v}, outside 0..{num_classes - 1}"
+        if v in seen:
+            return f"holds class {v} twice"
+        seen.add(v)
+    return None
 
 
 def default_palette(n: int) -> np.ndarray:

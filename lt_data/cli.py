@@ -6,6 +6,7 @@ import errno
 import functools
 import os
 import re
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,9 +73,10 @@ def _user_errors(*outputs: str | Path | None):
             raise
         typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: nothing half-written was left marked complete", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        how = "terminated" if isinstance(e, Terminated) else "interrupted"
+        typer.echo(f"{how}: nothing half-written was left marked complete", err=True)
+        raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
 
 
 def _os_error_line(e: OSError, outputs: list[str]) -> str | None:
@@ -667,19 +669,35 @@ for _typer in (app, bank_app, cutmix_app):
         _cmd.callback = _local_paths_only(_cmd.callback)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, Slurm and Kubernetes send), raised in the main thread so that it
+    unwinds like Ctrl-C: workers reaped, temporary siblings removed, locks released; exit 143."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the unwinding must not be cut short again
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """The ``lt-data`` console entry point: the app, with command-line usage mistakes (a missing
     option, a value of the wrong type, an unknown command) as one line on stderr and exit code 2,
-    like every other user error, instead of click's usage box."""
+    like every other user error, instead of click's usage box. SIGTERM is handled like Ctrl-C
+    (exit 143)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         rv = app(args=argv, prog_name="lt-data", standalone_mode=False)
+    except Terminated:
+        typer.echo("terminated", err=True)
+        sys.exit(143)
     except Exception as e:  # click's exceptions, duck-typed: typer vendors click in some versions
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
             raise
         kind = type(e).__name__
         if kind == "Abort":
-            typer.echo("interrupted", err=True)
-            sys.exit(130)
+            term = isinstance(e.__cause__ or e.__context__, Terminated)
+            typer.echo("terminated" if term else "interrupted", err=True)
+            sys.exit(143 if term else 130)
         ctx = getattr(e, "ctx", None)
         if kind == "NoArgsIsHelpError" or ctx is None:
             e.show()

@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import ArtifactError, LtDataError
+from .errors import ArtifactError, LtDataError, show_path
+from .markdown import escape as md_escape
+from .markdown import table as md_table
 from .runs import CONFIG_FILE, METRICS_FILE, OPERATIONAL
 
 COMPARE_SCHEMA = "lt-data/compare"
@@ -81,16 +83,16 @@ def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise LtDataError(f"{path}: no such file") from None
+        raise LtDataError(f"{show_path(path)}: no such file") from None
     except IsADirectoryError:
-        raise LtDataError(f"{path}: a directory, expected {what}") from None
+        raise LtDataError(f"{show_path(path)}: a directory, expected {what}") from None
     except UnicodeDecodeError:
         raise ArtifactError(f"{path}: not UTF-8 text; expected {what}") from None
     except json.JSONDecodeError as err:
         raise ArtifactError(f"{path}: invalid JSON at line {err.lineno} column {err.colno} ({err.msg}); "
                             f"expected {what}") from None
     except OSError as err:
-        raise LtDataError(f"{path}: cannot be read ({err.strerror or err})") from None
+        raise LtDataError(f"{show_path(path)}: cannot be read ({err.strerror or err})") from None
 
 
 def _check_metrics(path: Path, m) -> None:
@@ -129,11 +131,11 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
     if given.is_dir():
         metrics_path = given / METRICS_FILE
         if not metrics_path.is_file():
-            raise LtDataError(f"{given}: a directory without {METRICS_FILE}; give a run directory that was "
+            raise LtDataError(f"{show_path(given)}: a directory without {METRICS_FILE}; give a run directory that was "
                               f"evaluated (lt-data evaluate RUN/checkpoint.pt ...) or a metrics file")
     else:
         if not given.exists():
-            raise LtDataError(f"{given}: no such file or directory")
+            raise LtDataError(f"{show_path(given)}: no such file or directory")
         metrics_path = given
     metrics = _read_json(metrics_path, "a metrics file (lt-data evaluate's metrics.json)")
     _check_metrics(metrics_path, metrics)
@@ -166,7 +168,7 @@ def load_runs(paths: list[str | Path], names: list[str] | None = None) -> list[R
     for r in runs:
         key = str(Path(r.path).resolve())
         if key in seen:
-            raise LtDataError(f"{r.path}: given twice (as {seen[key]} and as {r.given})")
+            raise LtDataError(f"{show_path(r.path)}: given twice (as {seen[key]} and as {r.given})")
         seen[key] = r.given
     if names is None:  # names taken from the paths: make them unique with more of the path
         counts: dict[str, int] = {}
@@ -375,18 +377,12 @@ def format_summary(data: dict) -> str:
     return "\n".join(lines + ["", STD_NOTE + f"; Δ against {data['baseline']}, in IoU points."])
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = [[str(x).replace("|", "\\|") for x in r] for r in rows]
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(r) + " |" for r in esc])
-
-
 def render_markdown(data: dict) -> str:
     cls, groups = data["classes"], data["groups"]
     out = [f"# Run comparison: {len(data['runs'])} runs, {len(groups)} recipes, {len(cls)} classes", "",
            f"IoU in %. Δ: mean minus the baseline's mean ({data['baseline']}), in IoU points. {STD_NOTE}.", ""]
-    out += [f"> note: {n}" for n in data["notes"]] + ([""] if data["notes"] else [])
-    out += ["## mIoU per bucket", "", _md_table(SUMMARY_HEADER, summary_rows(data)), ""]
+    out += [f"> note: {md_escape(n)}" for n in data["notes"]] + ([""] if data["notes"] else [])
+    out += ["## mIoU per bucket", "", md_table(SUMMARY_HEADER, summary_rows(data)), ""]
     out += ["![mIoU per bucket](bucket_miou.png)", "", "![Per-class IoU](per_class_iou.png)", ""]
     header = ["id", "class", "bucket"] + [x for g in groups for x in
                                           ([g["name"]] if g["baseline"] else [g["name"], f"Δ {g['name']}"])]
@@ -398,8 +394,8 @@ def render_markdown(data: dict) -> str:
             if not g["baseline"]:
                 row.append(_signed(g["delta_per_class"][c], "-"))
         rows.append(row)
-    out += ["## Per-class IoU", "", _md_table(header, rows), ""]
-    out += ["## Runs", "", _md_table(["run", "recipe", "seed"] + [f"{MEASURE_LABELS[m]} mIoU" for m in MEASURES]
+    out += ["## Per-class IoU", "", md_table(header, rows), ""]
+    out += ["## Runs", "", md_table(["run", "recipe", "seed"] + [f"{MEASURE_LABELS[m]} mIoU" for m in MEASURES]
                                      + ["file"],
                                      [[r["name"], r["group"], "–" if r["seed"] is None else str(r["seed"])]
                                       + [_pts(r[m]) for m in MEASURES] + [r["path"]] for r in data["runs"]]), ""]

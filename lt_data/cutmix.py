@@ -184,6 +184,9 @@ class TailCutmix(StoreReader):
         return {"storage_options": self.storage_options, "root": self.root}
 
     def _load_arrays(self, group) -> None:
+        from .bank.reader import check_class_list
+
+        check_class_list(self.url, self.attrs, self.table, self._rebuild_hint())
         self._class_id = group["class_id"][...].astype(np.int64)
         self._sample = group["sample"][...].astype(np.int64)
         self._size = group["image_size"][...].astype(np.int64).reshape(-1, 2)

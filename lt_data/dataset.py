@@ -7,6 +7,7 @@ same seed gives the same batches with 0 or N workers, on one rank or many.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -242,6 +243,10 @@ def _seed_worker(worker_id: int) -> None:
     # Items and plans are seeded by position; this only pins numpy's global state for user code.
     # (Never call cv2.setNumThreads here: in a forked worker it deadlocks on the parent's pool.)
     np.random.seed(torch.initial_seed() % 2**32)
+    # torch's own watchdog notices a dead main process only every 5 s: go with it at once
+    from .parallel import die_with_parent
+
+    die_with_parent(os.getppid())
 
 
 def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: bool = True, num_workers: int = 0,

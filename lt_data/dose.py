@@ -47,6 +47,7 @@ CUTMIX_SHARE = 0.10       # target share of the canvas a cutmix paste covers, on
 MIN_PROB = 0.05
 WARN_SHARE = 0.30         # a dose pasting more than this share of the labelled pixels is warned about
 
+STORES = {"bank": "bank.zarr", "cutmix": "cutmix.zarr"}
 BANK_KEYS = ("sample_ratio", "resize_ratio", "per_image")
 CUTMIX_KEYS = ("prob",)
 
@@ -75,6 +76,19 @@ class Dose:
         f = self.figures
         return (f"{self.mode} paste dose: " + ", ".join(parts) + f"; expected {f.get('objects_per_image', 0):.2f} "
                 f"objects and {f.get('pasted_share', 0):.2%} of the pixels pasted per image")
+
+
+def open_store(mode: str, work):
+    """The work directory's ``bank.zarr`` or ``cutmix.zarr``, its fingerprints checked against ``work``
+    (one built from other statistics is refused). Imports no torch."""
+    from .bank import TailBank
+    from .cutmix import TailCutmix
+    from .errors import LtDataError
+
+    if mode not in STORES:
+        raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
+    path = Path(work) / STORES[mode]
+    return TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
 
 
 def _show(v) -> str:
@@ -147,7 +161,7 @@ def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, exp
 
     explicit = dict(explicit or {})
     stats = load_stats(work, verify=False)
-    bank = TailBank.open(Path(work) / "bank.zarr") if bank is None else bank
+    bank = TailBank.open(Path(work) / STORES["bank"]) if bank is None else bank
     tail = load_buckets(work)["tail"] if tail is None else tail
     classes = np.array(sorted({int(c) for c in tail if bank.count(int(c)) > 0}), dtype=np.int64)
     h, w = canvas_size(stats, crop_size)
@@ -197,7 +211,7 @@ def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, e
 
     explicit = dict(explicit or {})
     stats = load_stats(work, verify=False)
-    cutmix = TailCutmix.open(Path(work) / "cutmix.zarr") if cutmix is None else cutmix
+    cutmix = TailCutmix.open(Path(work) / STORES["cutmix"]) if cutmix is None else cutmix
     tail = load_buckets(work)["tail"] if tail is None else tail
     classes = [int(c) for c in sorted(set(tail)) if cutmix.count(int(c)) > 0]
     h, w = canvas_size(stats, crop_size)
@@ -255,4 +269,4 @@ def dose_warning(dose: Dose, share: float | None = None) -> str | None:
             f"paste_args empty for the dose derived from the data")
 
 
-__all__ = ["Dose", "bank_dose", "cutmix_dose", "dose_warning", "preset_for", "published_preset", "resolve_dose"]
+__all__ = ["STORES", "Dose", "open_store", "bank_dose", "cutmix_dose", "dose_warning", "preset_for", "published_preset", "resolve_dose"]

@@ -8,6 +8,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+# C0 and C1 control characters and the Unicode line / paragraph separators: any of them in a file
+# name would end the one-line message early (a newline forges a second ``error:`` line) or drive the
+# terminal (ESC sequences)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def show_path(path: str | os.PathLike) -> str:
+    """``path`` as it goes into a one-line message: unchanged, or, when it holds a control character
+    (a newline in a file name), Python's quoted repr of it (``'a\\nb.png'``), which escapes them."""
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return repr(text) if _CONTROL.search(text) else text
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped (``\\n``, ``\\x1b``): a message that stays one line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class LtDataError(Exception):
     """Base class: a problem the user can fix, reported without a traceback by the CLI."""
 
@@ -19,8 +39,8 @@ class BadInput:
     path: str
     problem: str
 
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
+    def __str__(self) -> str:  # one line whatever the file is called (the problem may quote other paths)
+        return f"{show_path(self.path)}: {one_line(self.problem)}"
 
     def to_json(self) -> dict:
         return {"path": self.path, "problem": self.problem}
@@ -48,6 +68,9 @@ class DataError(LtDataError):
 class ArtifactError(LtDataError):
     """A work-directory artifact is missing, incomplete, or was built from other inputs."""
 
+    def __str__(self) -> str:  # its message names work-directory paths, which may hold any character
+        return one_line(super().__str__())
+
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -60,5 +83,5 @@ def local_path(value: str | os.PathLike, what: str) -> Path:
     """
     text = os.fspath(value)
     if isinstance(text, str) and _URL.match(text):
-        raise LtDataError(f"{text}: the {what} must be a local path, not a URL")
+        raise LtDataError(f"{show_path(text)}: the {what} must be a local path, not a URL")
     return Path(text)

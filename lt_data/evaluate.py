@@ -77,13 +77,38 @@ def _read_prediction(path: Path) -> np.ndarray:
         raise DataError(path, f"unreadable or truncated prediction file ({e})") from None
 
 
+SINGLE_PASS_CLASSES = 254
+"""Most classes for which one 16-bit pair histogram also finds unknown label values: its rows are the
+K classes, the ignored values and the unknown ones, and the largest cell, (K + 1) · 256 + 255, fits
+16 bits up to K = 254. A class table may hold 255 classes (train ids are 8-bit, 255 the ignore index):
+then unknown values share the ignored row and a 256-bin histogram of the raw label finds them."""
+
+_FLOAT_EXACT = 1 << 24  # cv2.calcHist counts in float32, exact up to 2^24 per bin
+
+
+def pair_rows(k: int) -> int:
+    """Rows of the pair histogram for K classes (see :data:`SINGLE_PASS_CLASSES`)."""
+    return k + 2 if k <= SINGLE_PASS_CLASSES else k + 1
+
+
 def label_lut(table: ClassTable) -> np.ndarray:
     """(256,) uint16 raw label value → its confusion row · 256: train id 0..K−1, K for the ignored
-    values, K + 1 for unknown ones (the prediction is or-ed into the low byte)."""
+    values, K + 1 for unknown ones (K for them too past :data:`SINGLE_PASS_CLASSES`; the prediction is
+    or-ed into the low byte)."""
     k = table.num_classes
-    rows = np.where(table.known, table.lut, k + 1).astype(np.uint16)
+    rows = np.where(table.known, table.lut, pair_rows(k) - 1).astype(np.uint16)
     rows[table.known & (table.lut == table.ignore_index)] = k
     return rows << 8
+
+
+def _histogram(values: np.ndarray, bins: int) -> np.ndarray:
+    """(bins,) counts of the values 0..bins-1 of a uint8 or uint16 map: cv2's single pass, or numpy's
+    exact integer count for a map big enough that a float32 bin could pass 2^24."""
+    import cv2
+
+    if values.size >= _FLOAT_EXACT:
+        return np.bincount(values.ravel(), minlength=bins)
+    return cv2.calcHist([values], [0], None, [bins], [0, bins]).ravel()
 
 
 _BUFFERS: dict[tuple[int, int], np.ndarray] = {}  # one pair map per image size and process, reused
@@ -102,7 +127,8 @@ def _pair_task(state: dict, task: tuple[int, str]) -> tuple[np.ndarray, np.ndarr
 
     Both maps are decoded, the label's raw values go through one table lookup, and one histogram of
     (label row · 256 + prediction) counts every pair and, in the same pass, finds unknown label
-    values (row K + 1) and predictions that are not classes (columns ≥ K)."""
+    values (row K + 1; past :data:`SINGLE_PASS_CLASSES`, a histogram of the raw values) and
+    predictions that are not classes (columns ≥ K)."""
     import cv2
 
     i, path = task
@@ -117,8 +143,13 @@ def _pair_task(state: dict, task: tuple[int, str]) -> tuple[np.ndarray, np.ndarr
         pred = cv2.LUT(pred, state["pred_lut"])
     cell = cv2.LUT(raw, state["label_lut"], dst=_pair_buffer(raw.shape))  # row · 256, 16 bits
     np.bitwise_or(cell, pred, out=cell)
-    joint = cv2.calcHist([cell], [0], None, [(k + 2) * 256], [0, (k + 2) * 256]).reshape(k + 2, 256)
-    if joint[k + 1].any():
+    rows = pair_rows(k)
+    joint = _histogram(cell, rows * 256).reshape(rows, 256)
+    if rows == k + 2:
+        unknown_found = joint[k + 1].any()
+    else:  # the unknown values share the ignored row: look for them in the raw values
+        unknown_found = (_histogram(raw, 256)[~layout.table.known] > 0).any()
+    if unknown_found:
         from .layouts.base import unknown_values_problem
 
         unknown = np.unique(raw[~layout.table.known[raw]]).tolist()
@@ -151,9 +182,7 @@ def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: st
     work = Path(work)
     stats = load_stats(work, verify=False)
     table: ClassTable = stats.table
-    k = table.num_classes
-    if k > 253:
-        raise LtDataError(f"{k} classes: more than the 253 a 16-bit pair histogram holds")
+    k = table.num_classes  # at most 255, which the pair histogram holds (see SINGLE_PASS_CLASSES)
     layout = open_layout(work)
     samples = stats.samples
     found, bad = index_predictions(Path(pred_dir), samples, layout)

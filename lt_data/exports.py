@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import LtDataError
+from .errors import LtDataError, show_path
 from .io import atomic_write_bytes, atomic_write_json
 
 EXPORTS_DIR = "exports"
@@ -230,7 +230,8 @@ def write_exports(work: str | Path, *, beta: float = DEFAULT_BETA, out: str | Pa
             for name in files:
                 path = out / name
                 if path.is_file() and ours.get(name) != file_sha256(path):
-                    raise LtDataError(f"{path}: exists and was not written by lt-data export; --force replaces it")
+                    raise LtDataError(f"{show_path(path)}: exists and was not written by lt-data export; "
+                                      f"--force replaces it")
         for name, data in files.items():
             atomic_write_bytes(out / name, data)
         atomic_write_json(record_path, {name: hashlib.sha256(data).hexdigest() for name, data in files.items()})

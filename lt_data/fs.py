@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from .errors import LtDataError
+from .errors import LtDataError, show_path
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 _ALMOST_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(/?)(?!/)")  # "s3:/bucket", "file:/data", "s3:bucket"
@@ -59,12 +59,12 @@ def check_location(value: str | os.PathLike, what: str, *, cli: bool = False) ->
         almost = _ALMOST_URL.match(text)
         if almost and (almost.group(2) or almost.group(1).lower() in _known_protocols()):
             scheme = almost.group(1)
-            raise LtDataError(f"{text}: the {what} looks like a URL but is not one (a URL is {scheme}://...; "
-                              f"a local path has no '{scheme}:' in front)")
+            raise LtDataError(f"{show_path(text)}: the {what} looks like a URL but is not one (a URL is "
+                              f"{scheme}://...; a local path has no '{scheme}:' in front)")
         return
     proto = m.group(1).lower()
     if cli and proto in EPHEMERAL:
-        raise LtDataError(f"{text}: a {proto}:// {what} lives only inside this process and is gone when the "
+        raise LtDataError(f"{show_path(text)}: a {proto}:// {what} lives only inside this process and is gone when the "
                           f"command ends; use a local path or a storage URL (s3://, gs://, ...)")
     if proto in ("file", "local"):
         return
@@ -83,11 +83,11 @@ def _filesystem_class(proto: str, text: str, what: str):
     try:
         return fsspec.get_filesystem_class(proto)
     except ValueError:
-        raise LtDataError(f"{text}: the {what} has an unknown URL protocol {proto}:// (fsspec knows "
+        raise LtDataError(f"{show_path(text)}: the {what} has an unknown URL protocol {proto}:// (fsspec knows "
                           f"{', '.join(sorted(_known_protocols()))})") from None
     except ImportError as e:
         extra = " (pip install 'lt-data[dask]' brings s3fs)" if proto in ("s3", "s3a") else ""
-        raise LtDataError(f"{text}: {proto}:// needs a package that is not installed: {e}{extra}") from None
+        raise LtDataError(f"{show_path(text)}: {proto}:// needs a package that is not installed: {e}{extra}") from None
 
 
 @contextmanager
@@ -280,14 +280,15 @@ def parse_storage_options(text: str | None) -> dict | None:
         try:
             text = Path(source).read_text(encoding="utf-8")
         except OSError as e:
-            raise LtDataError(f"{source}: cannot read the storage options file ({e.strerror or e})") from None
+            raise LtDataError(f"{show_path(source)}: cannot read the storage options file "
+                              f"({e.strerror or e})") from None
     try:
         value = json.loads(text)
     except ValueError as e:
-        raise LtDataError(f"{source}: not JSON ({e}); give an object such as "
+        raise LtDataError(f"{show_path(source)}: not JSON ({e}); give an object such as "
                           "'{\"endpoint_url\": \"http://127.0.0.1:9000\"}'") from None
     if not isinstance(value, dict):
-        raise LtDataError(f"{source}: must be a JSON object of fsspec options, got {type(value).__name__}")
+        raise LtDataError(f"{show_path(source)}: must be a JSON object of fsspec options, got {type(value).__name__}")
     return value
 
 
@@ -336,7 +337,7 @@ def _download(fs, path: "FsPath", local: Path, before: dict[str, bytes]) -> None
             (local / name).write_bytes(data)
             before[name] = data
     elif fs.exists(path.path):
-        raise LtDataError(f"{path}: exists and is not a directory; choose another work directory")
+        raise LtDataError(f"{show_path(path)}: exists and is not a directory; choose another work directory")
 
 
 def _upload_changed(local: Path, path: "FsPath", before: dict[str, bytes]) -> None:

@@ -152,10 +152,47 @@ def _call(func, state, task) -> tuple[bool, Any]:
 
 # ---- worker processes -----------------------------------------------------------------------------
 
-def _worker_main(conn, func, state) -> None:
+def die_with_parent(parent: int) -> None:
+    """End this (worker) process as soon as the process ``parent`` is gone, however it went (kill -9
+    included): the kernel's parent-death signal on Linux, and a watchdog thread elsewhere and for the
+    race where the parent died before the signal was armed."""
+    import threading
+    import time
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="lt-data-watchdog", daemon=True).start()
+
+
+def _worker_main(conn, func, state, parent: int = 0, inherited: Sequence[int] = ()) -> None:
     """Receive chunks ``[(position, task), ...]``, send back ``("done", [(position, ok, value), ...])``;
-    a bug sends ``("crash", position, traceback)`` and ends the worker."""
+    a bug sends ``("crash", position, traceback)`` and ends the worker.
+
+    ``inherited``: the main process's ends of the workers' pipes, which a forked worker holds
+    copies of; closed first, so that the main process's death closes every pipe (EOF here)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the main process's handler is not ours
+    for fd in inherited:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if parent:
+        die_with_parent(parent)
     try:
         while True:
             chunk = conn.recv()
@@ -213,9 +250,11 @@ def _run_processes(func, tasks, state, workers, ordered, chunksize, describe, sc
     ctx = _context()
     procs, conns, held = [], [], []
     try:
+        forked = ctx.get_start_method() == "fork"
         for _ in range(workers):
             parent, child = ctx.Pipe(duplex=True)
-            p = ctx.Process(target=_worker_main, args=(child, func, state), daemon=True)
+            inherited = [c.fileno() for c in conns + [parent]] if forked else []
+            p = ctx.Process(target=_worker_main, args=(child, func, state, os.getpid(), inherited), daemon=True)
             p.start()
             child.close()
             procs.append(p)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .dataset import SegmentationDataset, apply_paste, make_loader
-from .errors import LtDataError
+from .errors import LtDataError, show_path
 from .paste import PastePlan, paste_figures
 
 from .classes import IGNORE_INDEX
@@ -83,8 +83,8 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
     ``pasted_share`` / ``pasted_objects`` of the drawn batches and, past the warning share, a warning."""
     from PIL import Image
 
-    from .augment import open_store, work_planner
-    from .dose import dose_warning, resolve_dose
+    from .augment import work_planner
+    from .dose import dose_warning, open_store, resolve_dose
 
     if batches < 1 or batch_size < 1:
         raise LtDataError(f"preview needs batches >= 1 and batch_size >= 1, got {batches} and {batch_size}")
@@ -113,7 +113,7 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
         if k + 1 == batches:
             break
     if not grids:
-        raise LtDataError(f"{work}: {len(ds)} images are fewer than one preview batch of {batch_size}")
+        raise LtDataError(f"{show_path(work)}: {len(ds)} images are fewer than one preview batch of {batch_size}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(grids, 0)).save(out)

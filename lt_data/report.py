@@ -33,6 +33,8 @@ from . import __version__
 from .buckets import BUCKET_NAMES, BUCKETS_FILE, bucket_index, compute_buckets, frequency_order, load_buckets
 from .errors import ArtifactError, LtDataError
 from .io import atomic_write_json, atomic_write_text, read_json
+from .markdown import escape as md_escape
+from .markdown import table as md_table
 from .page import badge as _page_badge
 from .page import document, embedded_figure, table
 from .plots import BUCKET_COLORS, class_axis_width, figure, hatch, render, shade, write_figures
@@ -43,7 +45,8 @@ REPORT_SCHEMA = "lt-data/report"
 EXPOSURE_NOTE = ("Share of the pixels of one training epoch that falls in each bucket, under each sampler "
                  "(lt-data train --sampler; defaults shown), and with pasting at the dose lt-data train derives "
                  "when no paste_args are given (whole images; docs/DOSE.md), estimated from the statistics and the "
-                 "stores. Pasted share: pasted labelled pixels over the labelled pixels of the drawn images.")
+                 "stores: the dose's expected objects per image and share of the labelled pixels pasted, added to "
+                 "the tail of a uniform epoch.")
 PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")  # always (co-occurrence:
 # when there are head and tail classes); object_sizes with a bank, train_vs_eval with an evaluation split
 CONTACT_SHEET = "bank_objects.png"
@@ -597,11 +600,7 @@ def _eval_summary(data: dict) -> str:
 
 
 def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
-    def table(header, rows):
-        esc = [[str(x).replace("|", "\\|") for x in r] for r in rows]
-        return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                         + ["| " + " | ".join(r) + " |" for r in esc])
-
+    table = md_table  # every class name, header and cell escaped (lt_data.markdown)
     d = data["dataset"]
     cls = data["classes"]
     header = _class_header(data)
@@ -609,9 +608,9 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
     out += [f"- **{k}**: {v}" for k, v in _overview(data)] + [""]
     out += ["## Buckets", "", table(BUCKET_HEADER, _bucket_rows(data)), ""]
     for n in data["buckets"]["notes"]:
-        out.append(f"> note: {n}")
+        out.append(f"> note: {md_escape(n)}")
     for m in data["buckets"]["moves"]:
-        out.append(f"- moved **{m['name']}** ({m['id']}) {m['from']} → {m['to']}: {m['reason']}")
+        out.append(f"- moved **{md_escape(m['name'])}** ({m['id']}) {m['from']} → {m['to']}: {m['reason']}")
     out.append("")
     out += ["## What training sees", "", table(["method", "images per epoch"] + list(BUCKET_NAMES)
                                                 + ["pasted objects / image", "pasted share"],
@@ -619,7 +618,7 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
                                                  + _paste_cells(r) for r in data.get("exposure", [])]),
             "", EXPOSURE_NOTE, ""]
     if "eval" in data:
-        out += ["## Training vs evaluation split", "", _eval_summary(data), "",
+        out += ["## Training vs evaluation split", "", md_escape(_eval_summary(data)), "",
                 table(EVAL_BUCKET_HEADER, _eval_rows(data)), ""]
     bank = data.get("bank")
     if bank and bank["status"] == "ok":
@@ -807,36 +806,37 @@ def exposure_rows(work: Path, buckets: dict) -> list[dict]:
     defaults; :func:`lt_data.sampling.epoch_exposure`, no image decoded)."""
     from .sampling import epoch_exposure
 
-    def row(name: str, e: dict) -> dict:
+    rows = []
+    for name, sampler, args in EXPOSURE_METHODS:
+        e = epoch_exposure(work, sampler=sampler, sampler_args=args)
         total = e["pixels"].sum() or 1.0
-        per_image = e["pasted_objects"] / max(e["draws"], 1)
-        return {"method": name, "draws": e["draws"], "pasted_objects": per_image, "pasted_share": e["pasted_share"],
-                **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}}
-
-    rows = [row(name, epoch_exposure(work, sampler=sampler, sampler_args=args))
-            for name, sampler, args in EXPOSURE_METHODS]
-    rows += paste_exposure_rows(work, row)
+        rows.append({"method": name, "draws": e["draws"],
+                     **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}})
+    rows += paste_exposure_rows(work, buckets, rows[0])
     return rows
 
 
-def paste_exposure_rows(work: Path, row) -> list[dict]:
+def paste_exposure_rows(work: Path, buckets: dict, base: dict) -> list[dict]:
     """Rows for bank paste and tail cutmix at the dose the trainer derives (whole images; a store that
-    is missing or built from other statistics gives no row)."""
-    from .augment import open_store, work_planner
-    from .dose import resolve_dose
+    is missing or built from other statistics gives no row): the dose's expected objects per image
+    and pasted share (:mod:`lt_data.dose`), the pasted pixels added to the tail on top of the uniform
+    epoch ``base`` (what they cover below is not subtracted). No torch, no image decoded."""
+    from .dose import open_store, resolve_dose
     from .errors import ArtifactError
-    from .sampling import epoch_exposure
 
     rows = []
     for mode, title in (("bank", "memory-bank paste"), ("cutmix", "tail cutmix")):
         try:
-            store = open_store(mode, work)
-            dose = resolve_dose(mode, work, store=store)
-            planner = work_planner(mode, work, store=store, **dose.args)
+            dose = resolve_dose(mode, work, store=open_store(mode, work))
         except (ArtifactError, LtDataError, OSError):
             continue
-        args = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in dose.args.items())
-        rows.append(row(f"{title}, derived dose ({args})", epoch_exposure(work, planner=planner)))
+        share = float(dose.figures["pasted_share"])
+        args = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {str(v).lower()}"
+                         for k, v in dose.args.items())
+        shares = {b: base[b] / (1 + share) for b in BUCKET_NAMES}
+        shares["tail"] += share / (1 + share)
+        rows.append({"method": f"{title}, derived dose ({args})", "draws": base["draws"],
+                     "pasted_objects": float(dose.figures["objects_per_image"]), "pasted_share": share, **shares})
     return rows
 
 

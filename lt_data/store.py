@@ -80,13 +80,17 @@ def lock(target: str | Path, what: str = "it") -> Iterator[None]:
 
     The lock file ``.NAME.lock`` sits beside ``target`` and stays there (removing a lock file races
     with a process that just opened it); the lock itself is the kernel's and dies with its holder.
+    The holder's alone: a flock belongs to the open file, which a forked child (a worker process, a
+    DataLoader worker) would share and keep alive after the holder died, so every fork closes the
+    child's copy (:func:`_close_locks_in_child`) and exec never inherits it (O_CLOEXEC).
     """
     import fcntl
 
     target = Path(target)
     parent = output_dir(target.parent, "output")
     path = parent / f".{target.name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    _HELD_LOCKS.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -100,6 +104,46 @@ def lock(target: str | Path, what: str = "it") -> Iterator[None]:
             yield
         finally:
             os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        _HELD_LOCKS.discard(fd)
+        os.close(fd)
+
+
+_HELD_LOCKS: set[int] = set()  # descriptors of the locks this process holds
+
+
+def _close_locks_in_child() -> None:
+    for fd in list(_HELD_LOCKS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_locks_in_child)
+
+
+def tidy(target: str | Path) -> None:
+    """Remove what killed writers of ``target`` left beside it (temporary and old siblings), when no
+    writer holds its lock now; a local artifact that is already up to date calls this, since no
+    build will run to clean them."""
+    import fcntl
+
+    target = Path(target)
+    if not any(target.parent.glob(f".{target.name}.tmp-*")) and not any(target.parent.glob(f".{target.name}.old-*")):
+        return  # the common case: nothing to tidy, no lock file to touch
+    fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a writer is at work: its siblings are its own
+        try:
+            _clean_leftovers(target)
+        finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
@@ -356,8 +400,11 @@ def up_to_date(out: str, storage_options: dict | None, schema_version: int, para
     """Whether ``out`` holds a complete store of this schema version built with ``params`` from inputs
     with these ``fingerprints`` (then a build keeps it instead of rebuilding)."""
     old = existing_attrs(out, storage_options)
-    return bool(old and old.get("complete") is True and old.get("schema_version") == schema_version
-                and old.get("params") == params and old.get("fingerprints") == fingerprints)
+    current = bool(old and old.get("complete") is True and old.get("schema_version") == schema_version
+                   and old.get("params") == params and old.get("fingerprints") == fingerprints)
+    if current and not is_url(out):
+        tidy(out)
+    return current
 
 
 def begin_store(location_: str, storage_options: dict | None, schema: str, schema_version: int, stats,

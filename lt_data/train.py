@@ -89,7 +89,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Refuse (LtDataError naming the option) values that cannot train, before anything is built."""
-        from .augment import STORES
+        from .dose import STORES
 
         def bad(key: str, expected: str):
             raise LtDataError(f"training option {key} must be {expected}, got {getattr(self, key)!r}")
@@ -190,7 +190,7 @@ def resolve_paste(cfg: TrainConfig):
     the work directory's statistics and store for the training crop. None for ``paste = "none"``."""
     if cfg.paste == "none":
         return None
-    from .augment import open_store
+    from .dose import open_store
     from .dose import resolve_dose
 
     return resolve_dose(cfg.paste, cfg.work, crop_size=cfg.crop_size, paste_args=cfg.paste_args,

@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ArtifactError
+from ..classes import ClassTable, class_ids_problem
+from ..errors import ArtifactError, show_path
 from ..store import StoreReader, location, store_size
 from .buffers import MemoryBuffer, MmapBuffer, RangeBuffer, ZarrBuffer, raw_chunks
 
@@ -25,6 +26,16 @@ READ_MODES = ("auto", "mmap", "memory", "ranges", "zarr")
 
 # Columns of the (N, 9) int64 matrix a reader keeps in RAM; the store holds one array per column.
 COLUMNS = ("class_id", "sample", "y0", "x0", "h", "w", "area", "pixel_offset", "mask_offset")
+
+
+def check_class_list(url: str, attrs: dict, table: ClassTable, rebuild: str) -> None:
+    """Refuse a store whose ``classes`` attribute (root ``zarr.json``, which the file manifest does not
+    cover) is not a list of distinct class ids of its class table: an edited id would index past the
+    table in ``bank info``, the report and training. Shared by the bank and cutmix readers."""
+    problem = class_ids_problem(attrs.get("classes"), table.num_classes)
+    if problem:
+        raise ArtifactError(f'{show_path(url)}: attribute "classes" in zarr.json {problem} (the store\'s class '
+                            f"table {table.dataset!r}); {rebuild}")
 
 
 class TailBank(StoreReader):
@@ -61,6 +72,7 @@ class TailBank(StoreReader):
 
     def _load_arrays(self, group) -> None:
         attrs = self.attrs
+        check_class_list(self.url, attrs, self.table, self._rebuild_hint())
         cols = [group[name][...] for name in ("class_id", "sample")]
         box = group["box"][...].astype(np.int64).reshape(-1, 4)
         self._rows = np.column_stack([cols[0], cols[1], box, group["area"][...], group["pixel_offset"][...],
@@ -203,4 +215,4 @@ class TailBank(StoreReader):
                 "built_at": self.attrs.get("built_at"), "build_seconds": self.attrs.get("seconds")}
 
 
-__all__ = ["BANK_DIR", "COLUMNS", "READ_MODES", "TailBank"]
+__all__ = ["BANK_DIR", "COLUMNS", "READ_MODES", "TailBank", "check_class_list"]

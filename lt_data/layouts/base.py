@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from ..classes import ClassTable
-from ..errors import BadInput, DataError
+from ..errors import BadInput, DataError, show_path
 from ..fs import FsPath, as_path, check_location, is_local
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -274,19 +274,37 @@ def _ranges(values: np.ndarray) -> str:
 def pair_files(root: Path, images: dict[str, Path], labels: dict[str, Path],
                *, expected_label: callable = None, expected_image: callable = None
                ) -> tuple[list[Sample], list[BadInput]]:
-    """Pair image and label files by key. A file without its partner is a bad input naming both paths."""
+    """Pair image and label files by key. A file without its partner is a bad input naming both paths;
+    so is a key that names several images (``a.jpg`` and ``a.png``) or labels (see :class:`FileIndex`):
+    which one belongs to the sample is not for lt-data to guess."""
     samples, bad = [], []
+    image_clashes, label_clashes = getattr(images, "clashes", {}), getattr(labels, "clashes", {})
     for key in sorted(images.keys() | labels.keys()):
         img, lab = images.get(key), labels.get(key)
-        if img is not None and lab is not None:
+        if key in image_clashes or key in label_clashes:
+            bad.append(_clash(image_clashes.get(key), label_clashes.get(key), img, lab))
+        elif img is not None and lab is not None:
             samples.append(Sample(id=key, image=_rel(img, root), label=_rel(lab, root)))
         elif img is not None:
-            hint = f" (expected {expected_label(img)})" if expected_label else ""
+            hint = f" (expected {show_path(expected_label(img))})" if expected_label else ""
             bad.append(BadInput(str(img), f"missing label for this image{hint}"))
         else:
-            hint = f" (expected {expected_image(lab)})" if expected_image else ""
+            hint = f" (expected {show_path(expected_image(lab))})" if expected_image else ""
             bad.append(BadInput(str(lab), f"missing image for this label{hint}"))
     return samples, bad
+
+
+def _clash(images: list[Path] | None, labels: list[Path] | None, img: Path | None, lab: Path | None) -> BadInput:
+    """The bad input of a sample whose key is shared by several image (or label) files."""
+    if images:
+        files, what = images, f"images for one label ({show_path(lab)})" if lab is not None else \
+            "images with one name and no label"
+    else:
+        files, what = labels, f"labels for one image ({show_path(img)})" if img is not None else \
+            "labels with one name and no image"
+    listed = " and ".join(show_path(p) for p in files)
+    return BadInput(str(files[0]), f"{len(files)} {what}: {listed}; keep one and remove or rename the others "
+                                   f"(lt-data does not guess which is meant)")
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -296,13 +314,23 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
+class FileIndex(dict):
+    """``{key: path}`` as :func:`index_files` builds it, plus ``clashes``: ``{key: [paths]}`` for the
+    keys that name several files (``a.jpg`` and ``a.png``), paths sorted; ``self[key]`` is one of them."""
+
+    def __init__(self):
+        super().__init__()
+        self.clashes: dict[str, list] = {}
+
+
 def index_files(directory: Path, pattern: str, strip: str = "", exts: tuple[str, ...] | None = None
-                ) -> dict[str, Path]:
+                ) -> FileIndex:
     """``{key: path}`` for files matching ``pattern`` under ``directory``; key = name minus ``strip``/ext.
 
-    A pattern with a sub-directory part (``"*/*_labelIds.png"``) keys files as ``"sub/key"``.
+    A pattern with a sub-directory part (``"*/*_labelIds.png"``) keys files as ``"sub/key"``. Files that
+    share a key are listed in the result's ``clashes`` (:func:`pair_files` refuses them).
     """
-    out: dict[str, Path] = {}
+    out = FileIndex()
     if not directory.is_dir():
         return out
     if isinstance(directory, FsPath):  # one listing request per folder level, not one per file
@@ -313,7 +341,7 @@ def index_files(directory: Path, pattern: str, strip: str = "", exts: tuple[str,
         base = str(directory).rstrip("/") + "/"
         found = glob.glob(base + pattern)  # string glob: ~5x faster than Path.glob on big splits
         wrap = Path
-    for s in found:
+    for s in sorted(found):  # sorted: the same file stands for a clashing key on every machine
         rel = s[len(base):]
         sub, _, name = rel.rpartition("/")
         if name.startswith("."):
@@ -322,7 +350,12 @@ def index_files(directory: Path, pattern: str, strip: str = "", exts: tuple[str,
         if exts is not None and f".{ext.lower()}" not in exts:
             continue
         key = name[: -len(strip)] if strip and name.endswith(strip) else (stem if dot else name)
-        out[f"{sub}/{key}" if sub else key] = wrap(s)
+        key = f"{sub}/{key}" if sub else key
+        path = wrap(s)
+        if key in out:
+            out.clashes.setdefault(key, [out[key]]).append(path)
+        else:
+            out[key] = path
     return out
 
 

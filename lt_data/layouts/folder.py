@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..classes import ClassTable
+from ..classes import ClassTable, duplicate_names
 from ..errors import DataError, LtDataError
 from ..fs import as_path, check_location
 from .base import IMAGE_EXTS, Layout, index_files, pair_files, require_dir
@@ -33,6 +33,16 @@ def read_class_names(path: Path) -> list[str]:
         raise DataError(path, "classes file is empty")
     if any(not n for n in names):
         raise DataError(path, f"blank class name on line {names.index('') + 1}")
+    clash = duplicate_names(names)
+    if clash:
+        name, lines = clash[0]
+        if len({names[i] for i in lines}) == 1:
+            where = f"{name!r} on lines {' and '.join(str(i + 1) for i in lines)}"
+        else:
+            where = " and ".join(f"{names[i]!r} on line {i + 1}" for i in lines)
+        more = f" (and {len(clash) - 1} more repeated names)" if len(clash) > 1 else ""
+        raise DataError(path, f"class name repeated: {where}{more}; each class needs its own name (names are "
+                              f"matched ignoring case, so the repeat could never be named)")
     return names
 
 

@@ -1,0 +1,208 @@
+"""Every process a command starts ends with it, however it ends; the lock is the holder's alone.
+
+Each command that starts processes is run on a dataset large enough to be caught mid-way, killed
+(SIGKILL) or terminated (SIGTERM) as soon as its workers exist, and then: no process it started is
+alive 5 s later (read from the process table), its lock is free, nothing half-written is left, and a
+re-run gives the same bytes as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+LT = [sys.executable, "-m", "lt_data"]
+REPEAT = 3  # CamVid train three times over: ~1,100 samples, a few seconds of work on 2 cores
+
+
+@pytest.fixture(scope="module")
+def big_folder(camvid_root, tmp_path_factory) -> Path:
+    """CamVid train, repeated, as a folder-layout dataset of symbolic links (nothing copied)."""
+    root = tmp_path_factory.mktemp("big")
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "labels" / "train").mkdir(parents=True)
+    names = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+             "Bicyclist"]
+    (root / "classes.txt").write_text("\n".join(names) + "\n")
+    for f in sorted((camvid_root / "train").glob("*.png")):
+        for k in range(REPEAT):
+            (root / "images" / "train" / f"{f.stem}_{k}.png").symlink_to(f)
+            (root / "labels" / "train" / f"{f.stem}_{k}.png").symlink_to(camvid_root / "trainannot" / f.name)
+    return root
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` now alive, from /proc."""
+    parent_of = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent_of[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out, frontier = set(), {pid}
+    while frontier:
+        frontier = {c for c, p in parent_of.items() if p in frontier and c not in out}
+        out |= frontier
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has ended; only its parent's reaping is left
+
+
+def _kill_midway(cmd: list[str], sig: int, want: int = 2, timeout: float = 60) -> tuple[int, set[int], str]:
+    """Start ``cmd``, wait until it has ``want`` descendant processes, send ``sig`` to the main process
+    alone; returns (exit code, the descendants seen, stderr)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout and proc.poll() is None:
+        seen |= _children(proc.pid)
+        if len(seen) >= want:
+            time.sleep(0.3)  # let them take work
+            seen |= _children(proc.pid)
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None and len(seen) >= want, f"{cmd} ended before its workers could be caught"
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, seen, err
+
+
+def _all_gone(pids: set[int], within: float = 5.0) -> set[int]:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        left = {p for p in pids if _alive(p)}
+        if not left:
+            return set()
+        time.sleep(0.1)
+    left = {p for p in pids if _alive(p)}
+    for p in left:  # do not leave them to the rest of the suite
+        os.kill(p, signal.SIGKILL)
+    return left
+
+
+def _files(directory: Path) -> dict[str, tuple[int, int]]:
+    """Relative path → (size, CRC-32) of every file under ``directory``, timing records left out."""
+    out = {}
+    for p in sorted(directory.rglob("*")):
+        if p.is_file() and not p.name.startswith(".") and p.name not in ("zarr.json",):
+            out[str(p.relative_to(directory))] = (p.stat().st_size, zlib.crc32(p.read_bytes()))
+    return out
+
+
+def _stats_cmd(root: Path, out: Path) -> list[str]:
+    return LT + ["stats", "-l", "folder", str(root), "--ignore-index", "11", "--out", str(out), "-j", "2", "-q"]
+
+
+@pytest.fixture(scope="module")
+def big_work(big_folder, tmp_path_factory) -> Path:
+    """Statistics, buckets and (uninterrupted) bank and cutmix stores of ``big_folder``."""
+    work = tmp_path_factory.mktemp("bigwork")
+    subprocess.run(_stats_cmd(big_folder, work), check=True)
+    subprocess.run(LT + ["buckets", str(work)], check=True, stdout=subprocess.DEVNULL)
+    for stage in ("bank", "cutmix"):
+        subprocess.run(LT + [stage, "build", str(work), "-j", "2", "-q"], check=True, capture_output=True)
+    return work
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_stats_killed_leaves_no_worker(big_folder, big_work, tmp_path, sig):
+    out = tmp_path / "stats"
+    code, seen, err = _kill_midway(_stats_cmd(big_folder, out), sig)
+    assert code == -signal.SIGKILL if sig == signal.SIGKILL else code == 143
+    if sig == signal.SIGTERM:
+        assert err.strip().splitlines()[-1].startswith("terminated") and "Traceback" not in err
+    assert not _all_gone(seen), "workers outlived the command"
+    subprocess.run(_stats_cmd(big_folder, out), check=True)
+    a, b = _files(out), _files(big_work)
+    for name in ("pixel_counts.npy", "ignored_pixels.npy", "samples.jsonl"):
+        assert a[name] == b[name]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("stage", ["bank", "cutmix"])
+def test_store_build_killed_leaves_no_worker_and_a_free_lock(big_work, tmp_path, sig, stage):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(big_work, work, ignore=shutil.ignore_patterns("*.zarr", ".*"))
+    cmd = LT + [stage, "build", str(work), "-j", "2", "-q"]
+    code, seen, err = _kill_midway(cmd, sig)
+    assert code == -signal.SIGKILL if sig == signal.SIGKILL else code == 143
+    if sig == signal.SIGTERM:
+        assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("terminated")
+        assert not list(work.glob(f".{stage}.zarr.tmp-*")), "SIGTERM left the temporary sibling"
+    assert not _all_gone(seen), "workers outlived the command"
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # the lock died with its holder
+    assert not list(work.glob(f".{stage}.zarr.tmp-*"))
+    assert _files(work / f"{stage}.zarr") == _files(big_work / f"{stage}.zarr")
+
+
+def test_leftovers_removed_when_the_store_is_up_to_date(big_work, tmp_path):
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(big_work, work, ignore=shutil.ignore_patterns(".*", "bank.zarr"))
+    stale = work / ".cutmix.zarr.tmp-99999-abcdef"   # what a killed --force build leaves
+    (stale / "boxes").mkdir(parents=True)
+    (stale / "boxes" / "c0").write_bytes(b"x" * 1000)
+    user = work / "cutmix-notes"                     # not ours: never touched
+    user.mkdir()
+    r = subprocess.run(LT + ["cutmix", "build", str(work), "-j", "1", "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not stale.exists() and user.is_dir()
+
+
+def test_lock_is_not_kept_by_forked_children(tmp_path):
+    """A child forked while the lock is held (a worker) does not keep it after the holder is gone."""
+    code = f"""
+import os, sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+from lt_data.store import lock
+with lock({str(tmp_path / 'artifact')!r}, "x"):
+    if os.fork() == 0:
+        time.sleep(30)
+        os._exit(0)
+    os.kill(os.getpid(), 9)
+"""
+    subprocess.run([sys.executable, "-c", code])
+    from lt_data.store import lock
+
+    with lock(tmp_path / "artifact", "x"):  # free although the forked child still sleeps
+        pass
+    subprocess.run(["pkill", "-f", "time.sleep\\(30\\)"], check=False)
+
+
+def test_evaluate_pred_killed_leaves_no_worker(big_folder, big_work, tmp_path):
+    pred = big_folder / "labels" / "train"  # the labels themselves as predictions: train ids 0..10, 11 void
+    cmd = LT + ["evaluate", "--pred", str(pred), "--work", str(big_work), "-j", "2", "-q", "--out",
+                str(tmp_path / "m.json"), "--skip-bad"]
+    code, seen, _ = _kill_midway(cmd, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert not _all_gone(seen), "workers outlived the command"
+
+
+def test_train_killed_leaves_no_dataloader_worker(tiny_work, tmp_path):
+    work, _ = tiny_work
+    cmd = LT + ["train", "--work", str(work), "--run-dir", str(tmp_path / "run"), "--steps", "500", "--set",
+                "workers=2", "--set", "crop_size=[48,64]", "--set", "batch_size=2", "--set",
+                'model_args={"base": 8}', "--set", "threads=1", "-q"]
+    code, seen, _ = _kill_midway(cmd, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert not _all_gone(seen), "DataLoader workers outlived the trainer"
+    r = subprocess.run(cmd[:-1] + ["--steps", "2", "--fresh", "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr  # the run directory's lock is free
