@@ -16,6 +16,10 @@ Recipes (the same model, schedule and seeds; only the loss and the paste change)
   auc_bank_cs        1·AUC + CE + bank paste at AUCSeg's Cityscapes dose (sample 1, resize 1: the old default)
   auc_bank_small     1·AUC + CE + bank paste at the derived sample ratio, resize 0.5 (a quarter of the area)
   auc_bank_few       1·AUC + CE + bank paste at a sample ratio giving ~2 objects per image, resize 1
+  auc_bank_full      1·AUC + CE + bank paste at the derived sample ratio, resize 1
+  auc_bank_many      1·AUC + CE + bank paste at a sample ratio giving ~10 objects per image, resize 1
+  auc_bank_big       1·AUC + CE + bank paste at the derived sample ratio, resize 1.5 (objects enlarged)
+  auc                1·AUC + CE, no paste (what the loss alone does)
   ce_cutmix_derived  CE + tail cutmix at the derived probability
   ce_cutmix_p1       CE + tail cutmix, one crop in every image (paper 003)
 Each run is OUT/DATA/RECIPE_sSEED (a finished run is kept; `lt-data train` resumes or skips it);
@@ -42,12 +46,16 @@ RECIPES = {
                     "--set", 'paste_args={"sample_ratio": 1.0, "resize_ratio": 1.0, "per_image": true}'],
     "auc_bank_small": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"resize_ratio": 0.5}'],
     "auc_bank_few": ["--loss", "1*auc+ce", "--paste", "bank"],  # sample ratio set per dataset below
+    "auc_bank_full": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"resize_ratio": 1.0}'],
+    "auc_bank_many": ["--loss", "1*auc+ce", "--paste", "bank"],  # ~10 objects per image, resize 1 (per dataset)
+    "auc_bank_big": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"resize_ratio": 1.5}'],
+    "auc": ["--loss", "1*auc+ce"],
     "ce_cutmix_derived": ["--loss", "ce", "--paste", "cutmix"],
     "ce_cutmix_p1": ["--loss", "ce", "--paste", "cutmix", "--set", 'paste_args={"prob": 1.0}'],
 }
-DATA = {  # crop and the sample ratio of "few" (about 2 objects per image)
-    "many": {"crop": [128, 192], "few": 0.1},
-    "camvid": {"crop": [176, 240], "few": 0.5},
+DATA = {  # crop and the sample ratios of "few" (about 2 objects per image) and "many" (about 10)
+    "many": {"crop": [128, 192], "few": 0.1, "many": 0.55},
+    "camvid": {"crop": [176, 240], "few": 0.5, "many": 1.0},
 }
 
 
@@ -97,8 +105,9 @@ def main() -> None:
         for seed in args.seeds:
             for name in names:
                 cmd = list(RECIPES[name])
-                if name == "auc_bank_few":
-                    cmd += ["--set", json.dumps({"sample_ratio": spec["few"]}).join(["paste_args=", ""])]
+                if name in ("auc_bank_few", "auc_bank_many"):
+                    ratio = spec[name.rsplit("_", 1)[1]]
+                    cmd += ["--set", "paste_args=" + json.dumps({"sample_ratio": ratio, "resize_ratio": 1.0})]
                 run = runs_dir / f"{name}_s{seed}"
                 if (run / "metrics.json").is_file():
                     continue
