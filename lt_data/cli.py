@@ -106,6 +106,12 @@ def _output_dir(value: str | Path, what: str) -> Path:
     return path
 
 
+ALLOW_CODE_HELP = ("Run a pipeline whose [train] model is package.module:callable: that module is imported and "
+                   "its code runs, so only for a pipeline you trust.")
+
+
+TRUST_HELP = ("Load a checkpoint that holds more than tensors and plain types (an older lt-data's) in full: "
+              "unpickling can run code, so only for a file whose origin you trust.")
 STORAGE_HELP = ("fsspec options for every URL of this command: a JSON object or @FILE holding one "
                 '(e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\'); never written into an artifact.')
 BACKEND_HELP = "processes (a process pool on this machine, the default) | dask (a Dask cluster, see --scheduler)."
@@ -196,9 +202,11 @@ def run(
     work: Optional[str] = typer.Option(None, "--work", help="Override the pipeline's work directory."),
     root: Optional[str] = typer.Option(None, "--root", help="Override the dataset root."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stages to run (default: all in the file)."),
+    allow_code: bool = typer.Option(False, "--allow-code", help=ALLOW_CODE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Run a pipeline file stage by stage."""
+    """Run a pipeline file stage by stage. A pipeline whose [train] model is package.module:callable
+    imports and runs that module's code: it is refused unless --allow-code, and the modules are named."""
     from .pipeline import load_pipeline, run_pipeline
 
     with _user_errors(work):
@@ -207,7 +215,7 @@ def run(
                              root=root and local_path(root, "dataset root"), only=only)
         _output_dir(pipe.work, f"the work directory of {pipe.path}")
     with _user_errors(pipe.work):
-        run_pipeline(pipe, progress=not quiet, echo=typer.echo)
+        run_pipeline(pipe, progress=not quiet, echo=typer.echo, allow_code=allow_code)
 
 
 @app.command()
@@ -513,7 +521,8 @@ def train(
     pipeline: Optional[Path] = typer.Argument(None, help="A pipeline file; its [train] table gives the options."),
     work: Optional[Path] = typer.Option(None, "--work", help="Training statistics work directory."),
     run: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (checkpoint, log, metrics)."),
-    model: Optional[str] = typer.Option(None, "--model", help="deeplabv3plus_small | unet_small | package.module:callable"),
+    model: Optional[str] = typer.Option(None, "--model", help="deeplabv3plus_small | unet_small | segformer | "
+                                        "package.module:callable (imports that module: its code runs)"),
     loss: Optional[str] = typer.Option(None, "--loss", help="e.g. ce, pat, '1*auc+ce', focal, cb, ldam, blv"),
     paste: Optional[str] = typer.Option(None, "--paste", help="none | bank | cutmix"),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="uniform | rcs (DAFormer's rare class sampling) | "
@@ -523,6 +532,8 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="Any training option as key=value (JSON values)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over in the run directory: its checkpoint, log and "
                                "metrics are replaced instead of resumed."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
+    allow_code: bool = typer.Option(False, "--allow-code", help=ALLOW_CODE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Train a segmenter with the chosen loss and paste mode. The run directory (default
@@ -538,8 +549,12 @@ def train(
         if pipeline is not None:
             from .pipeline import load_pipeline
 
+            from .pipeline import check_code
+
             pipe = load_pipeline(pipeline, work=work)
             opts = {"work": str(pipe.work), **pipe.stages.get("train", {})}
+            if model is None:  # a model given on the command line is the user's own choice
+                check_code(pipe.path, pipe.stages, allow_code, echo=lambda m: typer.echo(m, err=True))
         for key, value in {"work": work, "run": run, "model": model, "loss": loss, "paste": paste, "sampler": sampler,
                            "steps": steps, "val_work": val_work}.items():
             if value is not None:
@@ -550,7 +565,8 @@ def train(
         cfg = TrainConfig.from_dict(opts)
         ddp_setup()
         try:
-            metrics = run_training(cfg, progress=not quiet, resume=not fresh, echo=typer.echo)
+            metrics = run_training(cfg, progress=not quiet, resume=not fresh, echo=typer.echo,
+                                   trust_checkpoint=trust_checkpoint)
             main = main_process()  # asked before the process group goes
         finally:
             ddp_teardown()
@@ -575,6 +591,7 @@ def evaluate(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="--pred: processes (default: all cores)."),
     out: Optional[Path] = typer.Option(None, "--out", help="metrics.json path (default: beside the checkpoint, or "
                                        "PRED/metrics.json)."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ):
@@ -594,6 +611,9 @@ def evaluate(
             metrics = evaluate_predictions(pred, work, pred_ids=pred_ids, buckets_from=buckets_from, workers=workers,
                                            skip_bad=skip_bad, progress=not (quiet or as_json))
             out = out or pred / "metrics.json"
+            from .runs import check_metrics_out
+
+            check_metrics_out(out)
             atomic_write_json(out, metrics)
             for b in metrics["skipped"]:
                 typer.echo(f"warning: skipped {b['path']}: {b['problem']}", err=True)
@@ -604,10 +624,11 @@ def evaluate(
                 raise LtDataError("evaluate needs exactly one of --split or --work")
             loaded = None
             if split is not None:
-                loaded = read_checkpoint(checkpoint)  # read once: its config names the training work directory
+                loaded = read_checkpoint(checkpoint, trust=trust_checkpoint)  # read once: its config names the work
                 work = split_work(loaded["config"]["work"], split, checkpoint.parent / f"eval-{split}",
                                   progress=not (quiet or as_json))
-            metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json), loaded=loaded)
+            metrics = evaluate_checkpoint(checkpoint, work, out=out, progress=not (quiet or as_json), loaded=loaded,
+                                          trust=trust_checkpoint)
             out = out or checkpoint.parent / "metrics.json"
         if as_json:
             _print_json(metrics)

@@ -345,8 +345,15 @@ def dask_client(scheduler: str | None, workers: int):
         return client
     try:
         if m:
-            cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=40)
+            # The worker processes start with Ctrl-C ignored (an ignored signal stays ignored across the
+            # spawn): Ctrl-C is the main process's, which closes the cluster; otherwise each of them
+            # prints its own KeyboardInterrupt traceback, dozens of lines for one key press.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+            finally:
+                signal.signal(signal.SIGINT, previous)
             client = Client(cluster, set_as_default=False)
         else:
             client = Client(scheduler, set_as_default=False, timeout=30)
@@ -359,6 +366,8 @@ def dask_client(scheduler: str | None, workers: int):
 @atexit.register
 def close_dask_clients() -> None:
     """Close the clients (and the local clusters) this process started."""
+    if _CLIENTS:  # closing: the cluster's complaints about work cancelled by an interrupt are noise
+        _silence_dask()
     while _CLIENTS:
         _, client = _CLIENTS.popitem()
         cluster = client.cluster if client.cluster is not None and client.scheduler_info else None
@@ -370,7 +379,22 @@ def close_dask_clients() -> None:
             pass
 
 
+def _silence_dask() -> None:
+    import logging
+
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _run_dask(func, tasks, state, workers, ordered, chunksize, describe, scheduler=None):
+    try:
+        yield from _run_dask_chunks(func, tasks, state, workers, ordered, chunksize, describe, scheduler)
+    except KeyboardInterrupt:
+        _silence_dask()  # before the cluster is torn down: one line for a Ctrl-C, not its tracebacks
+        raise
+
+
+def _run_dask_chunks(func, tasks, state, workers, ordered, chunksize, describe, scheduler=None):
     from distributed import as_completed
 
     client = dask_client(scheduler, workers)

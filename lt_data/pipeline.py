@@ -163,10 +163,36 @@ def packaged_pipeline(name: str) -> Path:
     return Path(str(resources.files("lt_data.pipelines").joinpath(f"{name}.toml")))
 
 
-def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Path]:
-    """Run every stage the pipeline names, in :data:`STAGES` order; returns ``{stage: output path}``."""
+def code_imports(stages: dict) -> list[str]:
+    """What in a pipeline's stages imports and runs code from outside lt-data: a ``[train] model`` of
+    the form ``package.module:callable`` (the module is imported, the callable called with the
+    model_args), as ``"[train] model = 'M:F' (imports module M)"`` phrases."""
+    model = (stages.get("train") or {}).get("model")
+    if isinstance(model, str) and ":" in model:
+        return [f"[train] model = {model!r} (imports module {model.partition(':')[0]} and calls "
+                f"{model.partition(':')[2]})"]
+    return []
+
+
+def check_code(path, stages: dict, allow_code: bool, echo: Callable[[str], None] = print) -> None:
+    """Refuse a pipeline that would import code (:func:`code_imports`) unless ``allow_code``
+    (``--allow-code``); with it, say which modules are imported."""
+    found = code_imports(stages)
+    if found and not allow_code:
+        raise LtDataError(f"{path}: {'; '.join(found)}: a pipeline file that imports code runs whatever that module "
+                          "does; pass --allow-code if you trust it")
+    for phrase in found:
+        echo(f"note: {path}: {phrase}")
+
+
+def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str], None] = print,
+                 allow_code: bool = False) -> dict[str, Path]:
+    """Run every stage the pipeline names, in :data:`STAGES` order; returns ``{stage: output path}``.
+    A pipeline that imports code (:func:`code_imports`) is refused unless ``allow_code``."""
     from .layouts import get_layout
     from .stats import format_table, run_stats
+
+    check_code(pipe.path, pipe.stages, allow_code, echo)
 
     outputs: dict[str, Path] = {}
     ds, st, work = pipe.dataset, pipe.stages, pipe.work

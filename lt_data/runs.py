@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 
 from .errors import ArtifactError
-from .io import atomic_write_text, read_jsonl
+from .io import atomic_write_text, read_json, read_jsonl
 
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
@@ -108,6 +108,40 @@ def check_resume(run: str | Path, saved: dict, current: dict, step: int) -> None
         raise ArtifactError(f"{run}: refused to resume its checkpoint (step {step}), another experiment: "
                             + "; ".join(conflicts) + f"; pass --fresh to start over in {run}, or choose another "
                             "run directory (--run-dir, or `run` in a pipeline's [train])")
+
+
+def check_run_dir(run: str | Path) -> None:
+    """Refuse a run directory that holds training files lt-data did not write (a ``checkpoint.pt``,
+    ``log.jsonl`` or ``metrics.json`` without a run record of ours beside them): starting over there
+    would delete them."""
+    run = Path(run)
+    present = [n for n in (CHECKPOINT_FILE, LOG_FILE, METRICS_FILE) if (run / n).exists()]
+    if not present:
+        return
+    try:
+        record = read_json(run / CONFIG_FILE)
+        ours = isinstance(record, dict) and {"config", "inputs"} <= set(record)
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise ArtifactError(f"{run}: holds {', '.join(present)} but no run record of lt-data's ({CONFIG_FILE}); "
+                            "refusing to replace files lt-data did not write: choose another run directory "
+                            "(--run-dir)")
+
+
+def check_metrics_out(out: str | Path) -> None:
+    """Refuse to overwrite a file at ``out`` that is not a metrics file of lt-data's."""
+    out = Path(out)
+    if not out.exists():
+        return
+    try:
+        old = read_json(out)
+        ours = isinstance(old, dict) and {"per_class", "miou"} <= set(old)
+    except (OSError, ValueError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise ArtifactError(f"{out}: exists and is not a metrics file of lt-data's; refusing to overwrite it "
+                            "(choose another --out)")
 
 
 def start_over(run: str | Path) -> None:

@@ -199,12 +199,13 @@ def write_stats(stats: ClassStats, work: str | Path, *, seconds: float | None = 
     the fingerprint."""
     work = output_dir(work, "--out work directory")
     with lock(work / "statistics", "statistics"):
+        check_stats_dir(work)
         (work / CLASS_STATS_FILE).unlink(missing_ok=True)  # an interrupted rewrite must not look complete
-        atomic_write_bytes(work / SAMPLES_FILE, stats.samples_bytes)
         dataset = dict(stats.dataset)
         dataset["num_samples"] = stats.num_images
         dataset["skipped"] = [b.to_json() for b in stats.skipped]
-        atomic_write_json(work / DATASET_FILE, dataset)
+        atomic_write_json(work / DATASET_FILE, dataset)  # first: it says whose the files are (check_stats_dir)
+        atomic_write_bytes(work / SAMPLES_FILE, stats.samples_bytes)
         atomic_save_npy(work / COUNTS_FILE, stats.counts)
         atomic_save_npy(work / IGNORED_FILE, stats.ignored)
         summary = stats.summary()
@@ -215,6 +216,28 @@ def write_stats(stats: ClassStats, work: str | Path, *, seconds: float | None = 
         summary["seconds"] = seconds
         atomic_write_json(work / CLASS_STATS_FILE, summary)
     return work
+
+
+STATS_FILES = (SAMPLES_FILE, DATASET_FILE, COUNTS_FILE, IGNORED_FILE, CLASS_STATS_FILE)
+
+
+def check_stats_dir(work: Path) -> None:
+    """Refuse to overwrite statistics files in ``work`` that lt-data did not write: a folder holding a
+    ``dataset.json``, ``class_stats.json``, ``samples.jsonl`` or counts ``.npy`` of its own is not
+    replaced. Ours: a ``dataset.json`` or ``class_stats.json`` that says so (``dataset.json`` is
+    written first, so an interrupted run's files are recognised too)."""
+    present = [n for n in STATS_FILES if (work / n).exists()]
+    if not present:
+        return
+    for name, key in ((DATASET_FILE, "tool"), (CLASS_STATS_FILE, "artifacts")):
+        try:
+            d = read_json(work / name)
+        except (OSError, ValueError):
+            continue
+        if isinstance(d, dict) and (d.get(key) == "lt-data" if key == "tool" else isinstance(d.get(key), dict)):
+            return
+    raise ArtifactError(f"{work}: holds {', '.join(present)} that lt-data did not write; refusing to overwrite "
+                        "them (choose another --out)")
 
 
 def _fingerprint(artifacts: dict[str, str]) -> str:

@@ -110,6 +110,25 @@ def lock(target: str | Path, what: str = "it") -> Iterator[None]:
         os.close(fd)
 
 
+def lock_holder(target: str | Path) -> str | None:
+    """Who holds ``target``'s write lock now (the holder's note: pid and command), or None."""
+    import fcntl
+
+    path = Path(target).parent / f".{Path(target).name}.lock"
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 _HELD_LOCKS: set[int] = set()  # descriptors of the locks this process holds
 
 

@@ -27,8 +27,8 @@ from tqdm import tqdm
 from .errors import ArtifactError, LtDataError
 from .io import atomic_write_json, read_json
 from .outputs import match
-from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_resume, recipe_name, run_record,
-                   start_over, trim_log)
+from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_metrics_out, check_resume,
+                   check_run_dir, recipe_name, run_record, start_over, trim_log)
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]) * 255
 STD = torch.tensor([0.229, 0.224, 0.225]) * 255
@@ -206,19 +206,28 @@ def _built(what: str, build: Callable, *args, **kwargs):
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+    """The RNG states as tensors and plain types (what ``torch.load(weights_only=True)`` reads back)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    npst = state["numpy"]
+    if isinstance(npst, dict):
+        np.random.set_state((npst["kind"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
+                             npst["gauss"]))
+    else:  # a trusted checkpoint of an older lt-data: numpy's own tuple
+        np.random.set_state(npst)
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_after: int | None = None,
-          echo: Callable[[str], None] = print) -> dict:
+          echo: Callable[[str], None] = print, trust_checkpoint: bool = False) -> dict:
     """Train per ``cfg``; resumes from ``RUN/checkpoint.pt`` when present and the same experiment
     (:mod:`lt_data.runs`; ``resume=False`` starts over in ``RUN``). Returns the final metrics (or
     ``{}`` without a validation split). ``stop_after`` ends the run early after that many steps of
@@ -232,11 +241,12 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
 
     cfg.validate()
     with lock(Path(cfg.run), "this training run") if _dist()[0] == 0 else nullcontext():
-        return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo)
+        return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo,
+                      trust_checkpoint=trust_checkpoint)
 
 
 def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | None,
-           echo: Callable[[str], None]) -> dict:
+           echo: Callable[[str], None], trust_checkpoint: bool = False) -> dict:
     from .dataset import SegmentationDataset, apply_paste, make_loader
     from .dose import dose_warning
     from .losses import build_loss, class_counts_from_stats
@@ -257,7 +267,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     record = run_record(asdict(cfg), world, paste=dose.to_json() if dose is not None else None)
     run = Path(cfg.run)
     ckpt_path = run / CHECKPOINT_FILE
-    ckpt = read_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
+    check_run_dir(run)
+    ckpt = read_checkpoint(ckpt_path, trust=trust_checkpoint) if resume and ckpt_path.is_file() else None
     if ckpt is not None:
         check_resume(run, ckpt, record, ckpt["step"])
     torch.manual_seed(cfg.seed)
@@ -393,14 +404,29 @@ def save_checkpoint(path: Path, model, opt, scaler, step: int, epoch: int, recor
     os.replace(tmp, path)
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_checkpoint(path: str | Path, *, trust: bool = False) -> dict:
     """A checkpoint's content, read on the CPU; ArtifactError (one line) when it is unreadable,
-    truncated, or not a checkpoint of this trainer."""
+    truncated, or not a checkpoint of this trainer.
+
+    Read with ``weights_only=True``: tensors and plain types only, so a checkpoint from elsewhere (a
+    download, a shared run directory) cannot run code while it is read. One that needs more (written
+    by an older lt-data, or by something else) is refused unless ``trust`` (``--trust-checkpoint``),
+    which unpickles it in full: only for a file whose origin you trust."""
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as e:
+        if "weights_only" not in str(e) and "Weights only" not in str(e):
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise ArtifactError(f"{path}: unreadable checkpoint, damaged or truncated (UnpicklingError: {first}); "
+                                "train again with --fresh") from None
+        raise ArtifactError(f"{path}: holds objects beyond tensors and plain types (an older lt-data's checkpoint, "
+                            "or not lt-data's), which loading could run as code; refused. If you trust where it "
+                            "came from, pass --trust-checkpoint") from None
     except Exception as e:  # torch.load fails with zip, pickle, EOF or runtime errors, depending on the damage
         first = (str(e).strip().splitlines() or [""])[0][:200]
         raise ArtifactError(f"{path}: unreadable checkpoint, damaged or truncated ({type(e).__name__}: {first}); "
@@ -504,14 +530,27 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
 
 
 def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | Path | None = None,
-                        device: str = "auto", progress: bool = True, loaded: dict | None = None) -> dict:
+                        device: str = "auto", progress: bool = True, loaded: dict | None = None,
+                        trust: bool = False) -> dict:
     """``lt-data evaluate``: load a checkpoint, evaluate on ``work``'s split, write ``metrics.json``.
-    ``loaded``: the checkpoint's content when the caller already read it (:func:`read_checkpoint`)."""
+    ``loaded``: the checkpoint's content when the caller already read it (:func:`read_checkpoint`).
+
+    The default ``out`` is the run directory's ``metrics.json``; while a training holds that run
+    directory (mid-training) it is refused, since the run's own metrics land there when it ends."""
     from .models import build_model
     from .stats import load_stats
 
     checkpoint = Path(checkpoint)
-    ckpt = loaded if loaded is not None else read_checkpoint(checkpoint)
+    ckpt = loaded if loaded is not None else read_checkpoint(checkpoint, trust=trust)
+    if out is None:
+        from .store import lock_holder
+
+        holder = lock_holder(checkpoint.parent)
+        if holder:
+            raise LtDataError(f"{checkpoint.parent}: a training is running there ({holder}); its metrics.json is the "
+                              f"run's own: give --out FILE to write this evaluation elsewhere")
+    else:
+        check_metrics_out(out)
     cfg = TrainConfig.from_dict(ckpt["config"])
     dev = _device(device)
     k = load_stats(cfg.work, verify=False).table.num_classes

@@ -24,15 +24,18 @@ REPEAT = 3  # CamVid train three times over: ~1,100 samples, a few seconds of wo
 
 @pytest.fixture(scope="module")
 def big_folder(camvid_root, tmp_path_factory) -> Path:
+    return _repeated(camvid_root, tmp_path_factory.mktemp("big"), REPEAT)
+
+
+def _repeated(camvid_root: Path, root: Path, repeat: int) -> Path:
     """CamVid train, repeated, as a folder-layout dataset of symbolic links (nothing copied)."""
-    root = tmp_path_factory.mktemp("big")
     (root / "images" / "train").mkdir(parents=True)
     (root / "labels" / "train").mkdir(parents=True)
     names = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
              "Bicyclist"]
     (root / "classes.txt").write_text("\n".join(names) + "\n")
     for f in sorted((camvid_root / "train").glob("*.png")):
-        for k in range(REPEAT):
+        for k in range(repeat):
             (root / "images" / "train" / f"{f.stem}_{k}.png").symlink_to(f)
             (root / "labels" / "train" / f"{f.stem}_{k}.png").symlink_to(camvid_root / "trainannot" / f.name)
     return root
@@ -206,3 +209,21 @@ def test_train_killed_leaves_no_dataloader_worker(tiny_work, tmp_path):
     assert not _all_gone(seen), "DataLoader workers outlived the trainer"
     r = subprocess.run(cmd[:-1] + ["--steps", "2", "--fresh", "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr  # the run directory's lock is free
+
+
+def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
+    pytest.importorskip("distributed")
+    data = _repeated(camvid_root, tmp_path / "data", 20)  # long enough to be interrupted while counting
+    cmd = LT + ["stats", "-l", "folder", str(data), "--ignore-index", "11", "--out", str(tmp_path / "s"),
+                "--backend", "dask", "--scheduler", "local:2", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    t0 = time.monotonic()
+    while len(_children(proc.pid)) < 4 and time.monotonic() - t0 < 60:  # the cluster's nannies and workers
+        time.sleep(0.05)
+    time.sleep(1.0)  # the cluster is up and counting
+    seen = _children(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["interrupted: nothing half-written was left marked complete"], err
+    assert not _all_gone(seen, within=10)
