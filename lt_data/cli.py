@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .errors import LtDataError, local_path
+from .errors import BadInput, LtDataError, local_path, show_path
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting.")
@@ -85,9 +85,9 @@ def _os_error_line(e: OSError, outputs: list[str]) -> str | None:
     if e.errno in (errno.EEXIST, errno.ENOTDIR):
         problem += " (a file stands where a directory is needed)"
     if e.filename is not None:
-        where = os.fsdecode(e.filename)
+        where = show_path(os.fsdecode(e.filename))
         if e.filename2 is not None:
-            where += f" -> {os.fsdecode(e.filename2)}"
+            where += f" -> {show_path(os.fsdecode(e.filename2))}"
         return f"{where}: {problem}"
     if e.errno in _MACHINE_ERRNOS:
         return f"{', '.join(outputs)}: {problem}" if outputs else problem
@@ -101,7 +101,7 @@ def _output_dir(value: str | Path, what: str) -> Path:
         if p.exists():
             if not p.is_dir():
                 inside = "" if p == path else f", so {path} cannot be created"
-                raise LtDataError(f"{p}: is a file, not a directory{inside} ({what} must be a directory)")
+                raise LtDataError(f"{show_path(p)}: is a file, not a directory{inside} ({what} must be a directory)")
             break
     return path
 
@@ -395,7 +395,7 @@ def _store_build(work, out, storage_options, backend, scheduler, store_dir):
 
 def _warn_skipped(skipped: list[dict]) -> None:
     for b in skipped:
-        typer.echo(f"warning: skipped {b['path']}: {b['problem']}", err=True)
+        typer.echo(f"warning: skipped {BadInput(**b)}", err=True)
 
 
 @bank_app.command("info")
@@ -616,7 +616,7 @@ def evaluate(
             check_metrics_out(out)
             atomic_write_json(out, metrics)
             for b in metrics["skipped"]:
-                typer.echo(f"warning: skipped {b['path']}: {b['problem']}", err=True)
+                typer.echo(f"warning: skipped {BadInput(**b)}", err=True)
         else:
             from .train import evaluate_checkpoint, read_checkpoint, split_work
 
@@ -679,7 +679,8 @@ def _local_paths_only(func):
             m = _URL.match(str(value)) if isinstance(value, Path) else None
             if m:
                 typed = next((a for a in sys.argv if a.startswith(m.group(1) + ":") and Path(a) == value), value)
-                typer.echo(f"error: {typed}: the {name.replace('_', ' ')} must be a local path, not a URL", err=True)
+                typer.echo(f"error: {show_path(typed)}: the {name.replace('_', ' ')} must be a local path, not a URL",
+                           err=True)
                 raise typer.Exit(2)
         return func(*args, **kwargs)
     return wrapper

@@ -190,22 +190,31 @@ with lock({str(tmp_path / 'artifact')!r}, "x"):
     subprocess.run(["pkill", "-f", "time.sleep\\(30\\)"], check=False)
 
 
-def test_evaluate_pred_killed_leaves_no_worker(big_folder, big_work, tmp_path):
+def _ended(code: int, err: str, sig: int) -> None:
+    if sig == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+    else:
+        assert code == 143 and "Traceback" not in err and err.strip().splitlines()[-1].startswith("terminated"), err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_evaluate_pred_killed_leaves_no_worker(big_folder, big_work, tmp_path, sig):
     pred = big_folder / "labels" / "train"  # the labels themselves as predictions: train ids 0..10, 11 void
     cmd = LT + ["evaluate", "--pred", str(pred), "--work", str(big_work), "-j", "2", "-q", "--out",
                 str(tmp_path / "m.json"), "--skip-bad"]
-    code, seen, _ = _kill_midway(cmd, signal.SIGKILL)
-    assert code == -signal.SIGKILL
+    code, seen, err = _kill_midway(cmd, sig)
+    _ended(code, err, sig)
     assert not _all_gone(seen), "workers outlived the command"
 
 
-def test_train_killed_leaves_no_dataloader_worker(tiny_work, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_train_killed_leaves_no_dataloader_worker(tiny_work, tmp_path, sig):
     work, _ = tiny_work
     cmd = LT + ["train", "--work", str(work), "--run-dir", str(tmp_path / "run"), "--steps", "500", "--set",
                 "workers=2", "--set", "crop_size=[48,64]", "--set", "batch_size=2", "--set",
                 'model_args={"base": 8}', "--set", "threads=1", "-q"]
-    code, seen, _ = _kill_midway(cmd, signal.SIGKILL)
-    assert code == -signal.SIGKILL
+    code, seen, err = _kill_midway(cmd, sig)
+    _ended(code, err, sig)
     assert not _all_gone(seen), "DataLoader workers outlived the trainer"
     r = subprocess.run(cmd[:-1] + ["--steps", "2", "--fresh", "-q"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr  # the run directory's lock is free
