@@ -226,7 +226,8 @@ class TailCutmixPaste:
         return _pack(out_pix, out_lab, out_mask, out_img, out_off, out_cls)
 
 
-def work_planner(mode: str, work, tail: Sequence[int] | None = None, *, store=None, **options):
+def work_planner(mode: str, work, tail: Sequence[int] | None = None, *, store=None,
+                 crop_size: tuple[int, int] | None = None, derive: bool = True, **options):
     """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
 
     The store is opened with ``work``'s fingerprints checked: one built from other statistics would
@@ -234,15 +235,23 @@ def work_planner(mode: str, work, tail: Sequence[int] | None = None, *, store=No
     ``tail`` defaults to the work directory's tail bucket; ``options`` go to the planner, and ones it
     rejects raise LtDataError. ``store``: the already opened store (:func:`open_store`).
 
-    ``options`` are taken as given: the dose derived from the data when the user gives none is
-    :func:`lt_data.dose.resolve_dose`'s, which the trainer and preview call first."""
+    The dose options you leave out (``sample_ratio``, ``resize_ratio``, ``per_image``; ``prob``) are
+    derived from the data for ``crop_size`` as the trainer does (:func:`lt_data.dose.resolve_dose`;
+    ``derive=False`` keeps the planner's own defaults); the resolved dose is ``planner.dose``."""
     from .buckets import load_buckets
+    from .dose import resolve_dose
 
     store = open_store(mode, work) if store is None else store
     tail = load_buckets(work)["tail"] if tail is None else tail
+    dose = None
+    if derive:
+        dose = resolve_dose(mode, work, crop_size=crop_size, paste_args={**options, "tail": tail}, store=store)
+        options = {k: v for k, v in dose.args.items() if k != "tail"}
     if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
         options["resize_ratio"] = tuple(options["resize_ratio"])
     try:
-        return (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
+        planner = (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
     except (TypeError, ValueError) as e:
         raise LtDataError(f"{mode} paste options {options}: {e}") from None
+    planner.dose = dose
+    return planner

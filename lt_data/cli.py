@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .errors import BadInput, LtDataError, local_path, show_path
+from .errors import TERMINATING, BadInput, LtDataError, Terminated, local_path, show_path
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting.")
@@ -691,13 +691,10 @@ for _typer in (app, bank_app, cutmix_app):
         _cmd.callback = _local_paths_only(_cmd.callback)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (what ``timeout``, Slurm and Kubernetes send), raised in the main thread so that it
-    unwinds like Ctrl-C: workers reaped, temporary siblings removed, locks released; exit 143."""
-
-
 def _on_sigterm(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the unwinding must not be cut short again
+    if TERMINATING:
+        return  # once: the unwinding must not be cut short again
+    TERMINATING.append(True)  # the loops' check_terminated() raises it again if this raise is lost
     raise Terminated()
 
 

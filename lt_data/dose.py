@@ -16,16 +16,20 @@ from an image), each shrunk until it fits the crop. The rule below gives a new d
    A the canvas (the training crop, within the median image) and ā the mean area of a drawn
    object (per tail class, then averaged over classes, since classes are drawn uniformly):
 
-       sample_ratio = min(1, OBJECTS_PER_IMAGE / m̄)           → about 5 objects per image
+       wanted       = max(OBJECTS_PER_IMAGE, PASTED_SHARE × A / ā)  → at least 5 objects, more when small
+       sample_ratio = min(1, wanted / m̄)
        n            = mean over images of ceil(sample_ratio × missing)
        resize_ratio = clip(sqrt(PASTED_SHARE × A / (n × ā)), MIN_RESIZE, 1)
 
-   so that the pasted objects cover about ``PASTED_SHARE`` of the canvas (objects are never
-   enlarged). Missing classes are found per image (AUCSeg's published planner).
+   so that the pasted objects cover about ``PASTED_SHARE`` of the canvas: small objects at full
+   size, several; large ones shrunk, about five (objects are never enlarged). Missing classes are
+   found per image (AUCSeg's published planner).
 
 **Tail cutmix** (:func:`cutmix_dose`, paper 003): one crop per image with probability ``prob``;
 with E the mean share of the canvas one paste covers (levels drawn uniformly, classes uniformly,
 from the store's boxes), ``prob = clip(CUTMIX_SHARE / E, MIN_PROB, 1)``.
+
+The constants were set by the dose–response experiment (docs/EXPERIMENTS.md, "Paste dose").
 
 Explicit arguments always win; the figures are computed for whatever dose is used, and a dose
 expected (or measured in training) to paste more than ``WARN_SHARE`` of the labelled pixels gets a
@@ -40,8 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-OBJECTS_PER_IMAGE = 5.0   # the published designs: Cityscapes ~5 missing of 7, ADE20K / COCO-Stuff ceil(0.05 × ~120)
-PASTED_SHARE = 0.025      # target share of the canvas covered by pasted objects
+OBJECTS_PER_IMAGE = 5.0   # at least: the published designs (Cityscapes ~5 missing of 7, ADE20K / COCO-Stuff ceil(0.05 × ~120))
+PASTED_SHARE = 0.10       # target share of the canvas covered by pasted objects (docs/EXPERIMENTS.md, "Paste dose")
 MIN_RESIZE = 0.1          # COCO-Stuff's published resize ratio, the smallest of the three
 CUTMIX_SHARE = 0.10       # target share of the canvas a cutmix paste covers, on average per image
 MIN_PROB = 0.05
@@ -181,7 +185,8 @@ def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, exp
         args.update(sample_ratio=float(cfg["sample_ratio"]), resize_ratio=float(cfg["resize_ratio"]), per_image=True)
         source.update({k: f"preset:{name}" for k in BANK_KEYS})
     else:
-        sample = min(1.0, OBJECTS_PER_IMAGE / mean_missing) if mean_missing > 0 else 1.0
+        wanted = max(OBJECTS_PER_IMAGE, PASTED_SHARE * canvas / mean_area) if mean_area > 0 else OBJECTS_PER_IMAGE
+        sample = min(1.0, wanted / mean_missing) if mean_missing > 0 else 1.0
         n = float(np.ceil(sample * missing - 1e-9).mean()) if len(missing) else 0.0
         resize = math.sqrt(PASTED_SHARE * canvas / (n * mean_area)) if n > 0 and mean_area > 0 else 1.0
         args.update(sample_ratio=round(sample, 4), resize_ratio=round(min(1.0, max(MIN_RESIZE, resize)), 3),
@@ -252,7 +257,7 @@ def resolve_dose(mode: str, work: str | Path, *, crop_size: tuple[int, int] | No
     """The dose of paste ``mode`` (``bank`` | ``cutmix``) with the user's ``paste_args`` (which win;
     ``tail`` among them selects the classes)."""
     args = dict(paste_args or {})
-    tail = args.get("tail") or None
+    tail = args.pop("tail", None) or None
     if mode == "bank":
         return bank_dose(work, crop_size=crop_size, explicit=args, bank=store, tail=tail)
     return cutmix_dose(work, crop_size=crop_size, explicit=args, cutmix=store, tail=tail)

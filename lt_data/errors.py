@@ -85,3 +85,18 @@ def local_path(value: str | os.PathLike, what: str) -> Path:
     if isinstance(text, str) and _URL.match(text):
         raise LtDataError(f"{show_path(text)}: the {what} must be a local path, not a URL")
     return Path(text)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, Slurm and Kubernetes send), raised in the main thread so that it
+    unwinds like Ctrl-C: workers reaped, temporary siblings removed, locks released; exit 143."""
+
+
+TERMINATING: list[bool] = []  # set by the CLI's SIGTERM handler
+
+
+def check_terminated() -> None:
+    """Raise :class:`Terminated` when SIGTERM arrived: long loops call this at safe points, since the
+    handler's own exception can land where Python ignores exceptions (a finaliser) and be lost."""
+    if TERMINATING:
+        raise Terminated()

@@ -39,7 +39,7 @@ from collections import deque
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import BadInput, DataError, LtDataError
+from .errors import BadInput, DataError, LtDataError, check_terminated
 
 MAX_BAD = 50  # bad samples collected before a run without skip_bad gives up
 _PREFETCH = 2  # chunks queued per worker, so a worker never waits for the main process
@@ -123,6 +123,7 @@ def map_samples(func: Callable[[Any, Any], Any], tasks: Sequence[Any], state: An
     try:
         if workers == 1 and backend == "processes":
             for position, task in enumerate(tasks):
+                check_terminated()
                 ok, value = _call(func, state, task)
                 if verdict(position, ok, value):
                     yield position, value
@@ -132,6 +133,7 @@ def map_samples(func: Callable[[Any, Any], Any], tasks: Sequence[Any], state: An
             results = run(func, tasks, state, workers, ordered, chunksize, describe, scheduler=scheduler)
             try:
                 for position, ok, value in results:
+                    check_terminated()
                     if verdict(position, ok, value):
                         yield position, value
                     bar.update(1)
@@ -345,9 +347,10 @@ def dask_client(scheduler: str | None, workers: int):
         return client
     try:
         if m:
-            # The worker processes start with Ctrl-C ignored (an ignored signal stays ignored across the
-            # spawn): Ctrl-C is the main process's, which closes the cluster; otherwise each of them
-            # prints its own KeyboardInterrupt traceback, dozens of lines for one key press.
+            # The worker processes start with Ctrl-C ignored (an ignored signal stays ignored across
+            # the spawn; a blocked one does not stay blocked): Ctrl-C is the main process's, which
+            # closes the cluster; otherwise each worker prints its own KeyboardInterrupt traceback,
+            # dozens of lines. A Ctrl-C during the cluster's start (a second or so) is lost.
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
                 cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True,

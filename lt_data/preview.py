@@ -94,8 +94,7 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
     paste_args = dict(paste_args or {})
     store = open_store(mode, work)
     dose = resolve_dose(mode, work, crop_size=crop_size, paste_args=paste_args, store=store)
-    options = {k: v for k, v in dose.args.items() if k != "tail"}
-    planner = work_planner(mode, work, paste_args.get("tail") or None, store=store, **options)
+    planner = work_planner(mode, work, paste_args.get("tail") or None, store=store, derive=False, **dose.args)
     ds = SegmentationDataset(work, crop_size=crop_size, scale_range=(0.75, 1.25) if crop_size else (1.0, 1.0))
     if crop_size is None:  # whole images: batch only images of the most common size
         sizes = [(s.height, s.width) for s in ds.samples]

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .errors import ArtifactError, LtDataError
+from .errors import ArtifactError, LtDataError, check_terminated
 from .io import atomic_write_json, read_json
 from .outputs import match
 from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_metrics_out, check_resume,
@@ -181,8 +181,9 @@ def build_planner(cfg: TrainConfig, dose=None):
     from .augment import work_planner
 
     dose = resolve_paste(cfg) if dose is None else dose
-    args = {k: v for k, v in dose.args.items() if k != "tail"}
-    return work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, **args)
+    planner = work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, derive=False, **dose.args)
+    planner.dose = dose
+    return planner
 
 
 def resolve_paste(cfg: TrainConfig):
@@ -336,6 +337,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
                     continue
                 if step >= cfg.steps or (stop_after is not None and done_here >= stop_after):
                     break
+                check_terminated()
                 images, labels = apply_paste(batch, device, figures=dosed)
                 if dosed:
                     share_sum += batch["pasted_share"]
@@ -515,6 +517,7 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
                             collate_fn=PasteCollate())
         for batch in tqdm(raise_carried(loader), desc="evaluate", total=len(loader), disable=not progress,
                           leave=False):
+            check_terminated()
             images, labels = batch["images"].to(device), batch["labels"].to(device)
             logits, labels = match(model(normalize(images)), labels)
             cm.update(logits.argmax(1), labels)

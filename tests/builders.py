@@ -18,3 +18,16 @@ def make_folder_dataset(root: Path, n: int = 3) -> Path:
         Image.fromarray(rng.integers(0, 3, (12, 16), dtype=np.uint8)).save(root / "labels" / "train" / f"s{i}.png")
         Image.new("RGB", (16, 12)).save(root / "images" / "train" / f"s{i}.png")
     return root
+
+
+def one_error_line(res, *must_contain: str) -> str:
+    """A CliRunner result that failed as a user's mistake: exit 2, exactly one stderr line
+    ``error: ...`` (containing each of ``must_contain``), no traceback. Returns the line."""
+    assert not isinstance(res.exception, Exception), f"uncaught {res.exception!r}\n{res.output}"
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0][7:].strip(), res.stderr
+    for text in must_contain:
+        assert text in lines[0], lines[0]
+    return lines[0]

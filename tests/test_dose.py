@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.dose import OBJECTS_PER_IMAGE, WARN_SHARE, bank_dose, cutmix_dose, dose_warning, preset_for
+from lt_data.dose import OBJECTS_PER_IMAGE, PASTED_SHARE, WARN_SHARE, bank_dose, cutmix_dose, dose_warning, preset_for
 from lt_data.paste import PastePlan, paste, paste_figures, pasted_mask
 
 
@@ -82,12 +82,19 @@ def test_rule_from_the_statistics(many_work):
     counts = _stats(many_work).counts
     missing = (counts[:, classes] == 0).sum(axis=1)  # independent: per image, tail classes it lacks
     assert d.figures["missing_per_image"] == pytest.approx(missing.mean(), abs=1e-3)
-    assert d.args["sample_ratio"] == pytest.approx(OBJECTS_PER_IMAGE / missing.mean(), abs=1e-3)
+    # independent: each tail class's mean object area (capped at the canvas), averaged over the classes
+    area, cls = bank.column("area").astype(float), bank.column("class_id")
+    canvas = 96 * 128
+    mean_area = np.mean([np.minimum(area[cls == c], canvas).mean() for c in classes])
+    wanted = max(OBJECTS_PER_IMAGE, PASTED_SHARE * canvas / mean_area)
+    assert d.args["sample_ratio"] == pytest.approx(min(1, wanted / missing.mean()), abs=1e-3)
     objects = np.mean([math.ceil(d.args["sample_ratio"] * m - 1e-9) for m in missing])
     assert d.figures["objects_per_image"] == pytest.approx(objects, abs=1e-3)
-    assert OBJECTS_PER_IMAGE - 0.5 <= objects <= OBJECTS_PER_IMAGE + 1
+    assert objects >= OBJECTS_PER_IMAGE - 0.5
+    resize = min(1.0, max(0.1, math.sqrt(PASTED_SHARE * canvas / (objects * mean_area))))
+    assert d.args["resize_ratio"] == pytest.approx(resize, abs=1e-3)
     assert d.args["per_image"] is True and set(d.source.values()) == {"rule"}
-    assert 0.002 <= d.figures["pasted_share"] <= 0.15
+    assert d.figures["pasted_share"] == pytest.approx(min(PASTED_SHARE, objects * mean_area / canvas), rel=0.02)
 
 
 def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
@@ -98,10 +105,11 @@ def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
     many, few = bank_dose(many_work, crop_size=(96, 128)), bank_dose(many_work, crop_size=(96, 128), tail=tail[:7])
     assert few.figures["tail_classes"] == 7 and many.figures["tail_classes"] >= 28  # with objects in the bank
     assert many.args["sample_ratio"] < few.args["sample_ratio"]
-    # the old fixed default (sample 1, resize 1) would paste every missing class: ~5x more objects
+    # the old fixed default (sample 1, resize 1) pastes every missing class: more objects, more pixels
     old = bank_dose(many_work, crop_size=(96, 128), explicit={"sample_ratio": 1.0, "resize_ratio": 1.0})
-    assert old.figures["objects_per_image"] > 4 * many.figures["objects_per_image"]
-    assert old.figures["pasted_share"] > 3 * many.figures["pasted_share"]
+    assert old.figures["objects_per_image"] > 1.5 * many.figures["objects_per_image"]
+    assert old.figures["pasted_share"] > 1.5 * many.figures["pasted_share"]
+    assert many.figures["pasted_share"] <= PASTED_SHARE * 1.01 < old.figures["pasted_share"]
 
 
 def test_camvid_keeps_aucseg_planner(camvid_work, tmp_path):

@@ -21,24 +21,13 @@ from PIL import Image, ImageFile
 from typer.testing import CliRunner
 
 from builders import make_folder_dataset
+from builders import one_error_line as _one_error_line
 from lt_data.cli import app
 from lt_data.errors import DataError
 from lt_data.layouts import get_layout
 from lt_data.layouts.base import Sample
 
 runner = CliRunner()  # keeps stderr apart from stdout: result.stderr
-
-
-def _one_error_line(res, *must_contain: str) -> str:
-    """The command failed as a user's mistake: exit 2, exactly one stderr line ``error: ...``."""
-    assert not isinstance(res.exception, Exception), f"uncaught {res.exception!r}\n{res.output}"
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    lines = res.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0][7:].strip(), res.stderr
-    for text in must_contain:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 # ---- small generated datasets --------------------------------------------------------------------
