@@ -76,6 +76,9 @@ class Run:
         out["work_statistics"] = inputs.get("work_statistics")
         out["val_work_statistics"] = inputs.get("val_work_statistics")
         out["world_size"] = self.record.get("world_size", 1)
+        paste = self.record.get("paste")
+        if paste:  # the dose as resolved: two runs with no paste_args but other derived doses differ
+            out["paste_dose"] = paste.get("args")
         return out
 
 

@@ -354,3 +354,19 @@ def test_compare_page_renders_and_sorts_in_a_browser(runs, tmp_path, browser):
     near = lambda rgb: (np.abs(px - np.array(rgb)).sum(1) < 30).sum()  # noqa: E731
     assert near((0, 114, 178)) > 500 and near((213, 94, 0)) > 500, "head and tail bars painted"
     assert (px.sum(1) < 600).mean() > 0.05, "a page with content, not a blank one"
+
+
+def test_runs_with_other_derived_doses_are_other_recipes(tmp_path):
+    """Two runs without paste_args whose doses were derived differently (another rule, another bank)
+    are two recipes; the same resolved dose over two seeds is one."""
+    from lt_data.compare import load_runs
+
+    root = tmp_path / "r"
+    paths = [make_run(root, f"{n}{s}", "ce", s, CE[s], paste="bank") for n in "ab" for s in (0, 1)]
+    for p, ratio in zip(paths, (0.2, 0.2, 0.6, 0.6)):
+        record = json.loads((p / "config.json").read_text())
+        record["paste"] = {"mode": "bank", "args": {"sample_ratio": ratio, "resize_ratio": 1.0, "per_image": True},
+                           "source": {"sample_ratio": "rule"}, "figures": {}}
+        (p / "config.json").write_text(json.dumps(record))
+    groups = group_runs(load_runs(paths))
+    assert [g["runs"] for g in groups] == [[0, 1], [2, 3]]
