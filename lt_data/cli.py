@@ -75,8 +75,19 @@ def _user_errors(*outputs: str | Path | None):
         raise typer.Exit(2) from None
     except KeyboardInterrupt as e:
         how = "terminated" if isinstance(e, Terminated) else "interrupted"
+        _quiet_exit()
         typer.echo(f"{how}: nothing half-written was left marked complete", err=True)
         raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
+
+
+def _quiet_exit() -> None:
+    """After an interrupt the one line is said: what libraries still complain about while the process
+    ends (a Dask cluster cut short while starting, its atexit hook) is noise, not news."""
+    import logging
+
+    sys.unraisablehook = lambda unraisable: None
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _os_error_line(e: OSError, outputs: list[str]) -> str | None:
@@ -707,6 +718,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, prog_name="lt-data", standalone_mode=False)
     except Terminated:
+        _quiet_exit()
         typer.echo("terminated", err=True)
         sys.exit(143)
     except Exception as e:  # click's exceptions, duck-typed: typer vendors click in some versions
@@ -715,6 +727,7 @@ def main(argv: list[str] | None = None) -> None:
         kind = type(e).__name__
         if kind == "Abort":
             term = isinstance(e.__cause__ or e.__context__, Terminated)
+            _quiet_exit()
             typer.echo("terminated" if term else "interrupted", err=True)
             sys.exit(143 if term else 130)
         ctx = getattr(e, "ctx", None)

@@ -237,3 +237,13 @@ def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted: nothing half-written was left marked complete"], err
     assert not _all_gone(seen, within=10)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_dask_backend_killed_leaves_no_worker(big_folder, tmp_path, sig):
+    pytest.importorskip("distributed")
+    cmd = LT + ["stats", "-l", "folder", str(big_folder), "--ignore-index", "11", "--out", str(tmp_path / "s"),
+                "--backend", "dask", "--scheduler", "local:2", "-q"]
+    code, seen, err = _kill_midway(cmd, sig)
+    _ended(code, err, sig)
+    assert not _all_gone(seen), "Dask's worker processes outlived the command"
