@@ -349,7 +349,7 @@ def _signed(x: float | None, minus: str = "−") -> str:
     if x is None:
         return "–"
     v = round(100 * x, 2)
-    return f"{'+' if v > 0 else minus if v < 0 else '±'}{abs(v):.2f}"
+    return f"{'+' if v > 0 else minus if v < 0 else ''}{abs(v):.2f}"  # no sign on 0: ± means a std here
 
 
 def _mean_std(s: dict, pm: str = " ± ") -> str:
