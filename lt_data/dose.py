@@ -92,7 +92,27 @@ def open_store(mode: str, work):
     if mode not in STORES:
         raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
     path = Path(work) / STORES[mode]
-    return TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
+    store = TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
+    check_store_buckets(store, work, mode)
+    return store
+
+
+def check_store_buckets(store, work, mode: str) -> None:
+    """Refuse a store built for a bucket (``--classes tail``, the default) whose classes differ from
+    that bucket in ``work``'s buckets.json now (``lt-data buckets --refine`` moved classes since):
+    it would paste the old tail and never the new one. One line saying how to rebuild."""
+    from .buckets import BUCKET_NAMES, load_buckets
+    from .errors import ArtifactError
+
+    spec = ((store.params or {}).get("class_source") or {}).get("spec")
+    if not isinstance(spec, str) or not all(p.strip() in BUCKET_NAMES for p in spec.split("+")):
+        return  # built for explicit classes: the user's choice
+    buckets = load_buckets(work)
+    now = sorted({int(c) for name in spec.split("+") for c in buckets.get(name.strip(), [])})
+    if now != sorted(int(c) for c in store.classes):
+        raise ArtifactError(f"{store.url}: built for the {spec} classes {sorted(store.classes)}, but {spec} in "
+                            f"{Path(work) / 'buckets.json'} is now {now} (refined since?); run `lt-data {mode} "
+                            f"build {work}`, which rebuilds it")
 
 
 def _show(v) -> str:

@@ -251,3 +251,21 @@ def test_preview_prints_the_dose_and_the_measured_share(many_work, tmp_path):
     write_preview(many_work, tmp_path / "p.png", batches=1, batch_size=2, echo=lines.append,
                   paste_args={"sample_ratio": 1.0, "resize_ratio": 4.0})
     assert lines[-1].startswith("warning: ")
+
+
+def test_a_bank_of_an_earlier_tail_is_refused_in_one_line(tiny_copy, capsys):
+    """After `buckets --refine` (or any rewrite) moves a class out of the tail, training and preview
+    refuse the bank built for the old tail instead of pasting the old classes."""
+    from lt_data.buckets import load_buckets
+    from lt_data.dose import open_store
+    from lt_data.errors import ArtifactError
+    from lt_data.io import atomic_write_json
+
+    open_store("bank", tiny_copy)  # as built: fine
+    buckets = load_buckets(tiny_copy)
+    moved = buckets["tail"][0]
+    buckets["tail"] = buckets["tail"][1:]
+    buckets["middle"] = sorted(buckets["middle"] + [moved])
+    atomic_write_json(tiny_copy / "buckets.json", buckets)
+    with pytest.raises(ArtifactError, match=r"bank.zarr: built for the tail classes .* is now .*lt-data bank build"):
+        open_store("bank", tiny_copy)
