@@ -10,6 +10,7 @@ with the trainer, named as ``package.module:callable``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import torch
 import torch.nn as nn
@@ -129,7 +130,11 @@ def segformer(num_classes: int, variant: str = "b0", weights: str | None = None,
     """
     try:
         from transformers import SegformerConfig, SegformerForSemanticSegmentation
-    except ImportError:
+    except ImportError as e:
+        installed = importlib.util.find_spec("transformers") is not None
+        if installed:  # present but broken: the real import error is what the user needs to see
+            raise ValueError(f"Hugging Face transformers is installed but does not import: "
+                             f"{type(e).__name__}: {e}") from None
         raise ValueError("needs Hugging Face transformers: pip install 'lt-data[hf]'") from None
     if weights is not None:
         from pathlib import Path

@@ -376,7 +376,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
                 if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                     save_checkpoint(ckpt_path, model, opt, scaler, step, epoch + (i + 1 == per_epoch), record)
                 if cfg.val_work and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                    metrics = _eval_and_log(model, cfg, device, log, step)
+                    metrics = _eval_and_log(model, cfg, device, log, step, progress)
                     model.train()
             else:
                 epoch += 1
@@ -385,7 +385,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
         if rank == 0 and stop_after is not None and step < cfg.steps:
             save_checkpoint(ckpt_path, model, opt, scaler, step, epoch, record)
         if cfg.val_work and step >= cfg.steps:
-            metrics = (_metrics_at(run, step) if complete else {}) or _eval_and_log(model, cfg, device, log, step)
+            metrics = (_metrics_at(run, step) if complete else {}) or _eval_and_log(model, cfg, device, log, step,
+                                                                                    progress)
     finally:
         bar.close()
         if log:
@@ -459,7 +460,7 @@ def _metrics_at(run: Path, step: int) -> dict:
     return metrics if metrics.get("step") == step else {}
 
 
-def _eval_and_log(model, cfg: TrainConfig, device, log, step: int) -> dict:
+def _eval_and_log(model, cfg: TrainConfig, device, log, step: int, progress: bool = False) -> dict:
     """Evaluate on ``cfg.val_work``; rank 0 writes metrics.json and the log line.
 
     Under DDP every rank evaluates a share of the split and the confusion matrices are summed
@@ -473,7 +474,7 @@ def _eval_and_log(model, cfg: TrainConfig, device, log, step: int) -> dict:
         for buf in net.buffers():
             torch.distributed.broadcast(buf, 0)
     metrics = evaluate_model(net, cfg.val_work, device=device, size=cfg.val_size, buckets_from=cfg.work,
-                             workers=cfg.workers, distributed=world > 1)
+                             workers=cfg.workers, distributed=world > 1, progress=progress and rank == 0)
     metrics["step"] = step
     if rank == 0:
         atomic_write_json(Path(cfg.run) / METRICS_FILE, metrics)

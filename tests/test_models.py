@@ -41,3 +41,18 @@ def test_a_few_steps_fit_a_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_a_broken_transformers_install_shows_its_real_error(tmp_path):
+    """transformers present but failing to import: the message is its error, not 'pip install'."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "transformers"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('libfoo.so: cannot open shared object file')\n")
+    code = ("from lt_data.models import build_model\n"
+            "try:\n    build_model('segformer', 3)\nexcept ValueError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}).stdout
+    assert "libfoo.so" in out and "pip install" not in out, out
