@@ -94,6 +94,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--only", nargs="*", default=None, help=f"recipes (default all): {', '.join(RECIPES)}")
     ap.add_argument("--compare-only", action="store_true", help="only write the comparison of the finished runs")
+    ap.add_argument("--plot", type=Path, default=None, help="also draw tail and head mIoU against the measured "
+                    "pasted share of every bank recipe into this PNG")
     args = ap.parse_args()
 
     out = args.out.resolve()
@@ -117,6 +119,67 @@ def main() -> None:
     done = sorted(str(p.parent) for p in runs_dir.glob("*_s*/metrics.json"))
     if done:
         sh(*LT, "compare", *done, "--out", str(runs_dir / "compare"))
+    if args.plot:
+        plot_dose_response(runs_dir, args.plot, args.data)
+
+
+def dose_points(runs_dir: Path) -> dict:
+    """Per recipe: measured pasted share (mean of the log's records, then over seeds) and the mIoUs."""
+    import statistics
+
+    out: dict = {}
+    for m in sorted(runs_dir.glob("*_s*/metrics.json")):
+        name = m.parent.name.rsplit("_s", 1)[0]
+        rows = [json.loads(line) for line in (m.parent / "log.jsonl").read_text().splitlines() if '"pasted_share"' in line]
+        metrics = json.loads(m.read_text())
+        entry = out.setdefault(name, {"share": [], "tail": [], "head": []})
+        entry["share"].append(statistics.mean(r["pasted_share"] for r in rows) if rows else 0.0)
+        entry["tail"].append(100 * metrics["miou_tail"])
+        entry["head"].append(100 * metrics["miou_head"])
+    return out
+
+
+def plot_dose_response(runs_dir: Path, out: Path, data: str) -> None:
+    import statistics
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    points = dose_points(runs_dir)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
+    for ax, key in zip(axes, ("tail", "head")):
+        bank = sorted((statistics.mean(v["share"]), v) for k, v in points.items() if k.startswith("auc_bank"))
+        xs = [100 * x for x, _ in bank]
+        ys = [statistics.mean(v[key]) for _, v in bank]
+        es = [statistics.stdev(v[key]) if len(v[key]) > 1 else 0 for _, v in bank]
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label="1·AUC + CE + bank paste")
+        for k, v in points.items():
+            if k in ("ce", "auc"):
+                ax.axhline(statistics.mean(v[key]), color="gray" if k == "ce" else "C1", ls="--",
+                           label="CE, no paste" if k == "ce" else "1·AUC + CE, no paste")
+            if k.startswith("ce_cutmix"):
+                ax.errorbar([100 * statistics.mean(v["share"])], [statistics.mean(v[key])], fmt="s", color="C2",
+                            label="CE + tail cutmix" if "derived" in k else None)
+        derived = points.get("auc_bank_derived")
+        if derived:
+            ax.scatter([100 * statistics.mean(derived["share"])], [statistics.mean(derived[key])], s=140,
+                       facecolors="none", edgecolors="red", zorder=5, label="derived default")
+        ax.set_xscale("log")
+        ax.set_xticks([1, 2, 5, 10, 20])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("pasted share of the labelled pixels (%, measured in training)")
+        ax.set_ylabel(f"{key} mIoU (%)")
+        ax.set_title(f"{key} mIoU vs paste dose", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{data} (mean ± std over seeds)", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
