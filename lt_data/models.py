@@ -10,7 +10,6 @@ with the trainer, named as ``package.module:callable``.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import torch
 import torch.nn as nn
@@ -131,8 +130,8 @@ def segformer(num_classes: int, variant: str = "b0", weights: str | None = None,
     try:
         from transformers import SegformerConfig, SegformerForSemanticSegmentation
     except ImportError as e:
-        installed = importlib.util.find_spec("transformers") is not None
-        if installed:  # present but broken: the real import error is what the user needs to see
+        missing = isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "transformers"
+        if not missing:  # present but broken: the real import error is what the user needs to see
             raise ValueError(f"Hugging Face transformers is installed but does not import: "
                              f"{type(e).__name__}: {e}") from None
         raise ValueError("needs Hugging Face transformers: pip install 'lt-data[hf]'") from None

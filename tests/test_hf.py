@@ -56,7 +56,7 @@ def test_missing_transformers_is_one_line(monkeypatch, tiny_copy, tmp_path):
 
     def no_transformers(name, *args, **kwargs):
         if name.startswith("transformers"):
-            raise ImportError(name)
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)  # as a missing package does
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_transformers)
