@@ -347,16 +347,11 @@ def dask_client(scheduler: str | None, workers: int):
         return client
     try:
         if m:
-            # The worker processes start with Ctrl-C ignored (an ignored signal stays ignored across
-            # the spawn; a blocked one does not stay blocked): Ctrl-C is the main process's, which
-            # closes the cluster; otherwise each worker prints its own KeyboardInterrupt traceback,
-            # dozens of lines. A Ctrl-C during the cluster's start (a second or so) is lost.
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
-                cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-            finally:
-                signal.signal(signal.SIGINT, previous)
+            # The workers ignore Ctrl-C (lt_data.dask_worker): it is the main process's, which closes
+            # the cluster. (Ignoring it in the main process while the cluster starts would be
+            # inherited too, but would lose a Ctrl-C pressed meanwhile.)
+            cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=40, preload=["lt_data.dask_worker"])
             client = Client(cluster, set_as_default=False)
         else:
             client = Client(scheduler, set_as_default=False, timeout=30)

@@ -65,6 +65,18 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its parent's reaping is left
 
 
+def _cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds the processes have used so far (from /proc)."""
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _kill_midway(cmd: list[str], sig: int, want: int = 2, timeout: float = 60) -> tuple[int, set[int], str]:
     """Start ``cmd``, wait until it has ``want`` descendant processes, send ``sig`` to the main process
     alone; returns (exit code, the descendants seen, stderr)."""
@@ -227,9 +239,13 @@ def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
                 "--backend", "dask", "--scheduler", "local:2", "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     t0 = time.monotonic()
-    while len(_children(proc.pid)) < 2 and time.monotonic() - t0 < 60:  # the cluster's worker processes
-        time.sleep(0.05)
-    time.sleep(3.0)  # the cluster is up (a Ctrl-C while it starts is lost) and counting
+    while time.monotonic() - t0 < 90 and proc.poll() is None:  # until the cluster's workers are busy
+        kids = _children(proc.pid)
+        before = _cpu_seconds(kids)
+        time.sleep(0.5)
+        if len(kids) >= 2 and _cpu_seconds(kids) - before > 0.25:
+            time.sleep(1.0)  # past their start-up (imports), into the work
+            break
     seen = _children(proc.pid)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
