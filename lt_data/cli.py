@@ -705,8 +705,15 @@ for _typer in (app, bank_app, cutmix_app):
 def _on_sigterm(signum, frame) -> None:
     if TERMINATING:
         return  # once: the unwinding must not be cut short again
-    TERMINATING.append(True)  # the loops' check_terminated() raises it again if this raise is lost
+    TERMINATING.append("term")  # the loops' check_terminated() raises it again if this raise is lost
     raise Terminated()
+
+
+def _on_sigint(signum, frame) -> None:
+    if TERMINATING:
+        return
+    TERMINATING.append("int")
+    raise KeyboardInterrupt()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -715,6 +722,8 @@ def main(argv: list[str] | None = None) -> None:
     like every other user error, instead of click's usage box. SIGTERM is handled like Ctrl-C
     (exit 143)."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         rv = app(args=argv, prog_name="lt-data", standalone_mode=False)
     except Terminated:

@@ -92,11 +92,12 @@ class Terminated(KeyboardInterrupt):
     unwinds like Ctrl-C: workers reaped, temporary siblings removed, locks released; exit 143."""
 
 
-TERMINATING: list[bool] = []  # set by the CLI's SIGTERM handler
+TERMINATING: list[str] = []  # "term" / "int": set by the CLI's SIGTERM and SIGINT handlers
 
 
 def check_terminated() -> None:
-    """Raise :class:`Terminated` when SIGTERM arrived: long loops call this at safe points, since the
-    handler's own exception can land where Python ignores exceptions (a finaliser) and be lost."""
+    """Raise :class:`Terminated` (SIGTERM) or KeyboardInterrupt (Ctrl-C) when one arrived: long loops
+    call this at safe points, since the handler's own exception can land where it is swallowed (a
+    finaliser, a library's catch-all) and be lost."""
     if TERMINATING:
-        raise Terminated()
+        raise Terminated() if TERMINATING[0] == "term" else KeyboardInterrupt()
