@@ -195,10 +195,17 @@ with lock({str(tmp_path / 'artifact')!r}, "x"):
     os.kill(os.getpid(), 9)
 """
     subprocess.run([sys.executable, "-c", code])
+    from lt_data.errors import ArtifactError
     from lt_data.store import lock
 
-    with lock(tmp_path / "artifact", "x"):  # free although the forked child still sleeps
-        pass
+    t0 = time.monotonic()
+    while True:  # free although the forked child sleeps 30 s (once it has run its fork hook: a moment)
+        try:
+            with lock(tmp_path / "artifact", "x"):
+                break
+        except ArtifactError:
+            assert time.monotonic() - t0 < 5, "the forked child kept the lock"
+            time.sleep(0.05)
     subprocess.run(["pkill", "-f", "time.sleep\\(30\\)"], check=False)
 
 
@@ -237,7 +244,9 @@ def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
     data = _repeated(camvid_root, tmp_path / "data", 40)  # long enough to be interrupted while counting
     cmd = LT + ["stats", "-l", "folder", str(data), "--ignore-index", "11", "--out", str(tmp_path / "s"),
                 "--backend", "dask", "--scheduler", "local:2", "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # as from a terminal: Ctrl-C handled (a test run in the background inherits it ignored)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.monotonic()
     while time.monotonic() - t0 < 90 and proc.poll() is None:  # until the cluster's workers are busy
         kids = _children(proc.pid)
