@@ -86,7 +86,7 @@ def _kill_midway(cmd: list[str], sig: int, want: int = 2, timeout: float = 60) -
     while time.monotonic() - t0 < timeout and proc.poll() is None:
         seen |= _children(proc.pid)
         if len(seen) >= want:
-            time.sleep(0.3)  # let them take work
+            time.sleep(0.1)  # let them take work
             seen |= _children(proc.pid)
             break
         time.sleep(0.01)
@@ -133,8 +133,18 @@ def big_work(big_folder, tmp_path_factory) -> Path:
     return work
 
 
+@pytest.fixture(scope="module")
+def stats_folder(camvid_root, tmp_path_factory) -> tuple[Path, Path]:
+    """A dataset big enough that counting it takes seconds (statistics are fast), and its statistics."""
+    root = _repeated(camvid_root, tmp_path_factory.mktemp("stats_data"), 30)
+    work = tmp_path_factory.mktemp("stats_ref")
+    subprocess.run(_stats_cmd(root, work), check=True)
+    return root, work
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_stats_killed_leaves_no_worker(big_folder, big_work, tmp_path, sig):
+def test_stats_killed_leaves_no_worker(stats_folder, tmp_path, sig):
+    big_folder, big_work = stats_folder
     out = tmp_path / "stats"
     code, seen, err = _kill_midway(_stats_cmd(big_folder, out), sig)
     assert code == -signal.SIGKILL if sig == signal.SIGKILL else code == 143
@@ -241,7 +251,7 @@ def test_train_killed_leaves_no_dataloader_worker(tiny_work, tmp_path, sig):
 
 def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
     pytest.importorskip("distributed")
-    data = _repeated(camvid_root, tmp_path / "data", 40)  # long enough to be interrupted while counting
+    data = _repeated(camvid_root, tmp_path / "data", 80)  # long enough to be interrupted while counting
     cmd = LT + ["stats", "-l", "folder", str(data), "--ignore-index", "11", "--out", str(tmp_path / "s"),
                 "--backend", "dask", "--scheduler", "local:2", "-q"]
     # as from a terminal: Ctrl-C handled (a test run in the background inherits it ignored)
@@ -253,7 +263,7 @@ def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
         before = _cpu_seconds(kids)
         time.sleep(0.5)
         if len(kids) >= 2 and _cpu_seconds(kids) - before > 0.25:
-            time.sleep(1.0)  # past their start-up (imports), into the work
+            time.sleep(0.5)  # past their start-up (imports), into the work
             break
     seen = _children(proc.pid)
     assert proc.poll() is None, "the run ended before it could be interrupted"
