@@ -812,11 +812,11 @@ def exposure_rows(work: Path, buckets: dict) -> list[dict]:
         total = e["pixels"].sum() or 1.0
         rows.append({"method": name, "draws": e["draws"],
                      **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}})
-    rows += paste_exposure_rows(work, buckets, rows[0])
+    rows += paste_exposure_rows(work, rows[0])
     return rows
 
 
-def paste_exposure_rows(work: Path, buckets: dict, base: dict) -> list[dict]:
+def paste_exposure_rows(work: Path, base: dict) -> list[dict]:
     """Rows for bank paste and tail cutmix at the dose the trainer derives (whole images; a store that
     is missing or built from other statistics gives no row): the dose's expected objects per image
     and pasted share (:mod:`lt_data.dose`), the pasted pixels added to the tail on top of the uniform

@@ -173,29 +173,16 @@ def _dist() -> tuple[int, int]:
     return 0, 1
 
 
-def build_planner(cfg: TrainConfig, dose=None):
+def build_planner(cfg: TrainConfig):
     """The paste planner of ``cfg`` (None for ``paste = "none"``); its store must match ``cfg.work``.
-    ``dose`` (:func:`resolve_paste`) gives the planner's arguments; by default they are resolved here."""
+    The dose is ``paste_args`` where given, the rest derived from the work directory's statistics and
+    store for the training crop (:mod:`lt_data.dose`); the resolved dose is ``planner.dose``."""
     if cfg.paste == "none":
         return None
     from .augment import work_planner
 
-    dose = resolve_paste(cfg) if dose is None else dose
-    planner = work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, derive=False, **dose.args)
-    planner.dose = dose
-    return planner
-
-
-def resolve_paste(cfg: TrainConfig):
-    """The paste dose of ``cfg`` (:mod:`lt_data.dose`): ``paste_args`` win, the rest is derived from
-    the work directory's statistics and store for the training crop. None for ``paste = "none"``."""
-    if cfg.paste == "none":
-        return None
-    from .dose import open_store
-    from .dose import resolve_dose
-
-    return resolve_dose(cfg.paste, cfg.work, crop_size=cfg.crop_size, paste_args=cfg.paste_args,
-                        store=open_store(cfg.paste, cfg.work))
+    options = {k: v for k, v in cfg.paste_args.items() if k != "tail"}
+    return work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, crop_size=cfg.crop_size, **options)
 
 
 def _built(what: str, build: Callable, *args, **kwargs):
@@ -264,7 +251,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     table = load_stats(cfg.work, verify=False).table
     if cfg.val_work and load_stats(cfg.val_work, verify=False).table.fingerprint() != table.fingerprint():
         raise ArtifactError(f"{cfg.val_work}: the evaluation split's class table differs from {cfg.work}'s")
-    dose = resolve_paste(cfg)
+    planner = build_planner(cfg)  # opens the store once: the dose and the planner come from it
+    dose = planner.dose if planner is not None else None
     record = run_record(asdict(cfg), world, paste=dose.to_json() if dose is not None else None)
     run = Path(cfg.run)
     ckpt_path = run / CHECKPOINT_FILE
@@ -278,7 +266,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     k = table.num_classes
     ds = SegmentationDataset(cfg.work, crop_size=cfg.crop_size, scale_range=cfg.scale_range, seed=cfg.seed)
     loader = make_loader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, seed=cfg.seed,
-                         planner=build_planner(cfg, dose), sampler=cfg.sampler, sampler_args=cfg.sampler_args)
+                         planner=planner, sampler=cfg.sampler, sampler_args=cfg.sampler_args)
     if len(loader) == 0:
         raise LtDataError(f"{cfg.work}: {len(ds)} images are fewer than one batch of {cfg.batch_size}"
                           + (f" on each of {world} processes" if world > 1 else ""))
