@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import cv2
 import numpy as np
@@ -16,9 +16,13 @@ import torch
 
 from .dose import open_store
 from .paste import PastePlan
+from .spatial import draw_centres
 
 from .classes import IGNORE_INDEX
 from .errors import LtDataError
+
+
+PLACEMENTS = ("uniform", "prior")
 
 
 def _present(labels: torch.Tensor | np.ndarray, k: int) -> np.ndarray:
@@ -70,13 +74,18 @@ class MemoryBankPaste:
     receives (extra draws are dropped); ``receive_prob`` is the chance that an image may receive
     pastes at all. Tail classes with no object in the bank are never drawn.
 
+    ``placement="prior"`` places an object where its class appears in the data instead of uniformly:
+    its centre is drawn from the class's cell of ``prior`` (``(K, G, G)`` densities, a
+    :class:`lt_data.spatial.SpatialPrior` or its ``density``), then the box is shifted to fit.
+
     AUCSeg's configurations (``manifests/aucseg.json``): Cityscapes sample 1.0 / resize 1.0, ADE20K
     0.05 / 0.4, COCO-Stuff 0.05 / 0.1 — see :meth:`from_aucseg`.
     """
 
     def __init__(self, bank, tail: Sequence[int] | None = None, *, sample_ratio: float = 1.0,
                  resize_ratio: float | tuple[float, float] = 1.0, per_image: bool = False,
-                 max_per_image: int | None = None, receive_prob: float = 1.0):
+                 max_per_image: int | None = None, receive_prob: float = 1.0,
+                 placement: Literal["uniform", "prior"] = "uniform", prior=None):
         from .bank import TailBank
 
         self.bank = TailBank.open(bank) if not hasattr(bank, "get_many") else bank
@@ -89,6 +98,25 @@ class MemoryBankPaste:
                              f"{receive_prob}")
         self.sample_ratio, self.resize_ratio = float(sample_ratio), resize_ratio
         self.per_image, self.max_per_image, self.receive_prob = per_image, max_per_image, float(receive_prob)
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+        self.placement = placement
+        self.prior = None
+        if placement == "prior":
+            density = np.asarray(getattr(prior, "density", prior) if prior is not None else (), dtype=np.float64)
+            if density.ndim != 3 or len(density) != self.num_classes or density.shape[1] != density.shape[2]:
+                raise ValueError(f"placement 'prior' needs prior densities of shape ({self.num_classes}, G, G) "
+                                 f"(lt_data.spatial.spatial_prior), got {density.shape}")
+            self.prior = density
+
+    def _position(self, c: int, nh: int, nw: int, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
+        """Top-left corner of an ``nh × nw`` object of class ``c`` inside an ``h × w`` image."""
+        if self.prior is None:
+            return int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+        cy, cx = draw_centres(self.prior[c], rng)
+        y = min(max(int(round(cy * h - nh / 2)), 0), h - nh)
+        x = min(max(int(round(cx * w - nw / 2)), 0), w - nw)
+        return y, x
 
     @classmethod
     def from_aucseg(cls, bank, dataset: str, **overrides) -> "MemoryBankPaste":
@@ -141,11 +169,11 @@ class MemoryBankPaste:
                 ok = may_receive & ((counts < self.max_per_image) if self.max_per_image else True)
                 choices = np.flatnonzero(ok)
                 tgt = int(rng.choice(choices)) if len(choices) else None
-                y, x = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+                y, x = self._position(c, nh, nw, h, w, rng)
                 if tgt is None:
                     continue
             else:
-                y, x = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+                y, x = self._position(c, nh, nw, h, w, rng)
                 if self.max_per_image and counts[tgt] >= self.max_per_image:
                     continue
             pix, msk = _resize(pix, msk, nh, nw)
@@ -249,6 +277,10 @@ def work_planner(mode: str, work, tail: Sequence[int] | None = None, *, store=No
         options = {k: v for k, v in dose.args.items() if k != "tail"}
     if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
         options["resize_ratio"] = tuple(options["resize_ratio"])
+    if mode == "bank" and options.get("placement") == "prior" and options.get("prior") is None:
+        from .spatial import spatial_prior
+
+        options["prior"] = spatial_prior(work)
     try:
         planner = (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
     except (TypeError, ValueError) as e:

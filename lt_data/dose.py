@@ -79,7 +79,7 @@ class Dose:
 
     def describe(self) -> str:
         """One line: the arguments with their sources, and the expected dose."""
-        keys = BANK_KEYS if self.mode == "bank" else CUTMIX_KEYS
+        keys = (*BANK_KEYS, "placement") if self.mode == "bank" else CUTMIX_KEYS
         parts = [f"{k}={_show(self.args[k])} ({self.source.get(k, 'explicit')})" for k in keys if k in self.args]
         f = self.figures
         return (f"{self.mode} paste dose: " + ", ".join(parts) + f"; expected {f.get('objects_per_image', 0):.2f} "

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -27,121 +27,12 @@ from tqdm import tqdm
 from .errors import ArtifactError, LtDataError, check_terminated
 from .io import atomic_write_json, read_json
 from .outputs import match
+from .config import TrainConfig, schedule_warning
 from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_metrics_out, check_resume,
                    check_run_dir, recipe_name, run_record, start_over, trim_log)
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]) * 255
 STD = torch.tensor([0.229, 0.224, 0.225]) * 255
-
-
-@dataclass
-class TrainConfig:
-    work: str                                   # stats work directory of the training split
-    run: str | None = None                      # output directory (default WORK/runs/<model>-<loss>-<paste>)
-    model: str = "deeplabv3plus_small"          # short name or package.module:callable
-    model_args: dict = field(default_factory=dict)
-    loss: str | dict = "ce"                     # e.g. "ce", "pat", "1*auc+ce" (see losses.build_loss)
-    paste: str = "none"                         # none | bank | cutmix
-    paste_args: dict = field(default_factory=dict)
-    sampler: str = "uniform"                    # uniform | rcs | rfs (lt_data.sampling)
-    sampler_args: dict = field(default_factory=dict)
-    val_work: str | None = None                 # stats work directory of the evaluation split
-    crop_size: tuple[int, int] = (240, 320)
-    scale_range: tuple[float, float] = (0.5, 1.5)
-    val_size: tuple[int, int] | None = None     # resize evaluation images (None: as stored)
-    batch_size: int = 8                         # per process (under DDP the effective batch is world × this)
-    steps: int = 1000
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup: int = 50
-    power: float = 0.9
-    clip: float = 1.0
-    workers: int = 2
-    seed: int = 0
-    eval_every: int = 0                         # 0: only at the end
-    log_every: int = 10
-    checkpoint_every: int = 200
-    amp: bool = True                            # mixed precision (CUDA only)
-    device: str = "auto"
-    threads: int | None = None                  # torch intra-op threads on the CPU
-
-    def __post_init__(self):
-        for key in ("work", "run", "val_work"):
-            if isinstance(getattr(self, key), Path):
-                setattr(self, key, str(getattr(self, key)))
-        for key in ("crop_size", "scale_range", "val_size"):  # JSON and TOML give lists
-            if isinstance(getattr(self, key), list):
-                setattr(self, key, tuple(getattr(self, key)))
-        if self.run is None and isinstance(self.work, str):  # validate() names a missing or bad work
-            self.run = str(Path(self.work) / "runs" / recipe_name(self.model, self.loss, self.paste, self.sampler))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise LtDataError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
-        if "work" not in d:
-            raise LtDataError("training needs a work directory (option work)")
-        cfg = cls(**d)
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        """Refuse (LtDataError naming the option) values that cannot train, before anything is built."""
-        from .dose import STORES
-
-        def bad(key: str, expected: str):
-            raise LtDataError(f"training option {key} must be {expected}, got {getattr(self, key)!r}")
-
-        def is_int(v) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def is_num(v) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-        def pair(v, test) -> bool:
-            return isinstance(v, tuple) and len(v) == 2 and all(test(x) for x in v)
-
-        for key in ("work", "run", "model"):
-            if not isinstance(getattr(self, key), str) or not getattr(self, key):
-                bad(key, "a non-empty string")
-        if not isinstance(self.loss, (str, dict)) or not self.loss:
-            bad("loss", "a loss spec such as 'ce' or '1*auc+ce', or a dict")
-        if self.paste not in ("none", *STORES):
-            bad("paste", " | ".join(("none", *STORES)))
-        from .sampling import SAMPLERS
-
-        if self.sampler not in SAMPLERS:
-            bad("sampler", " | ".join(SAMPLERS))
-        for key in ("model_args", "paste_args", "sampler_args"):
-            if not isinstance(getattr(self, key), dict):
-                bad(key, "a table of options")
-        if self.val_work is not None and not isinstance(self.val_work, str):
-            bad("val_work", "a work directory")
-        if not pair(self.crop_size, lambda x: is_int(x) and x >= 1):
-            bad("crop_size", "two positive integers (height, width)")
-        if self.val_size is not None and not pair(self.val_size, lambda x: is_int(x) and x >= 1):
-            bad("val_size", "two positive integers (height, width), or none")
-        if not pair(self.scale_range, lambda x: is_num(x) and x > 0) or self.scale_range[0] > self.scale_range[1]:
-            bad("scale_range", "two positive numbers (low, high) with low <= high")
-        for key, low in (("batch_size", 1), ("steps", 1), ("log_every", 1), ("checkpoint_every", 1), ("warmup", 0),
-                         ("workers", 0), ("seed", 0), ("eval_every", 0)):
-            if not is_int(getattr(self, key)) or getattr(self, key) < low:
-                bad(key, f"an integer >= {low}")
-        if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
-            bad("threads", "an integer >= 1, or none")
-        for key in ("weight_decay", "power", "clip"):
-            if not is_num(getattr(self, key)) or getattr(self, key) < 0:
-                bad(key, "a number >= 0")
-        if not is_num(self.lr) or self.lr <= 0:
-            bad("lr", "a number > 0")
-        if not isinstance(self.amp, bool):
-            bad("amp", "true or false")
-        try:
-            _device(self.device)
-        except (RuntimeError, TypeError):
-            bad("device", "auto, cpu, cuda or cuda:N")
 
 
 def warn(message: str) -> None:
@@ -304,6 +195,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
         warned = dose_warning(dose) if dose is not None else None
         if warned and not complete:
             warn(warned)
+        if not complete and (late := schedule_warning(cfg)):
+            warn(late)
     per_epoch = len(loader)
     log = open(run / LOG_FILE, "a") if rank == 0 else None
     if log and ckpt is not None and not complete:

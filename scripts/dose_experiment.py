@@ -19,6 +19,8 @@ Recipes (the same model, schedule and seeds; only the loss and the paste change)
   auc_bank_full      1·AUC + CE + bank paste at the derived sample ratio, resize 1
   auc_bank_many      1·AUC + CE + bank paste at a sample ratio giving ~10 objects per image, resize 1
   auc_bank_big       1·AUC + CE + bank paste at the derived sample ratio, resize 1.5 (objects enlarged)
+  auc_bank_prior     the derived dose, each object placed where its class appears in the data
+                     (placement "prior": lt_data.spatial) instead of uniformly at random
   auc                1·AUC + CE, no paste (what the loss alone does)
   ce_cutmix_derived  CE + tail cutmix at the derived probability
   ce_cutmix_p1       CE + tail cutmix, one crop in every image (paper 003)
@@ -49,6 +51,7 @@ RECIPES = {
     "auc_bank_full": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"resize_ratio": 1.0}'],
     "auc_bank_many": ["--loss", "1*auc+ce", "--paste", "bank"],  # ~10 objects per image, resize 1 (per dataset)
     "auc_bank_big": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"resize_ratio": 1.5}'],
+    "auc_bank_prior": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"placement": "prior"}'],
     "auc": ["--loss", "1*auc+ce"],
     "ce_cutmix_derived": ["--loss", "ce", "--paste", "cutmix"],
     "ce_cutmix_p1": ["--loss", "ce", "--paste", "cutmix", "--set", 'paste_args={"prob": 1.0}'],
@@ -150,7 +153,8 @@ def plot_dose_response(runs_dir: Path, out: Path, data: str) -> None:
     points = dose_points(runs_dir)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
     for ax, key in zip(axes, ("tail", "head")):
-        bank = sorted((statistics.mean(v["share"]), v) for k, v in points.items() if k.startswith("auc_bank"))
+        bank = sorted((statistics.mean(v["share"]), v) for k, v in points.items()
+                      if k.startswith("auc_bank") and k != "auc_bank_prior")
         xs = [100 * x for x, _ in bank]
         ys = [statistics.mean(v[key]) for _, v in bank]
         es = [statistics.stdev(v[key]) if len(v[key]) > 1 else 0 for _, v in bank]
