@@ -10,7 +10,7 @@ import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
@@ -23,6 +23,31 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_mar
 # errno values that describe the machine rather than the program: reported even without a file name
 _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EMFILE,
                    errno.ENFILE}
+
+
+# Choices as types: --help lists them, shells complete them, a typo is refused in one line.
+# tests/test_cli.py checks each against the registry it stands for.
+LayoutName = Literal["cityscapes", "ade20k", "coco_stuff164k", "camvid", "folder"]
+PasteMode = Literal["none", "bank", "cutmix"]
+PreviewMode = Literal["bank", "cutmix"]
+SamplerName = Literal["uniform", "rcs", "rfs"]
+BucketRule = Literal["share", "rank", "images", "preset", "list"]
+Backend = Literal["processes", "dask"]
+CocoSource = Literal["auto", "trainids", "png", "json"]
+Choose = Literal["uniform", "largest"]
+PredIds = Literal["train", "raw"]
+
+
+def _train_default(key: str) -> str:
+    from .config import default
+
+    return str(default(key))
+
+
+def _train_options_help() -> str:
+    from .config import option_help
+
+    return "\n\n".join(option_help().splitlines())
 
 
 JSON_HELP = "Print a machine-readable JSON summary on stdout instead of the tables (no progress bar)."
@@ -150,23 +175,23 @@ def _storage(storage_options: str | None) -> dict | None:
 
 @app.command()
 def stats(
-    root: str = typer.Argument(..., help="Dataset root in the layout's official structure."),
-    layout: str = typer.Option(..., "--layout", "-l", help="cityscapes | ade20k | coco_stuff164k | camvid | folder"),
-    split: str = typer.Option("train", "--split", "-s", help="Split name (train, val, training, train2017, ...)."),
-    out: str = typer.Option(..., "--out", "-o", help="Work directory for the artifacts."),
+    root: str = typer.Argument(..., metavar="ROOT", help="Dataset root in the layout's official structure."),
+    layout: LayoutName = typer.Option(..., "--layout", "-l", help="The dataset's layout (README: what each expects)."),
+    split: str = typer.Option("train", "--split", "-s", metavar="SPLIT", help="Split name (train, val, training, train2017, ...)."),
+    out: str = typer.Option(..., "--out", "-o", metavar="WORK", help="Work directory for the artifacts."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad samples with a warning instead of failing."),
     reduce_zero_label: Optional[bool] = typer.Option(None, "--reduce-zero-label/--no-reduce-zero-label",
                                                      help="folder: value 0 is ignored, k becomes k-1."),
     ignore_index: Optional[int] = typer.Option(None, "--ignore-index", help="folder: label value of void pixels."),
     classes: Optional[str] = typer.Option(None, "--classes", help="folder: classes file (default ROOT/classes.txt)."),
-    source: Optional[str] = typer.Option(None, "--source", help="coco_stuff164k: auto | trainids | png | json."),
+    source: Optional[CocoSource] = typer.Option(None, "--source", help="coco_stuff164k: which annotation files to read (auto: the first present of trainids, png, json)."),
     train_ids: Optional[bool] = typer.Option(None, "--train-ids/--label-ids",
                                              help="cityscapes: read *_labelTrainIds.png instead of *_labelIds.png."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
-    backend: str = typer.Option("processes", "--backend", help=BACKEND_HELP),
+    backend: Backend = typer.Option("processes", "--backend", help=BACKEND_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
     """Count per-image per-class pixels of a split and write the statistics to OUT.
@@ -209,12 +234,12 @@ def stats(
 
 @app.command()
 def run(
-    pipeline: str = typer.Argument(..., help="A pipelines/*.toml file."),
+    pipeline: str = typer.Argument(..., metavar="PIPELINE", help="A pipelines/*.toml file."),
     work: Optional[str] = typer.Option(None, "--work", help="Override the pipeline's work directory."),
     root: Optional[str] = typer.Option(None, "--root", help="Override the dataset root."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stages to run (default: all in the file)."),
     allow_code: bool = typer.Option(False, "--allow-code", help=ALLOW_CODE_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Run a pipeline file stage by stage. A pipeline whose [train] model is package.module:callable
     imports and runs that module's code: it is refused unless --allow-code, and the modules are named."""
@@ -232,7 +257,7 @@ def run(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("lt-data-demo"), "--out", "-o", help="Where the demo data and artifacts go."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Generate a small synthetic street-scene dataset with a long tail and run every stage on it."""
     from .pipeline import load_pipeline, packaged_pipeline, run_pipeline
@@ -247,9 +272,9 @@ def demo(
 
 @app.command()
 def buckets(
-    work: str = typer.Argument(..., help="Work directory holding the statistics (from `lt-data stats`)."),
-    rule: Optional[str] = typer.Option(None, "--rule", "-r",
-                                       help="share (default) | rank | images | preset | list. With --refine and "
+    work: str = typer.Argument(..., metavar="WORK", help="Work directory holding the statistics (from `lt-data stats`)."),
+    rule: Optional[BucketRule] = typer.Option(None, "--rule", "-r",
+                                       help="share (default) | rank | images | preset | list (README: the rules). With --refine and "
                                             "no --rule, the existing buckets.json's rule is kept."),
     head_share: Optional[float] = typer.Option(None, "--head-share", help="share/images/preset: head = most frequent "
                                                "classes holding the first H of pixels (default 0.7)."),
@@ -296,7 +321,7 @@ def buckets(
 
 @app.command()
 def report(
-    work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json)."),
+    work: str = typer.Argument(..., metavar="WORK", help="Work directory holding the statistics (and buckets.json)."),
     top: int = typer.Option(10, "--top", help="How many most / least frequent classes to list."),
     eval_work: Optional[Path] = typer.Option(None, "--eval-work", help="Statistics work directory of an evaluation "
                                              "split: its class pixel shares beside the training split's."),
@@ -315,7 +340,7 @@ def report(
 
 @app.command()
 def export(
-    work: str = typer.Argument(..., help="Work directory holding the statistics."),
+    work: str = typer.Argument(..., metavar="WORK", help="Work directory holding the statistics."),
     beta: Optional[float] = typer.Option(None, "--beta", help="Class-balanced weights: β of the effective number "
                                          "(default 1 - 1e-6, suited to pixel counts)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output directory (default WORK/exports); "
@@ -355,13 +380,13 @@ app.add_typer(cutmix_app, name="cutmix")
 
 @bank_app.command("build")
 def bank_build(
-    work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes "
+    work: str = typer.Argument(..., metavar="WORK", help="Work directory holding the statistics (and buckets.json for --classes "
                                "tail); a path or URL."),
     classes: str = typer.Option("tail", "--classes", "-c", help="tail | middle | head (joined with +) or a comma "
                                 "list of train ids or class names."),
     min_area: int = typer.Option(64, "--min-area", help="Smallest object kept, in pixels (default 64: 8x8)."),
     max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="Keep at most N objects per class."),
-    choose: str = typer.Option("uniform", "--choose", help="With --max-per-class: uniform (seeded random subset) | "
+    choose: Choose = typer.Option("uniform", "--choose", help="With --max-per-class: uniform (seeded random subset) | "
                                "largest (largest areas)."),
     seed: int = typer.Option(0, "--seed", help="Seed of --choose uniform."),
     connectivity: int = typer.Option(8, "--connectivity", help="4 or 8."),
@@ -371,7 +396,7 @@ def bank_build(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
-    backend: str = typer.Option("processes", "--backend", help=BACKEND_HELP),
+    backend: Backend = typer.Option("processes", "--backend", help=BACKEND_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
     """Extract every object (connected component) of the selected classes into WORK/bank.zarr."""
@@ -411,7 +436,7 @@ def _warn_skipped(skipped: list[dict]) -> None:
 
 @bank_app.command("info")
 def bank_info(
-    bank: str = typer.Argument(..., help="A bank store (path or URL) or a work directory holding bank.zarr."),
+    bank: str = typer.Argument(..., metavar="BANK", help="A bank store (path or URL) or a work directory holding bank.zarr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     verify: bool = typer.Option(False, "--verify", help="Also check the content (CRC-32) of every file of the store."),
     storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
@@ -432,11 +457,12 @@ def bank_info(
 
 @bank_app.command("show")
 def bank_show(
-    bank: str = typer.Argument(..., help="A bank store (path or URL) or a work directory holding bank.zarr."),
-    out: Path = typer.Option(Path("sheet.png"), "--out", "-o", help="PNG file to write."),
+    bank: str = typer.Argument(..., metavar="BANK", help="A bank store (path or URL) or a work directory holding bank.zarr."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="PNG", help="PNG file to write.",
+                                       show_default="bank_sheet.png beside the bank store"),
     per_class: int = typer.Option(12, "--per-class", help="Objects per class (drawn uniformly, seeded)."),
     cell: int = typer.Option(96, "--cell", help="Tile size in pixels."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the objects drawn."),
     storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
 ):
     """Draw a contact sheet: a row of objects per class, masks over a checkerboard."""
@@ -447,6 +473,12 @@ def bank_show(
     with _user_errors():
         so = _storage(storage_options)
         bank_ = TailBank.open(str(_where(bank, "bank", so)), storage_options=so)
+        if out is None:
+            from .fs import is_url
+
+            if is_url(bank_.url):
+                raise LtDataError(f"{show_path(bank_.url)}: a bank at a URL needs --out (a local PNG path)")
+            out = Path(bank_.url).parent / "bank_sheet.png"
         sheet = contact_sheet(bank_, per_class=per_class, cell=cell, seed=seed)
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(sheet).save(out)
@@ -455,7 +487,7 @@ def bank_show(
 
 @cutmix_app.command("build")
 def cutmix_build(
-    work: str = typer.Argument(..., help="Work directory holding the statistics (and buckets.json for --classes "
+    work: str = typer.Argument(..., metavar="WORK", help="Work directory holding the statistics (and buckets.json for --classes "
                                "tail); a path or URL."),
     levels: int = typer.Option(3, "--levels", "-T", help="T: levels 0..T are built (T >= 1)."),
     ratio: float = typer.Option(0.1, "--ratio", "-r", help="r of paper 003, 0 < r < 1."),
@@ -467,7 +499,7 @@ def cutmix_build(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable labels with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
-    backend: str = typer.Option("processes", "--backend", help=BACKEND_HELP),
+    backend: Backend = typer.Option("processes", "--backend", help=BACKEND_HELP),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
     """For each selected class b: the images containing b and their level boxes, into WORK/cutmix.zarr."""
@@ -486,14 +518,17 @@ def cutmix_build(
 
 @app.command()
 def preview(
-    work: Path = typer.Argument(..., help="Work directory with buckets.json and bank.zarr / cutmix.zarr."),
-    mode: str = typer.Option("bank", "--mode", help="bank | cutmix"),
-    out: Path = typer.Option(Path("preview.png"), "--out", "-o", help="PNG file to write."),
-    batches: int = typer.Option(2, "--batches"),
-    batch_size: int = typer.Option(4, "--batch-size"),
+    work: Path = typer.Argument(..., metavar="WORK", help="Work directory with buckets.json and bank.zarr / cutmix.zarr."),
+    mode: PreviewMode = typer.Option("bank", "--mode", help="Paste from the memory bank or the tail cutmix store."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="PNG", help="PNG file to write.",
+                                       show_default="WORK/preview-MODE.png"),
+    batches: int = typer.Option(2, "--batches", help="Training batches drawn (rows: batches x batch size)."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Images per batch; the bank pastes the tail classes "
+                                    "each image (or batch) lacks, so the batch size changes what is pasted."),
     crop: Optional[str] = typer.Option(None, "--crop", help="HxW training crop, e.g. 240x320 (default: whole images)."),
-    seed: int = typer.Option(0, "--seed"),
-    set_: list[str] = typer.Option([], "--set", help="A paste argument as key=value (JSON values), e.g. "
+    seed: int = typer.Option(0, "--seed", help="Seed of the batches, crops and pastes (the training run's seed "
+                             "draws the same first batches)."),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="A paste argument as key=value (JSON values), e.g. "
                                    "sample_ratio=0.3, resize_ratio=0.5, prob=0.5; default: the dose derived "
                                    "from the data, as in training."),
 ):
@@ -506,6 +541,7 @@ def preview(
             crop_size = tuple(int(v) for v in crop.lower().split("x")) if crop else None
         except ValueError:
             raise LtDataError(f"--crop takes HxW, e.g. 240x320, got {crop!r}") from None
+        out = out if out is not None else work / f"preview-{mode}.png"
         path = write_preview(work, out, mode=mode, batches=batches, batch_size=batch_size, crop_size=crop_size,
                              seed=seed, paste_args=_parse_set(set_),
                              echo=lambda m: typer.echo(m, err=m.startswith("warning")))
@@ -527,25 +563,38 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
-@app.command()
+@app.command(epilog="Training options (--set KEY=VALUE, JSON values; default in parentheses):\n\n"
+             + _train_options_help())
 def train(
-    pipeline: Optional[Path] = typer.Argument(None, help="A pipeline file; its [train] table gives the options."),
-    work: Optional[Path] = typer.Option(None, "--work", help="Training statistics work directory."),
-    run: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (checkpoint, log, metrics)."),
-    model: Optional[str] = typer.Option(None, "--model", help="deeplabv3plus_small | unet_small | segformer | "
-                                        "package.module:callable (imports that module: its code runs)"),
-    loss: Optional[str] = typer.Option(None, "--loss", help="e.g. ce, pat, '1*auc+ce', focal, cb, ldam, blv"),
-    paste: Optional[str] = typer.Option(None, "--paste", help="none | bank | cutmix"),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="uniform | rcs (DAFormer's rare class sampling) | "
-                                          "rfs (repeat factors); options with --set sampler_args={...}"),
-    steps: Optional[int] = typer.Option(None, "--steps"),
-    val_work: Optional[Path] = typer.Option(None, "--val-work", help="Statistics work directory of the evaluation split."),
-    set_: list[str] = typer.Option([], "--set", help="Any training option as key=value (JSON values)."),
+    pipeline: Optional[Path] = typer.Argument(None, metavar="PIPELINE", help="A pipeline file; its [train] table "
+                                              "gives the options (the command line's win)."),
+    work: Optional[Path] = typer.Option(None, "--work", metavar="WORK", help="Training statistics work directory."),
+    run: Optional[Path] = typer.Option(None, "--run-dir", metavar="RUN", help="Run directory (checkpoint, log, "
+                                       "metrics).", show_default="WORK/runs/<model>-<loss>-<paste>"),
+    model: Optional[str] = typer.Option(None, "--model", metavar="MODEL", help="deeplabv3plus_small | unet_small | "
+                                        "segformer | package.module:callable (imports that module: its code runs)",
+                                        show_default=_train_default("model")),
+    loss: Optional[str] = typer.Option(None, "--loss", metavar="LOSS", help="e.g. ce, pat, '1*auc+ce' (AUCSeg's "
+                                       "recipe with --paste bank; 4*auc+ce for ADE20K), focal, cb, ldam, blv",
+                                       show_default=_train_default("loss")),
+    paste: Optional[PasteMode] = typer.Option(None, "--paste", help="Online tail pasting; its dose is derived from "
+                                              "the data unless --set paste_args={...} sets it.",
+                                              show_default=_train_default("paste")),
+    sampler: Optional[SamplerName] = typer.Option(None, "--sampler", help="Image sampling: rcs (DAFormer's rare "
+                                                  "class sampling) | rfs (LVIS repeat factors); options with --set "
+                                                  "sampler_args={...}", show_default=_train_default("sampler")),
+    steps: Optional[int] = typer.Option(None, "--steps", metavar="N", help="Optimiser steps.",
+                                        show_default=_train_default("steps")),
+    val_work: Optional[Path] = typer.Option(None, "--val-work", metavar="WORK", help="Statistics work directory of "
+                                            "the evaluation split."),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Any training option, JSON value, "
+                                   "repeatable: e.g. lr=0.001, crop_size=[512,1024], paste_args={\"resize_ratio\": "
+                                   "0.5}. The keys and their defaults are listed below."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over in the run directory: its checkpoint, log and "
                                "metrics are replaced instead of resumed."),
     trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help=TRUST_HELP),
     allow_code: bool = typer.Option(False, "--allow-code", help=ALLOW_CODE_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train a segmenter with the chosen loss and paste mode. The run directory (default
     WORK/runs/<model>-<loss>-<paste>) is one experiment: a checkpoint there is resumed only with the
@@ -589,12 +638,12 @@ def train(
 
 @app.command()
 def evaluate(
-    checkpoint: Optional[Path] = typer.Argument(None, help="RUN/checkpoint.pt of lt-data train (or use --pred)."),
+    checkpoint: Optional[Path] = typer.Argument(None, metavar="CHECKPOINT", help="RUN/checkpoint.pt of lt-data train (or use --pred)."),
     split: Optional[str] = typer.Option(None, "--split", help="Evaluate this split of the training dataset."),
     work: Optional[Path] = typer.Option(None, "--work", help="Or: a statistics work directory of the split."),
     pred: Optional[Path] = typer.Option(None, "--pred", help="Predictions of any framework: a folder of PNG label "
                                         "maps, one per image of --work's split, matched by file stem."),
-    pred_ids: str = typer.Option("train", "--pred-ids", help="--pred values: train (train ids 0..K-1) | raw (the "
+    pred_ids: PredIds = typer.Option("train", "--pred-ids", help="--pred values: train (train ids 0..K-1) | raw (the "
                                  "dataset's label ids, e.g. Cityscapes labelIds)."),
     buckets_from: Optional[Path] = typer.Option(None, "--buckets-from", help="--pred: the training work directory "
                                                 "whose buckets.json gives head/middle/tail (default: --work's)."),
@@ -650,7 +699,7 @@ def evaluate(
 
 @app.command()
 def compare(
-    inputs: list[Path] = typer.Argument(..., help="metrics.json files or run directories holding one."),
+    inputs: list[Path] = typer.Argument(..., metavar="RUN...", help="metrics.json files or run directories holding one."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (index.html, compare.md, compare.json, "
                              "LaTeX tables, figures as PNG, SVG and PDF)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Run or recipe the deltas are taken against "
@@ -743,7 +792,9 @@ def main(argv: list[str] | None = None) -> None:
         if kind == "NoArgsIsHelpError" or ctx is None:
             e.show()
             sys.exit(e.exit_code)
-        typer.echo(f"error: {e.format_message().rstrip('.')} (see '{ctx.command_path} --help')", err=True)
+        message = re.sub(r"\s*\n\s*", " ", e.format_message()).strip().rstrip(".")  # a list of choices: one line
+        message = message.replace("Value error, ", "")  # typer's wording of a bad choice
+        typer.echo(f"error: {message} (see '{ctx.command_path} --help')", err=True)
         sys.exit(e.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 

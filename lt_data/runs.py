@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def run_record(config: dict, world_size: int, paste: dict | None = None) -> dict
     from .stats import stats_fingerprint
 
     def where(work):
-        return str(Path(work).resolve()) if work else None
+        return os.path.abspath(work) if work else None  # as typed (through a symlink too), made absolute
 
     inputs = {"work": where(config["work"]), "work_statistics": stats_fingerprint(config["work"]),
               "val_work": where(config.get("val_work")),

@@ -55,7 +55,7 @@ def location(url: str | Path, storage_options: dict | None = None):
 
     url = str(url)
     if not is_url(url):
-        url = str(Path(url).resolve())
+        url = os.path.abspath(url)  # not resolved: a path through a symlink is shown as typed
     fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
     return fs, root.rstrip("/"), isinstance(fs, LocalFileSystem)
 

@@ -31,3 +31,15 @@ def one_error_line(res, *must_contain: str) -> str:
     for text in must_contain:
         assert text in lines[0], lines[0]
     return lines[0]
+
+
+class EntryPoint:
+    """``lt_data.cli.main`` (the console script: click's usage errors become one line) in the shape of a
+    click command, for ``click.testing.CliRunner().invoke(EntryPoint(), argv)``."""
+
+    name = "lt-data"
+
+    def main(self, args=None, prog_name=None, **extra):
+        from lt_data.cli import main
+
+        main(list(args or ()))

@@ -64,7 +64,7 @@ UNREACHABLE = json.dumps({"key": "k", "secret": "s", "endpoint_url": "http://127
 
 
 @pytest.mark.parametrize("args, says", [
-    (["stats", "{camvid}", "--layout", "nope", "--out", "{tmp}/w"], "unknown layout 'nope'"),
+    (["stats", "{camvid}", "--layout", "nope", "--out", "{tmp}/w"], "'nope' is not one of 'cityscapes'"),
     (["stats", "s3://bucket/camvid", "--layout", "camvid", "--out", "{tmp}/w", "--storage-options", "{unreachable}"],
      "s3://bucket/camvid: storage error"),
     (["stats", "{camvid}", "--layout", "camvid", "--out", "memory://x"], "memory://x: a memory:// --out lives only"),
@@ -83,7 +83,8 @@ def test_user_errors_are_one_line_with_exit_code_2(args, says, camvid_root, camv
 
 
 @pytest.mark.parametrize("args, says", [
-    (["stats", "/data"], "error: Missing option '--layout' / '-l' (see 'lt-data stats --help')"),
+    (["stats", "/data"], "error: Missing option '--layout' / '-l'. Choose from: cityscapes, ade20k, coco_stuff164k, "
+                         "camvid, folder (see 'lt-data stats --help')"),
     (["stats", "/data", "-l", "camvid", "-o", "w", "--workers", "two"], "Invalid value for '--workers'"),
     (["nosuch"], "error: No such command 'nosuch' (see 'lt-data --help')"),
     (["bank", "build"], "error: Missing argument"),
@@ -102,3 +103,84 @@ def test_help_and_no_arguments_still_print_help():
         p = subprocess.run([sys.executable, "-m", "lt_data", *args], capture_output=True, text=True, timeout=60)
         assert "Usage: lt-data" in p.stdout + p.stderr and "Commands:" in p.stdout + p.stderr
         assert p.returncode == (0 if args == ["--help"] else 2)
+
+
+def test_choice_options_are_the_registries():
+    """Each choice type of the CLI lists exactly what the module behind it accepts."""
+    import typing
+
+    from lt_data import cli
+    from lt_data.bank.extract import CHOICES as CHOOSE
+    from lt_data.buckets import RULES
+    from lt_data.dose import STORES
+    from lt_data.evaluate import PRED_IDS
+    from lt_data.layouts import LAYOUTS
+    from lt_data.layouts.coco_stuff import SOURCES
+    from lt_data.parallel import BACKENDS
+    from lt_data.sampling import SAMPLERS
+
+    pairs = {cli.LayoutName: tuple(LAYOUTS), cli.PasteMode: ("none", *STORES), cli.PreviewMode: tuple(STORES),
+             cli.SamplerName: SAMPLERS, cli.BucketRule: RULES, cli.Backend: BACKENDS, cli.CocoSource: SOURCES,
+             cli.Choose: tuple(CHOOSE), cli.PredIds: tuple(PRED_IDS)}
+    for lit, names in pairs.items():
+        assert set(typing.get_args(lit)) == set(names), (lit, names)
+    out = runner.invoke(app, ["stats", "--help"], terminal_width=200).output
+    assert "<cityscapes|ade20k|coco_stuff164k|camvid|folder>" in out and "{ROOT}" in out and "{root}" not in out
+    res = runner.invoke(app, ["train", "--work", "w", "--paste", "banks"])
+    assert res.exit_code == 2
+
+
+def test_train_help_lists_every_option_with_its_default():
+    from dataclasses import fields
+
+    from lt_data.config import TrainConfig
+
+    out = runner.invoke(app, ["train", "--help"], terminal_width=400).output
+    for f in fields(TrainConfig):
+        assert f"{f.name} (" in out, f.name
+    assert "lr (0.002)" in out and "steps (1000)" in out and "paste_args ({})" in out and "placement" in out
+    for option, default in (("--steps", "1000"), ("--loss", "ce"), ("--paste", "none"), ("--model", "deeplabv3plus")):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(option))
+        assert f"[default: ({default}" in line, line
+
+
+def test_one_learning_rate_for_cli_pipelines_and_readme():
+    import re
+
+    from conftest import REPO
+
+    from lt_data.config import default
+
+    readme = (REPO / "README.md").read_text()
+    assert re.findall(r"AdamW\(model\.parameters\(\), lr=([0-9.e-]+)\)", readme) == [str(default("lr")).replace("0.002", "2e-3")]
+    for toml in (REPO / "pipelines").glob("*.toml"):
+        assert not re.search(r"^lr\s*=", toml.read_text(), re.M), f"{toml.name} sets its own lr"
+
+
+def test_warmup_longer_than_the_run_is_said(tiny_work, tmp_path):
+    work, _ = tiny_work
+    res = runner.invoke(app, ["train", "--work", str(work), "--run-dir", str(tmp_path / "run"), "--steps", "2",
+                              "--set", "warmup=10", "--set", "batch_size=2", "--set", "workers=0",
+                              "--set", "crop_size=[32,32]", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "warning: warmup (10 steps) is longer than the run (2 steps)" in res.output
+
+
+def test_pictures_go_beside_the_work_not_into_the_current_directory(tiny_copy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["bank", "show", str(tiny_copy)])
+    assert res.exit_code == 0, res.output
+    assert (tiny_copy / "bank_sheet.png").is_file() and not list(tmp_path.glob("*.png"))
+    res = runner.invoke(app, ["preview", str(tiny_copy), "--batches", "1", "--batch-size", "2"])
+    assert res.exit_code == 0, res.output
+    assert (tiny_copy / "preview-bank.png").is_file() and not list(tmp_path.glob("*.png"))
+
+
+def test_a_dataset_root_through_a_symlink_is_recorded_as_typed(camvid_root, tmp_path):
+    link = tmp_path / "camvid-link"
+    link.symlink_to(camvid_root)
+    res = runner.invoke(app, ["stats", str(link), "-l", "camvid", "-s", "val", "-o", str(tmp_path / "w"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "w" / "dataset.json").read_text())["root"] == str(link)
+    res = runner.invoke(app, ["stats", str(link), "-l", "camvid", "-s", "nosuchsplit", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 2 and str(link) in res.output and str(camvid_root) not in res.output

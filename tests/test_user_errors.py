@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
+from click.testing import CliRunner as ClickRunner
 from typer.testing import CliRunner
 
-from builders import make_folder_dataset
+from builders import EntryPoint, make_folder_dataset
 from builders import one_error_line as _one_error_line
 from lt_data.cli import app
 from lt_data.errors import DataError
@@ -407,7 +408,7 @@ WRONG = {
     "stats_classes_is_dir": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-o", str(t / "o"),
                                               "--classes", str(t)], ["{tmp}", "classes file"]),
     "stats_bad_source": (lambda t, r, w: ["stats", str(r), "-l", "coco_stuff164k", "-o", str(t / "o"),
-                                          "--source", "xml"], ["'xml'", "auto, trainids, png or json"]),
+                                          "--source", "xml"], ["'xml'", "'auto', 'trainids', 'png', 'json'"]),
     "stats_ignore_index_300": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-o", str(t / "o"),
                                                 "--ignore-index", "300"], ["ignore index 300", "0..255"]),
     "stats_missing_split": (lambda t, r, w: ["stats", str(r), "-l", "folder", "-s", "val", "-o", str(t / "o")],
@@ -474,6 +475,6 @@ WRONG = {
 def test_wrong_input_is_one_line(tmp_path, folder_work, case):
     root, work = folder_work
     build, expected = WRONG[case]
-    res = runner.invoke(app, build(tmp_path, root, work))
+    res = ClickRunner().invoke(EntryPoint(), build(tmp_path, root, work))  # as the console script runs
     _one_error_line(res, *(e.replace("{tmp}", str(tmp_path)) for e in expected))
     assert not (tmp_path / "pw").exists()  # a refused pipeline ran no stage

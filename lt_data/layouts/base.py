@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import io
+import os
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,7 +61,9 @@ class Layout:
         if not isinstance(root, FsPath):
             check_location(root, "dataset root")
         root = as_path(root)
-        self.root = root.expanduser().resolve()  # an FsPath (a URL given to get_layout) stays as it is
+        # absolute but not resolved: a root typed through a symlink is shown and recorded as typed
+        # (an FsPath, a URL given to get_layout, stays as it is)
+        self.root = root.expanduser().resolve() if isinstance(root, FsPath) else Path(os.path.abspath(root.expanduser()))
         self.split = split
         if not self.root.is_dir():
             raise DataError(self.root, "dataset root does not exist or is not a directory")
