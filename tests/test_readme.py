@@ -42,3 +42,40 @@ def test_readme_training_snippet_runs(camvid_work, tmp_path, monkeypatch):
     assert len(batches) == 2
     assert scope["loss"].isfinite() and scope["loss"].requires_grad
     assert any(len(b["plan"]) for b in batches), "objects were pasted"
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every ``lt-data ...`` command of the README's shell blocks (indented lines), split as a shell
+    would: continuation lines joined, ``;`` separated, comments and ``[optional]`` brackets dropped."""
+    import shlex
+
+    text = (REPO / "README.md").read_text().replace("\\\n", " ")
+    commands = []
+    for line in text.splitlines():
+        if not line.startswith("    ") or "lt-data " not in line:
+            continue
+        for part in re.split(r";|&&", line.split(" #", 1)[0]):
+            part = re.sub(r"\[(--[^\]]+)\]", r"\1", part.strip())
+            words = shlex.split(part)
+            if words and words[0].endswith("lt-data"):
+                commands.append(words[1:])
+    return commands
+
+
+def test_every_readme_command_parses():
+    """Each command line of the README names a real command whose options and choices accept it
+    (click parses it fully; nothing runs), so the README cannot drift from the CLI."""
+    import typer
+
+    from lt_data.cli import app
+
+    commands = _readme_commands()
+    assert len(commands) >= 20 and ["demo"] in commands
+    root = typer.main.get_command(app)
+    for argv in commands:
+        cmd, rest, name = root, list(argv), "lt-data"
+        while hasattr(cmd, "commands") and rest and rest[0] in cmd.commands:
+            name += " " + rest[0]
+            cmd = cmd.commands[rest.pop(0)]
+        assert not hasattr(cmd, "commands"), f"README: {' '.join(argv)} names no command"
+        cmd.make_context(name, rest)  # raises click's UsageError for an unknown option or a bad choice
