@@ -674,7 +674,7 @@ def write_comparison(inputs: list[str | Path], out: str | Path, *, names: list[s
     tables, each figure as PNG, SVG and PDF) and return compare.json's content."""
     from .io import atomic_write_json, atomic_write_text
     from .plots import render, write_figures
-    from .store import replace_dir
+    from .artifacts import replace_dir
 
     runs = load_runs(list(inputs), names)
     data = compare_data(runs, baseline)

@@ -149,10 +149,11 @@ class TrainConfig:
             bad("lr", "a number > 0")
         if not isinstance(self.amp, bool):
             bad("amp", "true or false")
-        from .train import _device
-
         try:
-            _device(self.device)
+            if self.device != "auto":
+                import torch
+
+                torch.device(self.device)
         except (RuntimeError, TypeError):
             bad("device", "auto, cpu, cuda or cuda:N")
 

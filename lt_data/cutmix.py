@@ -27,8 +27,9 @@ import numpy as np
 
 from .errors import ArtifactError, LtDataError
 from .parallel import map_samples, resolve_workers
-from .store import (StoreReader, begin_store, build_inputs, create_array, finish_store, up_to_date, work_fingerprints,
-                    write_store)
+from .artifacts import write_store
+from .provenance import build_inputs, work_fingerprints
+from .zarr_store import StoreReader, begin_store, create_array, finish_store, up_to_date
 
 CUTMIX_DIR = "cutmix.zarr"
 SCHEMA = "lt-data/tail-cutmix"

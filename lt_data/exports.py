@@ -204,7 +204,7 @@ def write_exports(work: str | Path, *, beta: float = DEFAULT_BETA, out: str | Pa
     what lt-data wrote there."""
     from .io import file_sha256, read_json
     from .stats import load_stats, stats_fingerprint
-    from .store import lock, output_dir
+    from .artifacts import lock, output_dir
 
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
         raise LtDataError(f"beta must be a number in [0, 1), got {beta!r}")

@@ -38,7 +38,7 @@ from .markdown import table as md_table
 from .page import badge as _page_badge
 from .page import document, embedded_figure, table
 from .plots import BUCKET_COLORS, class_axis_width, figure, hatch, render, shade, write_figures
-from .store import replace_dir
+from .artifacts import replace_dir
 
 REPORT_DIR = "report"
 REPORT_SCHEMA = "lt-data/report"

@@ -37,7 +37,7 @@ from .io import atomic_save_npy, atomic_write_bytes, atomic_write_json, file_sha
 from .layouts import Layout, Sample
 from .layouts.base import unknown_values_problem
 from .parallel import map_samples, resolve_workers
-from .store import lock, output_dir
+from .artifacts import lock, output_dir
 
 SAMPLES_FILE = "samples.jsonl"
 DATASET_FILE = "dataset.json"

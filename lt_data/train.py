@@ -116,7 +116,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
     same directory is refused instead of interleaving checkpoints."""
     from contextlib import nullcontext
 
-    from .store import lock
+    from .artifacts import lock
 
     cfg.validate()
     with lock(Path(cfg.run), "this training run") if _dist()[0] == 0 else nullcontext():
@@ -428,7 +428,7 @@ def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | 
     checkpoint = Path(checkpoint)
     ckpt = loaded if loaded is not None else read_checkpoint(checkpoint, trust=trust)
     if out is None:
-        from .store import lock_holder
+        from .artifacts import lock_holder
 
         holder = lock_holder(checkpoint.parent)
         if holder:

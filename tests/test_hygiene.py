@@ -197,7 +197,7 @@ def test_lock_is_not_kept_by_forked_children(tmp_path):
     code = f"""
 import os, sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
-from lt_data.store import lock
+from lt_data.artifacts import lock
 with lock({str(tmp_path / 'artifact')!r}, "x"):
     if os.fork() == 0:
         time.sleep(30)
@@ -206,7 +206,7 @@ with lock({str(tmp_path / 'artifact')!r}, "x"):
 """
     subprocess.run([sys.executable, "-c", code])
     from lt_data.errors import ArtifactError
-    from lt_data.store import lock
+    from lt_data.artifacts import lock
 
     t0 = time.monotonic()
     while True:  # free although the forked child sleeps 30 s (once it has run its fork hook: a moment)

@@ -124,7 +124,7 @@ def test_config_validation_names_the_option():
 
 
 def test_a_second_training_into_the_same_run_directory_is_refused(tiny_copy, tmp_path):
-    from lt_data.store import lock
+    from lt_data.artifacts import lock
 
     run = tmp_path / "run"
     with lock(run, "this training run"):  # as a training in another process holds it

@@ -146,7 +146,7 @@ def test_edited_class_stats_are_refused(work):
 # ---- one writer; a reader keeps what it opened --------------------------------------------------------------
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_store(work):
-    from lt_data.store import lock
+    from lt_data.artifacts import lock
 
     out = work / "bank.zarr"
     with lock(out, "tail bank"):

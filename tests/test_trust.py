@@ -121,7 +121,7 @@ def test_evaluate_refuses_to_overwrite_a_foreign_file(tiny_work, tmp_path):
 
 
 def test_evaluate_into_a_run_being_trained_is_refused(tiny_work, tmp_path):
-    from lt_data.store import lock
+    from lt_data.artifacts import lock
 
     work, val = tiny_work
     run = tmp_path / "run"

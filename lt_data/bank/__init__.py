@@ -9,7 +9,7 @@ One module per concept:
   :mod:`~lt_data.bank.buffers` without a zarr call per object);
 - :mod:`~lt_data.bank.display`: ``bank info`` text and the ``bank show`` contact sheet.
 
-Writing, locking, fingerprints and the readers' life cycle are the store layer's (:mod:`lt_data.store`);
+Writing and locking are the artifact layer's (:mod:`lt_data.artifacts`), fingerprints :mod:`lt_data.provenance`'s, the readers' life cycle :mod:`lt_data.zarr_store`'s;
 class selection (``--classes tail``) is :func:`lt_data.buckets.select_classes`.
 """
 

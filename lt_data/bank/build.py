@@ -4,7 +4,7 @@ Reads the statistics (images without a selected class are never decoded) and, fo
 ``buckets.json`` (checked against the statistics). Objects stream into flat uncompressed byte buffers
 written in whole chunks; index arrays sorted by class follow; ``complete`` goes last. The store is
 built in a temporary sibling and moved into place whole, under the store's lock
-(:func:`lt_data.store.write_store`). Schema in ``docs/BANK_FORMAT.md``.
+(:func:`lt_data.artifacts.write_store`). Schema in ``docs/BANK_FORMAT.md``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import numpy as np
 
 from ..errors import DataError, LtDataError
 from ..parallel import map_samples, resolve_workers
-from ..store import begin_store, build_inputs, create_array, finish_store, up_to_date, work_fingerprints, write_store
+from ..artifacts import write_store
+from ..provenance import build_inputs, work_fingerprints
+from ..zarr_store import begin_store, create_array, finish_store, up_to_date
 from .extract import (CHOICES, DEFAULT_CHOOSE, DEFAULT_CONNECTIVITY, DEFAULT_MIN_AREA, choose_objects,
                       extract_objects, scan_components)
 from .reader import BANK_DIR, SCHEMA, SCHEMA_VERSION

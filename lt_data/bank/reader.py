@@ -2,7 +2,7 @@
 
 The small index arrays are loaded into numpy at open (one (N, 9) int64 matrix); object bytes come
 from one of the buffers of :mod:`lt_data.bank.buffers`, chosen by ``mode``. Opening, checks, pickling
-and per-class drawing are the store layer's (:class:`lt_data.store.StoreReader`).
+and per-class drawing are the store layer's (:class:`lt_data.zarr_store.StoreReader`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 
 from ..classes import ClassTable, class_ids_problem
 from ..errors import ArtifactError, show_path
-from ..store import StoreReader, location, store_size
+from ..artifacts import location, store_size
+from ..zarr_store import StoreReader
 from .buffers import MemoryBuffer, MmapBuffer, RangeBuffer, ZarrBuffer, raw_chunks
 
 BANK_DIR = "bank.zarr"
