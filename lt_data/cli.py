@@ -323,19 +323,32 @@ def buckets(
 def report(
     work: str = typer.Argument(..., metavar="WORK", help="Work directory holding the statistics (and buckets.json)."),
     top: int = typer.Option(10, "--top", help="How many most / least frequent classes to list."),
-    eval_work: Optional[Path] = typer.Option(None, "--eval-work", help="Statistics work directory of an evaluation "
-                                             "split: its class pixel shares beside the training split's."),
+    eval_work: Optional[Path] = typer.Option(None, "--eval-work", metavar="WORK", help="Statistics work directory of "
+                                             "an evaluation split: its class pixel shares beside the training "
+                                             "split's."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Report directory.",
+                                       show_default="WORK/report"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the index path."),
+    as_json: bool = typer.Option(False, "--json", help="Print report.json on stdout (no progress bar)."),
 ):
-    """Write WORK/report/: index.html (self-contained), plots (PNG, SVG, PDF), report.md and report.json;
-    with a bank in WORK, example objects and object sizes per class."""
-    from .report import REPORT_DIR, write_report
+    """Write WORK/report/: index.html (self-contained), plots (PNG, SVG, PDF), report.md and report.json:
+    class frequencies, buckets, tail x tail co-occurrence, classes per image, where each class sits in
+    the frame; with a bank in WORK, example objects and object sizes per class; references."""
+    from .report import REPORT_DIR, load_report, write_report
 
-    with _user_errors(Path(work) / REPORT_DIR):
+    with _user_errors(out if out is not None else Path(work) / REPORT_DIR):
         if top < 1:
             raise LtDataError(f"--top must be at least 1, got {top}")
         index = write_report(local_path(work, "work directory"), top=top,
-                             eval_work=local_path(eval_work, "evaluation work directory") if eval_work else None)
-        typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the plots (PNG, SVG, PDF)")
+                             eval_work=local_path(eval_work, "evaluation work directory") if eval_work else None,
+                             out=_output_dir(out, "--out") if out is not None else None,
+                             progress=not (quiet or as_json))
+        if as_json:
+            _print_json({"path": str(index), **load_report(index)})
+        elif quiet:
+            typer.echo(str(index))
+        else:
+            typer.echo(f"wrote {index} (open it in a browser), report.md, report.json and the plots (PNG, SVG, PDF)")
 
 
 @app.command()
@@ -601,7 +614,8 @@ def train(
     same options and statistics (steps may grow); --fresh starts over. Under torchrun it trains with
     DDP (gloo on CPU, NCCL on GPU)."""
     from .metrics import format_metrics
-    from .train import TrainConfig, ddp_setup, ddp_teardown, main_process
+    from .config import TrainConfig
+    from .devices import ddp_setup, ddp_teardown, main_process
     from .train import train as run_training
 
     with _user_errors():
@@ -678,7 +692,8 @@ def evaluate(
             for b in metrics["skipped"]:
                 typer.echo(f"warning: skipped {BadInput(**b)}", err=True)
         else:
-            from .train import evaluate_checkpoint, read_checkpoint, split_work
+            from .checkpoints import read_checkpoint
+            from .evaluate import evaluate_checkpoint, split_work
 
             if (split is None) == (work is None):
                 raise LtDataError("evaluate needs exactly one of --split or --work")

@@ -291,3 +291,13 @@ def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: b
                         collate_fn=collate, drop_last=drop_last, pin_memory=pin_memory, persistent_workers=False,
                         **kwargs)
     return SeededLoader(loader, dataset, collate, sampler, seed)
+
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]) * 255  # ImageNet's, on the 0..255 scale of the batches
+STD = torch.tensor([0.229, 0.224, 0.225]) * 255
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) → float, ImageNet mean/std, channels-last: the reference models' input."""
+    mean, std = MEAN.to(images.device)[None, :, None, None], STD.to(images.device)[None, :, None, None]
+    return ((images.float() - mean) / std).contiguous(memory_format=torch.channels_last)

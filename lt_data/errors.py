@@ -101,3 +101,12 @@ def check_terminated() -> None:
     finaliser, a library's catch-all) and be lost."""
     if TERMINATING:
         raise Terminated() if TERMINATING[0] == "term" else KeyboardInterrupt()
+
+
+def build_checked(what: str, build, *args, **kwargs):
+    """``build(*args, **kwargs)``, a user's unknown name or bad option (TypeError, ValueError) reported
+    as one LtDataError line that starts with ``what``."""
+    try:
+        return build(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise LtDataError(f"{what}: {e}") from None

@@ -23,12 +23,19 @@ non-zero cells travel back. ``scripts/bench_evaluate.py`` compares it with decod
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
 
 import numpy as np
 
 from .classes import ClassTable
-from .errors import BadInput, DataError, LtDataError
+from .errors import ArtifactError, BadInput, DataError, LtDataError, build_checked, check_terminated
+from .io import atomic_write_json
 from .metrics import evaluate_confusion
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 PRED_IDS = ("train", "raw")
 
@@ -212,4 +219,121 @@ def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: st
     return out
 
 
-__all__ = ["PRED_IDS", "evaluate_predictions", "index_predictions"]
+
+def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tuple[int, int] | None = None,
+                   buckets_from: str | Path | None = None, workers: int = 0, batch_size: int = 4,
+                   progress: bool = False, distributed: bool = False) -> dict:
+    """Accumulate one confusion matrix over the split in ``work`` and return ``metrics.json``'s content.
+
+    Buckets come from ``buckets_from/buckets.json`` (the training work directory) when present.
+    ``distributed=True`` (every rank of the initialised process group calls it): each rank
+    evaluates every world-th image and the confusion matrices are all-reduced, so every rank
+    returns the metrics of the whole split."""
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    from .buckets import load_buckets
+    from .dataset import CarryErrors, PasteCollate, SegmentationDataset, raise_carried
+    from .dataset import normalize
+    from .devices import rank_and_world
+    from .metrics import ConfusionMatrix
+    from .outputs import match
+
+    rank, world = rank_and_world() if distributed else (0, 1)
+    device = device or next(model.parameters()).device
+    ds = SegmentationDataset(work, train=False, size=size)
+    k = ds.num_classes
+    cm = ConfusionMatrix(k, device=device)
+    model.eval()
+    sizes = {}
+    for i, s in enumerate(ds.samples):  # batch images of equal size only
+        sizes.setdefault((s.height, s.width) if size is None else size, []).append(i)
+    for idx in sizes.values():
+        share = idx[rank::world]
+        if not share:
+            continue
+        loader = DataLoader(CarryErrors(Subset(ds, share)), batch_size=batch_size, num_workers=workers,
+                            collate_fn=PasteCollate())
+        for batch in tqdm(raise_carried(loader), desc="evaluate", total=len(loader), disable=not progress,
+                          leave=False):
+            check_terminated()
+            images, labels = batch["images"].to(device), batch["labels"].to(device)
+            with torch.no_grad():
+                logits, labels = match(model(normalize(images)), labels)
+            cm.update(logits.argmax(1), labels)
+    if world > 1:
+        torch.distributed.all_reduce(cm.mat)
+    buckets = None
+    if buckets_from is not None and (Path(buckets_from) / "buckets.json").is_file():
+        buckets = load_buckets(buckets_from)
+    out = evaluate_confusion(cm.matrix, list(ds.table.names), buckets)
+    out["split"] = {"work": str(work), "images": len(ds)}
+    out["confusion_matrix"] = cm.matrix.tolist()
+    return out
+
+
+def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | Path | None = None,
+                        device: str = "auto", progress: bool = True, loaded: dict | None = None,
+                        trust: bool = False) -> dict:
+    """``lt-data evaluate``: load a checkpoint, evaluate on ``work``'s split, write ``metrics.json``.
+    ``loaded``: the checkpoint's content when the caller already read it (:func:`read_checkpoint`).
+
+    The default ``out`` is the run directory's ``metrics.json``; while a training holds that run
+    directory (mid-training) it is refused, since the run's own metrics land there when it ends."""
+    import torch
+
+    from .checkpoints import read_checkpoint
+    from .config import TrainConfig
+    from .devices import resolve_device
+    from .models import build_model
+    from .runs import METRICS_FILE, check_metrics_out
+    from .stats import load_stats
+
+    checkpoint = Path(checkpoint)
+    ckpt = loaded if loaded is not None else read_checkpoint(checkpoint, trust=trust)
+    if out is None:
+        from .artifacts import lock_holder
+
+        holder = lock_holder(checkpoint.parent)
+        if holder:
+            raise LtDataError(f"{checkpoint.parent}: a training is running there ({holder}); its metrics.json is the "
+                              f"run's own: give --out FILE to write this evaluation elsewhere")
+    else:
+        check_metrics_out(out)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    dev = resolve_device(device)
+    k = load_stats(cfg.work, verify=False).table.num_classes
+    model = build_checked(f"model {cfg.model!r} with model_args {cfg.model_args}", build_model, cfg.model, k,
+                   **cfg.model_args)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ArtifactError(f"{checkpoint}: does not fit model {cfg.model!r} with the {k} classes of {cfg.work} "
+                            f"({first})") from None
+    model.to(dev).to(memory_format=torch.channels_last)
+    metrics = evaluate_model(model, work, device=dev, size=cfg.val_size, buckets_from=cfg.work, progress=progress)
+    metrics["checkpoint"] = str(checkpoint)
+    metrics["step"] = ckpt["step"]
+    out = Path(out) if out else checkpoint.parent / METRICS_FILE
+    atomic_write_json(out, metrics)
+    return metrics
+
+
+def split_work(train_work: str | Path, split: str, out: str | Path, *, workers: int | None = None,
+               progress: bool = True) -> Path:
+    """Statistics of another split of the training work directory's dataset (same layout and root),
+    written to ``out`` (reused when already complete). Evaluation reads its samples from there."""
+    from .io import read_json
+    from .layouts import get_layout
+    from .stats import CLASS_STATS_FILE, DATASET_FILE, run_stats
+
+    out = Path(out)
+    d = read_json(Path(train_work) / DATASET_FILE)
+    if (out / CLASS_STATS_FILE).is_file() and read_json(out / DATASET_FILE).get("split") == split:
+        return out
+    layout = get_layout(d["layout"], d["root"], split, **d.get("options", {}))
+    run_stats(layout, out, workers=workers, progress=progress)
+    return out
+
+__all__ = ["PRED_IDS", "evaluate_checkpoint", "evaluate_model", "evaluate_predictions", "index_predictions", "split_work"]

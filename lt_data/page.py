@@ -34,6 +34,7 @@ table.sortable th:hover{background:#e8eef6}
 table.sortable th::after{content:"\\2195";color:#aaa;font-size:.75em;position:absolute;right:.3em;bottom:.35em}
 table.sortable th[aria-sort=ascending]::after{content:"\\25B2";color:#333}
 table.sortable th[aria-sort=descending]::after{content:"\\25BC";color:#333}
+ol.refs li{margin:.3em 0}.refnote{color:#666;font-size:.9em}
 .pos{color:#1a7f37}.neg{color:#b42318}.base{color:#777;font-style:italic}
 """
 

@@ -132,7 +132,7 @@ def stage_options(stage: str) -> set[str]:
     """The keys a pipeline's ``[stage]`` table may hold: the stage function's keyword arguments, less
     those the runner fills in itself (work, root, out, progress, mode)."""
     if stage == "train":
-        from .train import TrainConfig
+        from .config import TrainConfig
 
         return set(TrainConfig.__dataclass_fields__)
     func = None
@@ -258,13 +258,14 @@ def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str],
 
     val_work = None
     if "evaluate" in st:
-        from .train import split_work
+        from .evaluate import split_work
 
         split = st["evaluate"].get("split", "val")
         val_work = split_work(work, split, work / f"eval-{split}", progress=progress)
     if "train" in st:
         from .metrics import format_metrics
-        from .train import TrainConfig, train
+        from .config import TrainConfig
+        from .train import train
 
         opts = dict(st["train"])  # the run directory defaults to WORK/runs/<recipe>, as for `lt-data train`
         opts.setdefault("val_work", str(val_work) if val_work else None)

@@ -1,7 +1,9 @@
 """``lt-data preview``: training batches before and after pasting, as one picture.
 
 Each row is one training image: the image, its labels overlaid in the class palette, then the same
-two after pasting, with every pasted object outlined (white, then its class colour inside).
+two after pasting, with every pasted object outlined in white and the pasted classes named on a dark
+box. Column titles sit above the grid and a legend below it names the colour of every class shown
+(text at least 14 px, 1/24 of an image's width for larger images; :mod:`lt_data.raster`).
 """
 
 from __future__ import annotations
@@ -51,32 +53,87 @@ def _outline(img: np.ndarray, owner: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, colors: np.ndarray,
-                 names: list[str] | None = None) -> np.ndarray:
-    """(rows·H, 4·W, 3) uint8 grid: image | labels | pasted image | pasted labels (outlined)."""
+COLUMN_TITLES = ("image", "labels", "after paste", "pasted labels (outlined)")
+
+
+def text_px(width: int) -> int:
+    """Text size in pixels for cells ``width`` pixels wide: 1/24 of a cell (20 px on CamVid's 480),
+    14 to 48 px, so it still reads when the 4-cell-wide grid is shown scaled to a screen."""
+    return int(np.clip(round(width / 24), 14, 48))
+
+
+def batch_rows(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, colors: np.ndarray,
+               names: list[str] | None, px: int) -> tuple[np.ndarray, set[int], bool, bool]:
+    """(the batch's rows (B·(H+2), 4·(W+2), 3) uint8, the class ids shown before or after pasting,
+    whether ignore pixels are shown, whether anything was pasted); ``px``: the text size."""
+    from .raster import boxed_text, font, wrap
+
     after_img, after_lab = apply_paste({"images": images, "labels": labels, "plan": plan}, inplace=False)
     b, _, h, w = images.shape
     owner = _pasted_owner(plan, b, h, w)
-    rows = []
+    rows, shown = [], set()
+    ignore = False
     for i in range(b):
         im0 = images[i].permute(1, 2, 0).numpy()
         im1 = after_img[i].permute(1, 2, 0).numpy()
         lab0, lab1 = labels[i].numpy(), after_lab[i].numpy()
+        for lab in (lab0, lab1):
+            values = np.unique(lab)
+            shown.update(int(v) for v in values if v < len(colors))
+            ignore = ignore or bool((values == IGNORE_INDEX).any())
         cells = [im0, overlay(im0, lab0, colors), _outline(im1, owner[i]), _outline(overlay(im1, lab1, colors), owner[i])]
-        row = np.concatenate([np.pad(c, ((1, 1), (1, 1), (0, 0)), constant_values=40) for c in cells], 1)
-        if names is not None:
+        if names is not None:  # on the "after paste" cell, over a dark box: readable on sky and road alike
             pasted = sorted({names[int(plan.classes[p])] for p in np.unique(owner[i][owner[i] >= 0])})
-            text = "pasted: " + (", ".join(pasted) if pasted else "nothing")
-            cv2.putText(row, text, (2 * w + 8, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(row, text, (2 * w + 8, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-        rows.append(row)
-    return np.concatenate(rows, 0)
+            fnt = font(px)
+            lines = wrap("pasted: " + (", ".join(pasted) if pasted else "nothing"), fnt, w - 12)
+            cells[2] = boxed_text(cells[2], lines, (2, 2), fnt)
+        rows.append(np.concatenate([np.pad(c, ((1, 1), (1, 1), (0, 0)), constant_values=40) for c in cells], 1))
+    return np.concatenate(rows, 0), shown, ignore, bool((owner >= 0).any())
+
+
+def legend_entries(shown: set[int], ignore: bool, pasted: bool, colors: np.ndarray,
+                   names: list[str]) -> list[tuple[str, tuple | None | bool]]:
+    """The legend under a preview: (name, colour) of every class shown, by id; then the pasted
+    outline (colour None) and the uncoloured ignore pixels (False) when there are any."""
+    entries: list[tuple[str, tuple | None | bool]] = [(names[c], tuple(int(v) for v in colors[c]))
+                                                      for c in sorted(shown)]
+    if pasted:
+        entries.append(("pasted object (outlined)", None))
+    if ignore:
+        entries.append(("ignore: not coloured", False))
+    return entries
+
+
+def _legend(shown: set[int], ignore: bool, pasted: bool, colors: np.ndarray, names: list[str], width: int,
+            px: int) -> np.ndarray:
+    from .raster import legend
+
+    return legend(legend_entries(shown, ignore, pasted, colors, names), width, px, title="classes:")
+
+
+def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, colors: np.ndarray,
+                 names: list[str] | None = None, *, titles: bool = True, legend: bool = True) -> np.ndarray:
+    """(T + B·(H+2) + L, 4·(W+2), 3) uint8 grid: image | labels | pasted image | pasted labels
+    (outlined), one row per image; with ``titles`` a band of column titles on top (T rows), and
+    with ``legend`` and ``names`` a colour legend of the classes shown below (L rows)."""
+    from .raster import title_band
+
+    w = images.shape[3]
+    px = text_px(w)
+    grid, shown, ignore, pasted = batch_rows(images, labels, plan, colors, names, px)
+    parts = [title_band(list(COLUMN_TITLES), w + 2, px + 2)] if titles else []
+    parts.append(grid)
+    if legend and names is not None:
+        parts.append(_legend(shown, ignore, pasted, colors, names, grid.shape[1], px))
+    return np.concatenate(parts, 0)
 
 
 def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batches: int = 2, batch_size: int = 4,
                   crop_size: tuple[int, int] | None = None, seed: int = 0, paste_args: dict | None = None,
                   echo=None) -> Path:
-    """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG).
+    """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG):
+    the column titles once on top, the batches one under another (a white gap between them), and one
+    legend below naming every class shown.
 
     The paste dose is the trainer's: ``paste_args`` win, the rest is derived from the data for
     ``crop_size`` (:mod:`lt_data.dose`). ``echo`` receives the resolved dose, the measured
@@ -102,8 +159,13 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
         ds.samples = [s for s in ds.samples if (s.height, s.width) == common]
     loader = make_loader(ds, batch_size=batch_size, seed=seed, planner=planner)
     grids, shares, objects = [], [], []
+    shown, ignore, pasted = set(), False, False
+    names, colors = list(ds.table.names), ds.table.colors
     for k, batch in enumerate(loader):
-        grids.append(render_batch(batch["images"], batch["labels"], batch["plan"], ds.table.colors, list(ds.table.names)))
+        px = text_px(batch["images"].shape[3])
+        rows, s, i, p = batch_rows(batch["images"], batch["labels"], batch["plan"], colors, names, px)
+        grids.append(rows)
+        shown, ignore, pasted = shown | s, ignore or i, pasted or p
         after = batch["labels"].clone()
         apply_paste({"images": batch["images"].clone(), "labels": after, "plan": batch["plan"]}, inplace=True)
         fig = paste_figures(after, batch["plan"], ignore_index=IGNORE_INDEX)
@@ -113,9 +175,17 @@ def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batc
             break
     if not grids:
         raise LtDataError(f"{show_path(work)}: {len(ds)} images are fewer than one preview batch of {batch_size}")
+    from .raster import title_band
+
+    width = grids[0].shape[1]
+    gap = np.full((max(6, px // 2), width, 3), 255, np.uint8)  # between batches
+    parts = [title_band(list(COLUMN_TITLES), width // 4, px + 2)]
+    for g in grids:
+        parts += [g, gap]
+    parts[-1] = _legend(shown, ignore, pasted, colors, names, width, px)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(grids, 0)).save(out)
+    Image.fromarray(np.concatenate(parts, 0)).save(out)
     if echo is not None:
         echo(dose.describe())
         share = float(np.mean(shares))

@@ -1,15 +1,21 @@
 """The bucket report (``WORK/report/``): a self-contained HTML page, figures, Markdown and JSON.
 
-``write_report(work, eval_work=None)`` reads the statistics and ``buckets.json`` (or, when there is
-none, computes the default ``share`` buckets in memory and says so) and writes::
+``write_report(work, eval_work=None, out=None)`` reads the statistics and ``buckets.json`` (or, when
+there is none, computes the default ``share`` buckets in memory and says so) and writes into ``out``
+(default ``WORK/report``; a folder holding files lt-data did not write is refused)::
 
-    report/index.html          open in a browser; every figure embedded as a base64 PNG
-    report/report.md           the same tables, figures linked as files
-    report/report.json         every number shown, for machines
-    report/NAME.png, NAME.svg, NAME.pdf   each plot, as PNG and as vector files for a paper:
-        pixel_histogram, cumulative_share, image_frequency, cooccurrence,
-        object_sizes (with a bank), train_vs_eval (with an evaluation split)
-    report/bank_objects.png    example objects of the bank (a contact sheet), when there is a bank
+    index.html                 open in a browser; every figure embedded as a base64 PNG
+    report.md                  the same tables, figures linked as files
+    report.json                every number shown, for machines (:func:`load_report`)
+    NAME.png, NAME.svg, NAME.pdf   each plot, as PNG and as vector files for a paper:
+        pixel_histogram, cumulative_share, image_frequency, tail_cooccurrence (two tail classes or more),
+        classes_per_image, spatial_prior (when the label files can be read), object_sizes (with a bank),
+        train_vs_eval (with an evaluation split)
+    bank_objects.png           example objects of the bank (a contact sheet), when there is a bank
+
+The views of how classes share images and frames (tail × tail co-occurrence, classes per image, the
+spatial prior) live in :mod:`lt_data.report_views`; the page and ``report.md`` end with the references
+of the methods and datasets lt-data names (:mod:`lt_data.references`).
 
 When the work directory holds a tail bank (``bank.zarr``), the report shows example objects and the
 distribution of object sizes per class; a bank built from other statistics is not read, and the page
@@ -17,19 +23,22 @@ says why in one line. With ``eval_work`` (the statistics of an evaluation split,
 ``lt-data stats ... --split val``), it shows the class pixel shares of both splits side by side.
 
 Plots are drawn by :mod:`lt_data.plots` (no pyplot). Class bars are drawn in frequency order, coloured
-by bucket (the same three colours everywhere), with a strip of each class's palette colour under the
-axis; wide plots (many classes) scroll sideways in the page. Class tables sort in the browser.
+by bucket (the same three colours everywhere, each figure with a legend for them), with a strip of
+each class's palette colour under the axis; wide plots (many classes) scroll sideways in the page. No
+text in a figure is smaller than 9 pt (12.5 px at the saved size). Class tables sort in the browser.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import os
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .artifacts import check_replaceable, replace_dir
 from .buckets import BUCKET_NAMES, BUCKETS_FILE, bucket_index, compute_buckets, frequency_order, load_buckets
 from .errors import ArtifactError, LtDataError
 from .io import atomic_write_json, atomic_write_text, read_json
@@ -38,7 +47,12 @@ from .markdown import table as md_table
 from .page import badge as _page_badge
 from .page import document, embedded_figure, table
 from .plots import BUCKET_COLORS, class_axis_width, figure, hatch, render, shade, write_figures
-from .artifacts import replace_dir
+from .references import render_html as render_references_html
+from .references import render_markdown as render_references_md
+from .report_views import CAPTIONS as VIEW_CAPTIONS
+from .report_views import SMALL_PT, classes_per_image, html_sections, markdown_sections, spatial_data, tail_cooccurrence
+from .report_views import figures as view_figures
+from .report_views import pct as _pct
 
 REPORT_DIR = "report"
 REPORT_SCHEMA = "lt-data/report"
@@ -47,8 +61,10 @@ EXPOSURE_NOTE = ("Share of the pixels of one training epoch that falls in each b
                  "when no paste_args are given (whole images; docs/DOSE.md), estimated from the statistics and the "
                  "stores: the dose's expected objects per image and share of the labelled pixels pasted, added to "
                  "the tail of a uniform epoch.")
-PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "cooccurrence")  # always (co-occurrence:
-# when there are head and tail classes); object_sizes with a bank, train_vs_eval with an evaluation split
+# in page order; tail_cooccurrence needs two tail classes, spatial_prior readable label files;
+# train_vs_eval comes with an evaluation split, object_sizes with a bank
+PLOTS = ("pixel_histogram", "cumulative_share", "image_frequency", "tail_cooccurrence", "classes_per_image",
+         "spatial_prior")
 CONTACT_SHEET = "bank_objects.png"
 
 
@@ -95,17 +111,8 @@ def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool 
             "least_frequent": stats.table.names[ids_sorted[-1]] if len(ids) else None,
         }
 
-    head, tail = np.flatnonzero(labels == 0), np.flatnonzero(labels == 2)
-    head, tail = head[np.argsort(rank[head])], tail[np.argsort(rank[tail])]
-    if len(head) and len(tail):
-        pf = present.astype(np.float32)
-        both = np.rint(pf[:, tail].T @ pf[:, head]).astype(np.int64)  # (T, H) images with both
-    else:
-        both = np.zeros((len(tail), len(head)), dtype=np.int64)
-    tail_images = images[tail]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(tail_images[:, None] > 0, both / np.maximum(tail_images[:, None], 1), np.nan)
-
+    tail = np.flatnonzero(labels == 2)
+    tail = tail[np.argsort(rank[tail])]
     ds = stats.dataset
     refine = buckets.get("refine") or {}
     top = max(1, min(top, k))
@@ -125,9 +132,8 @@ def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool 
         "frequency_order": order.tolist(),
         "most_frequent": order[:top].tolist(),
         "least_frequent": order[::-1][:top].tolist(),
-        "cooccurrence": {"tail": tail.tolist(), "head": head.tolist(), "tail_images": tail_images.tolist(),
-                         "images": both.tolist(),
-                         "fraction": [[None if np.isnan(x) else float(x) for x in row] for row in frac]},
+        "tail_cooccurrence": tail_cooccurrence(present, tail.tolist()),
+        "classes_per_image": classes_per_image(present, {name: buckets[name] for name in BUCKET_NAMES}),
         "source": {"stats": buckets.get("source", {}).get("stats"), "tool": "lt-data", "version": __version__},
     }
 
@@ -219,7 +225,7 @@ def _bars_with_palette(data: dict, values: np.ndarray, *, log: bool, ylabel: str
         for xs, vs in series:
             for i in np.flatnonzero(vs == 0):
                 ax.annotate("0", (xs[i], 0), xycoords=("data", "axes fraction"), xytext=(0, 3),
-                            textcoords="offset points", ha="center", fontsize=7, color=BUCKET_COLORS[bks[i]])
+                            textcoords="offset points", ha="center", fontsize=SMALL_PT, color=BUCKET_COLORS[bks[i]])
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left", fontsize=11)
     ax.grid(axis="y", which="major", alpha=0.3)
@@ -236,7 +242,7 @@ def _bars_with_palette(data: dict, values: np.ndarray, *, log: bool, ylabel: str
         for i, left, right in cuts:
             ax.axvline(i - 0.5, color="#444444", linestyle="--", linewidth=1)
             ax.annotate(f"{left} | {right}", (i - 0.5, 1), xycoords=("data", "axes fraction"),
-                        xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=8,
+                        xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=SMALL_PT,
                         bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
     from matplotlib.patches import Patch
 
@@ -244,21 +250,20 @@ def _bars_with_palette(data: dict, values: np.ndarray, *, log: bool, ylabel: str
                for b in BUCKET_NAMES]
     # above the axes, right of the short title and within the first screen width of a wide plot
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(min(0.45, 5.5 / fig.get_figwidth()), 1.0), ncol=3,
-              fontsize=8, frameon=False, borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
+              fontsize=SMALL_PT, frameon=False, borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
     if second is not None:  # which bar is which: inside the axes, below the boundary labels
         from matplotlib.legend import Legend
 
         ax.add_artist(Legend(ax, [Patch(facecolor="#555555", label=second[1]),
                                   Patch(facecolor=shade("#555555", 1, 2), hatch=hatch(1), edgecolor="#333333",
                                         linewidth=0, label=second[2])], [second[1], second[2]],
-                             loc="upper right", bbox_to_anchor=(1.0, 0.92), fontsize=8, framealpha=0.9))
+                             loc="upper right", bbox_to_anchor=(1.0, 0.92), fontsize=SMALL_PT, framealpha=0.9))
     colors = np.array([[int(cls[c]["color"][j:j + 2], 16) for j in (1, 3, 5)] for c in order], dtype=np.uint8)
     strip.imshow(colors[None], aspect="auto", extent=(-0.5, k - 0.5, 0, 1), interpolation="nearest")
     strip.set_yticks([])
     strip.set_xlim(ax.get_xlim())
     strip.set_xticks(x)
-    small = k > 40
-    strip.set_xticklabels([cls[c]["name"] for c in order], rotation=90, fontsize=7 if small else 9)
+    strip.set_xticklabels([cls[c]["name"] for c in order], rotation=90, fontsize=SMALL_PT)
     for lab, b in zip(strip.get_xticklabels(), bks):
         lab.set_color(BUCKET_COLORS[b])
     strip.tick_params(axis="x", length=0)
@@ -302,13 +307,13 @@ def plot_cumulative_share(data: dict):
         ax.axhline(rule["head_share"] * 100, color=BUCKET_COLORS["head"], linestyle=":", linewidth=1)
         ax.annotate(f"head: first {rule['head_share']:.0%} of pixels", (1, rule["head_share"] * 100),
                     xycoords=("axes fraction", "data"), xytext=(-4, -12), textcoords="offset points",
-                    ha="right", fontsize=8, color=BUCKET_COLORS["head"])
+                    ha="right", fontsize=SMALL_PT, color=BUCKET_COLORS["head"])
     if rule.get("on") == "pixels" and "tail_share" in rule:
         level = (1 - rule["tail_share"]) * 100
         ax.axhline(level, color=BUCKET_COLORS["tail"], linestyle=":", linewidth=1)
         ax.annotate(f"tail: last {rule['tail_share']:.0%} of pixels", (1, level),
                     xycoords=("axes fraction", "data"), xytext=(-4, -12), textcoords="offset points",
-                    ha="right", fontsize=8, color=BUCKET_COLORS["tail"])
+                    ha="right", fontsize=SMALL_PT, color=BUCKET_COLORS["tail"])
     cuts = _contiguous_boundaries(bks)
     if cuts is not None:
         edges = [0] + [i for i, _, _ in cuts] + [k]
@@ -321,7 +326,7 @@ def plot_cumulative_share(data: dict):
     ax.grid(alpha=0.3)
     if k <= 40:
         ax.set_xticks(x)
-        ax.set_xticklabels([cls[c]["name"] for c in order], rotation=60, ha="right", fontsize=8)
+        ax.set_xticklabels([cls[c]["name"] for c in order], rotation=60, ha="right", fontsize=SMALL_PT)
         for lab, b in zip(ax.get_xticklabels(), bks):
             lab.set_color(BUCKET_COLORS[b])
     else:
@@ -331,48 +336,7 @@ def plot_cumulative_share(data: dict):
 
     ax.legend(handles=[Line2D([], [], marker="o", linestyle="none", color=BUCKET_COLORS[b],
                               label=f"{b} ({data['per_bucket'][b]['classes']})") for b in BUCKET_NAMES],
-              loc="lower right", fontsize=8)
-    return fig
-
-
-def plot_cooccurrence(data: dict):
-    co = data["cooccurrence"]
-    tail, head = co["tail"], co["head"]
-    if not tail or not head:
-        return None
-    cls = data["classes"]
-    frac = np.array([[np.nan if v is None else v * 100 for v in row] for row in co["fraction"]])
-    nt, nh = len(tail), len(head)
-    fig = figure(float(np.clip(0.55 * nh + 4.5, 6.0, 22.0)), float(np.clip(0.26 * nt + 2.2, 3.2, 40.0)))
-    ax = fig.add_subplot()
-    from matplotlib import colormaps
-
-    cmap = colormaps["Blues"].with_extremes(bad="#dddddd")
-    im = ax.imshow(np.ma.masked_invalid(frac), cmap=cmap, vmin=0, vmax=100, aspect="auto", interpolation="nearest")
-    ax.set_xticks(np.arange(nh))
-    ax.set_xticklabels([cls[c]["name"] for c in head], rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(np.arange(nt))
-    ax.set_yticklabels([f"{cls[c]['name']} ({n})" for c, n in zip(tail, co["tail_images"])], fontsize=8)
-    for lab in ax.get_xticklabels():
-        lab.set_color(BUCKET_COLORS["head"])
-    for lab in ax.get_yticklabels():
-        lab.set_color(BUCKET_COLORS["tail"])
-    if nt * nh <= 400:
-        for i in range(nt):
-            for j in range(nh):
-                if not np.isnan(frac[i, j]):
-                    ax.text(j, i, f"{frac[i, j]:.0f}", ha="center", va="center", fontsize=7,
-                            color="white" if frac[i, j] > 60 else "black")
-    ax.set_xlabel("head class")
-    ax.set_ylabel("tail class (images containing it)")
-    ax.set_title("Tail × head co-occurrence: of the images containing\neach tail class, % that also contain "
-                 "each head class", loc="left", fontsize=10)
-    if nt > 25:  # a tall map: head names on top too, where the reader starts
-        ax.tick_params(axis="x", labeltop=True)
-        for lab in ax.get_xticklabels():
-            lab.set_color(BUCKET_COLORS["head"])
-    fig.colorbar(im, ax=ax, shrink=min(0.8, 3.5 / fig.get_figheight()), anchor=(0.0, 1.0),
-                 label="% of the tail class's images")
+              loc="lower right", fontsize=SMALL_PT)
     return fig
 
 
@@ -420,7 +384,7 @@ def plot_object_sizes(data: dict, areas: dict[int, np.ndarray], min_area: int | 
     for i, c in enumerate(ids):
         if not len(areas[c]):
             ax.annotate("no objects", (0, y[i]), xycoords=("axes fraction", "data"), xytext=(4, 0),
-                        textcoords="offset points", va="center", fontsize=8, color="#777777")
+                        textcoords="offset points", va="center", fontsize=SMALL_PT, color="#777777")
     ax.set_xscale("log")
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -429,9 +393,9 @@ def plot_object_sizes(data: dict, areas: dict[int, np.ndarray], min_area: int | 
     if min_area:
         ax.axvline(min_area, color="#777777", linestyle=":", linewidth=1)
         ax.annotate(f"min area {min_area} px", (min_area, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                    textcoords="offset points", va="top", fontsize=8, color="#555555")
+                    textcoords="offset points", va="top", fontsize=SMALL_PT, color="#555555")
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{cls[c]['name']} ({len(areas[c]):,})" for c in ids], fontsize=8 if n > 25 else 9)
+    ax.set_yticklabels([f"{cls[c]['name']} ({len(areas[c]):,})" for c in ids], fontsize=SMALL_PT if n > 25 else 10)
     for lab, c in zip(ax.get_yticklabels(), ids):
         lab.set_color(BUCKET_COLORS[cls[c]["bucket"]])
     ax.set_ylim(-0.7, n - 0.3)
@@ -440,6 +404,11 @@ def plot_object_sizes(data: dict, areas: dict[int, np.ndarray], min_area: int | 
     ax.grid(axis="x", which="major", alpha=0.3)
     ax.set_title("Object sizes in the bank per class\n(box: quartiles; whiskers: 5th to 95th percentile; dots: "
                  "beyond)", loc="left", fontsize=10)
+    from matplotlib.patches import Patch
+
+    shown = [b for b in BUCKET_NAMES if any(cls[c]["bucket"] == b for c in ids)]
+    ax.legend(handles=[Patch(color=BUCKET_COLORS[b], label=b) for b in shown], loc="lower right",
+              bbox_to_anchor=(1.0, 1.0), ncol=len(shown) or 1, frameon=False, fontsize=SMALL_PT, borderaxespad=0.2)
     return fig
 
 
@@ -454,18 +423,6 @@ def _contact_sheet_png(bank) -> bytes:
 
 
 # ---- text formats -------------------------------------------------------------------------------
-
-def _pct(x: float | None) -> str:
-    if x is None:
-        return "–"
-    if x == 0:
-        return "0%"
-    if x >= 0.01:
-        return f"{x:.2%}"
-    if x >= 1e-5:
-        return f"{x:.3%}"
-    return f"{x * 100:.2g}%"
-
 
 def _ratio(x: float | None) -> str:
     return "–" if x is None else f"{x:,.1f}"
@@ -569,13 +526,13 @@ CAPTIONS = {
                        "at the bucket boundaries, palette colour strip below",
     "cumulative_share": "Cumulative share of labelled pixels along frequency order, with the rule's thresholds",
     "image_frequency": "Share of images that contain each class, in the same order as the pixel histogram",
-    "cooccurrence": "Co-occurrence heatmap, % of each tail class's images",
     "train_vs_eval": "Share of labelled pixels per class in the training split (solid) and the evaluation split "
                      "(light, hatched), training frequency order, log scale",
     "object_sizes": "Object areas per class in the bank, log scale: boxes span the quartiles, whiskers the 5th to "
                     "95th percentile",
     "bank_objects": "Example objects from the bank, a row per class (drawn uniformly, seed 0), masks over a "
                     "checkerboard",
+    **VIEW_CAPTIONS,
 }
 
 
@@ -628,7 +585,8 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
         out += ["## Tail bank", "", f"Not shown: {bank['message']}", ""]
     out += ["## Plots", "", "Each plot is also a vector file for a paper: the same name with .svg and .pdf.", ""]
     for p in plots:
-        out += [f"![{CAPTIONS[p]}]({p}.png)", ""]
+        if p not in VIEW_CAPTIONS:  # those come with their sections
+            out += [f"![{CAPTIONS[p]}]({p}.png)", ""]
     if len(cls) <= len(data["most_frequent"]) + len(data["least_frequent"]):
         out += [f"## All {len(cls)} classes, most frequent first", "",
                 table(header, [_class_row(cls[c]) for c in data["frequency_order"]]), ""]
@@ -641,17 +599,9 @@ def render_markdown(data: dict, plots: dict[str, bytes]) -> str:
         ids = data["per_bucket"][b]["ids"]
         out += [f"## {b.capitalize()} classes ({len(ids)})", ""]
         out += [table(header, [_class_row(cls[c]) for c in ids]) if ids else "(none)", ""]
-    co = data["cooccurrence"]
-    out += ["## Co-occurrence of tail classes with head classes", "",
-            "Share of the images containing each tail class that also contain each head class.", ""]
-    if co["tail"] and co["head"]:
-        header = ["tail class", "images"] + [cls[h]["name"] for h in co["head"]]
-        rows = [[cls[t]["name"], str(n)] + [_pct(v) for v in row]
-                for t, n, row in zip(co["tail"], co["tail_images"], co["fraction"])]
-        out += [table(header, rows), ""]
-    else:
-        out += ["(no head or no tail classes)", ""]
-    return "\n".join(out) + "\n"
+    out += markdown_sections(data, plots)
+    out += [render_references_md()]
+    return "\n".join(out)
 
 
 def render_html(data: dict, plots: dict[str, bytes], images: dict[str, bytes] | None = None) -> str:
@@ -744,22 +694,7 @@ def render_html(data: dict, plots: dict[str, bytes], images: dict[str, bytes] | 
                      f"<details{open_attr}><summary>{len(ids)} classes, "
                      f"{_pct(data['per_bucket'][b]['pixel_share'])} of pixels</summary>{body}</details>")
 
-    co = data["cooccurrence"]
-    parts.append("<h2>Tail classes with head classes</h2>")
-    if co["tail"] and co["head"]:
-        parts.append("<p>For each tail class: of the images that contain it, the share that also contain each "
-                     "head class (context the tail class is seen in; a pasted tail object lands among these).</p>")
-        parts.append(img("cooccurrence"))
-        hdr = "<th class=l>tail class</th><th>images</th>" + "".join(
-            f"<th>{cls_cell(cls[h])}</th>" for h in co["head"])
-        rows = "".join(f"<tr><td class=l>{cls_cell(cls[t])}</td><td>{n:,}</td>"
-                       + "".join(f"<td>{_pct(v)}</td>" for v in row) + "</tr>"
-                       for t, n, row in zip(co["tail"], co["tail_images"], co["fraction"]))
-        open_attr = " open" if len(co["tail"]) <= 20 else ""
-        parts.append(f"<details{open_attr}><summary>as a table</summary><div class=tablewrap>"
-                     f"<table><tr>{hdr}</tr>{rows}</table></div></details>")
-    else:
-        parts.append("<p>(no head or no tail classes)</p>")
+    parts += html_sections(data, img, cls_cell, badge)
 
     bank = data.get("bank")
     if bank and bank["status"] == "ok":
@@ -784,7 +719,9 @@ def render_html(data: dict, plots: dict[str, bytes], images: dict[str, bytes] | 
 
     files = ["report.md", "report.json"] + [f"{p}.{x}" for p in plots for x in ("png", "svg", "pdf")] + list(images)
     parts.append("<h2>Files</h2><p>" + ", ".join(f'<a href="{n}">{n}</a>' for n in files)
-                 + f" · buckets: <code>../{BUCKETS_FILE}</code></p>")
+                 + (f" · buckets: <code>{e(data['source']['buckets'])}</code>" if data["source"].get("buckets")
+                    else "") + "</p>")
+    parts.append(render_references_html())
     parts.append(f"<p style='color:#777;font-size:.8em'>lt-data {e(__version__)} · statistics "
                  f"{e(str(data['source']['stats']))}</p>")
     return document(f"lt-data report: {d['name']} / {d['split']}", parts)
@@ -850,16 +787,49 @@ def _old_report(path: Path) -> bool:
 
 # ---- the stage ----------------------------------------------------------------------------------
 
-def write_report(work: str | Path, *, top: int = 10, eval_work: str | Path | None = None) -> Path:
-    """The ``report`` stage: write ``WORK/report/`` and return the path of ``index.html``.
+def build_figures(data: dict, bank=None) -> dict:
+    """The report's figures (matplotlib ``Figure``) for ``data`` (:func:`report_data` with the
+    extras write_report adds), by plot name in page order; ``bank``: the opened TailBank, for
+    ``object_sizes``."""
+    figures = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
+               "image_frequency": plot_image_frequency(data), **view_figures(data)}
+    if "eval" in data:
+        figures["train_vs_eval"] = plot_train_vs_eval(data)
+    if bank is not None:
+        ids, areas = bank.column("class_id"), bank.column("area")
+        figures["object_sizes"] = plot_object_sizes(data, {c: areas[ids == c] for c in bank.classes},
+                                                    data["bank"]["params"].get("min_area"))
+    return figures
+
+
+def load_report(path: str | Path) -> dict:
+    """The numbers of a written report (its ``report.json``); ``path``: the report directory or its
+    ``index.html`` (what :func:`write_report` returns)."""
+    path = Path(path)
+    directory = path.parent if path.suffix == ".html" else path
+    try:
+        return read_json(directory / "report.json")
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{directory / 'report.json'}: cannot read the report's numbers ({err})") from None
+
+
+def write_report(work: str | Path, *, top: int = 10, eval_work: str | Path | None = None,
+                 out: str | Path | None = None, progress: bool = False) -> Path:
+    """The ``report`` stage: write the report into ``out`` (default ``WORK/report``) and return the
+    path of its ``index.html``; :func:`load_report` on that path gives ``report.json``'s numbers.
 
     ``eval_work``: the statistics work directory of an evaluation split (same class table), whose
-    class pixel shares are shown beside the training split's."""
+    class pixel shares are shown beside the training split's. ``out`` is replaced as a whole; a
+    directory there that lt-data did not write (or another lt-data artifact) is refused
+    (ArtifactError), and so is a file. ``progress``: a progress bar while the spatial prior reads
+    label files."""
     from .stats import load_stats, stats_fingerprint
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise LtDataError(f"top must be a whole number of classes, at least 1; got {top!r}")
     work = Path(work)
+    target = Path(out) if out is not None else work / REPORT_DIR
+    check_replaceable(target, REPORT_SCHEMA, "report", _old_report)  # refuse before the work; again under the lock
     stats = load_stats(work)
     fingerprint = stats_fingerprint(work)
     from_file = (work / BUCKETS_FILE).is_file()
@@ -872,32 +842,24 @@ def write_report(work: str | Path, *, top: int = 10, eval_work: str | Path | Non
     data["exposure"] = exposure_rows(work, buckets)
     if eval_work is not None:
         add_eval(data, stats, load_stats(Path(eval_work)), Path(eval_work))
-    figures = {"pixel_histogram": plot_pixel_histogram(data), "cumulative_share": plot_cumulative_share(data),
-               "image_frequency": plot_image_frequency(data)}
-    co = plot_cooccurrence(data)
-    if co is not None:
-        figures["cooccurrence"] = co
-    if "eval" in data:
-        figures["train_vs_eval"] = plot_train_vs_eval(data)
+    data["spatial_prior"] = spatial_data(work, stats.samples, progress=progress)
     images = {}
     bank_info, bank = bank_data(work)
     if bank_info is not None:
         data["bank"] = bank_info
     if bank is not None:
-        ids, areas = bank.column("class_id"), bank.column("area")
-        figures["object_sizes"] = plot_object_sizes(data, {c: areas[ids == c] for c in bank.classes},
-                                                    bank_info["params"].get("min_area"))
         images[CONTACT_SHEET] = _contact_sheet_png(bank)
-    rendered = {name: render(fig) for name, fig in figures.items()}
+    rendered = {name: render(fig) for name, fig in build_figures(data, bank).items()}
     pngs = {name: r["png"] for name, r in rendered.items()}
     data["plots"] = [f"{name}.png" for name in rendered]
-    with replace_dir(work / REPORT_DIR, REPORT_SCHEMA, "report", legacy=_old_report) as out:
-        data["files"] = write_figures(out, rendered)
+    data["source"]["buckets"] = (os.path.relpath(work.resolve() / BUCKETS_FILE, target.resolve())
+                                 if from_file else None)
+    with replace_dir(target, REPORT_SCHEMA, "report", legacy=_old_report) as tmp:
+        data["files"] = write_figures(tmp, rendered)
         for name, png in images.items():
-            (out / name).write_bytes(png)
+            (tmp / name).write_bytes(png)
             data["files"].append(name)
-        atomic_write_json(out / "report.json", data)
-        atomic_write_text(out / "report.md", render_markdown(data, pngs))
-        atomic_write_text(out / "index.html", render_html(data, pngs, images))
-    index = work / REPORT_DIR / "index.html"
-    return index
+        atomic_write_json(tmp / "report.json", data)
+        atomic_write_text(tmp / "report.md", render_markdown(data, pngs))
+        atomic_write_text(tmp / "index.html", render_html(data, pngs, images))
+    return target / "index.html"

@@ -1,4 +1,4 @@
-"""Reference trainer and evaluation for any segmenter (``(B, 3, H, W)`` → ``(B, K, h, w)`` logits).
+"""Reference trainer for any segmenter (``(B, 3, H, W)`` → ``(B, K, h, w)`` logits).
 
 AdamW, poly learning-rate schedule with linear warm-up, gradient clipping, any loss of
 :mod:`lt_data.losses`, memory-bank or tail-cutmix pasting applied on the device, mixed precision on
@@ -12,7 +12,6 @@ it is ``WORK/runs/<model>-<loss>-<paste>``, so two recipes never share one.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -24,15 +23,16 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .errors import ArtifactError, LtDataError, check_terminated
+from .checkpoints import read_checkpoint, restore, save_checkpoint
+from .config import TrainConfig, schedule_warning
+from .dataset import normalize
+from .devices import rank_and_world, resolve_device, unwrap
+from .errors import ArtifactError, LtDataError, build_checked, check_terminated
+from .evaluate import evaluate_model
 from .io import atomic_write_json, read_json
 from .outputs import match
-from .config import TrainConfig, schedule_warning
-from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_metrics_out, check_resume,
-                   check_run_dir, recipe_name, run_record, start_over, trim_log)
-
-MEAN = torch.tensor([0.485, 0.456, 0.406]) * 255
-STD = torch.tensor([0.229, 0.224, 0.225]) * 255
+from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_resume, check_run_dir, run_record,
+                   start_over, trim_log)
 
 
 def warn(message: str) -> None:
@@ -40,28 +40,10 @@ def warn(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) → float, ImageNet mean/std, channels-last."""
-    mean, std = MEAN.to(images.device)[None, :, None, None], STD.to(images.device)[None, :, None, None]
-    return ((images.float() - mean) / std).contiguous(memory_format=torch.channels_last)
-
-
 def poly_lr(step: int, total: int, base: float, warmup: int, power: float) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
     return base * (1 - (step - warmup) / max(1, total - warmup)) ** power
-
-
-def _dist() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def build_planner(cfg: TrainConfig):
@@ -74,35 +56,6 @@ def build_planner(cfg: TrainConfig):
 
     options = {k: v for k, v in cfg.paste_args.items() if k != "tail"}
     return work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, crop_size=cfg.crop_size, **options)
-
-
-def _built(what: str, build: Callable, *args, **kwargs):
-    """``build(*args, **kwargs)``, a user's unknown name or bad option reported as one LtDataError line."""
-    try:
-        return build(*args, **kwargs)
-    except (TypeError, ValueError) as e:
-        raise LtDataError(f"{what}: {e}") from None
-
-
-def _rng_state() -> dict:
-    """The RNG states as tensors and plain types (what ``torch.load(weights_only=True)`` reads back)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(),
-            "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    npst = state["numpy"]
-    if isinstance(npst, dict):
-        np.random.set_state((npst["kind"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
-                             npst["gauss"]))
-    else:  # a trusted checkpoint of an older lt-data: numpy's own tuple
-        np.random.set_state(npst)
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_after: int | None = None,
@@ -119,7 +72,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
     from .artifacts import lock
 
     cfg.validate()
-    with lock(Path(cfg.run), "this training run") if _dist()[0] == 0 else nullcontext():
+    with lock(Path(cfg.run), "this training run") if rank_and_world()[0] == 0 else nullcontext():
         return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo,
                       trust_checkpoint=trust_checkpoint)
 
@@ -133,8 +86,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     from .stats import load_stats
 
     cfg.validate()
-    rank, world = _dist()
-    device = _device(cfg.device)
+    rank, world = rank_and_world()
+    device = resolve_device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise LtDataError(f"training option device is {cfg.device!r}, but CUDA is not available here")
     if cfg.threads:
@@ -161,12 +114,12 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     if len(loader) == 0:
         raise LtDataError(f"{cfg.work}: {len(ds)} images are fewer than one batch of {cfg.batch_size}"
                           + (f" on each of {world} processes" if world > 1 else ""))
-    model = _built(f"model {cfg.model!r} with model_args {cfg.model_args}", build_model, cfg.model, k,
+    model = build_checked(f"model {cfg.model!r} with model_args {cfg.model_args}", build_model, cfg.model, k,
                    **cfg.model_args)
     model = model.to(device).to(memory_format=torch.channels_last)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    criterion = _built(f"loss {cfg.loss!r}", build_loss, cfg.loss,
+    criterion = build_checked(f"loss {cfg.loss!r}", build_loss, cfg.loss,
                        class_counts=class_counts_from_stats(cfg.work)).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -177,7 +130,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
 
     step, epoch = 0, 0
     if ckpt is not None:
-        _restore(ckpt_path, ckpt, _unwrap(model), opt, scaler)
+        restore(ckpt_path, ckpt, unwrap(model), opt, scaler)
         step, epoch = ckpt["step"], ckpt["epoch"]
     complete = step >= cfg.steps
     if rank == 0:
@@ -275,65 +228,6 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     return metrics
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def save_checkpoint(path: Path, model, opt, scaler, step: int, epoch: int, record: dict) -> None:
-    """Write ``path`` atomically: model, optimiser, scaler, step, epoch, RNG states and the run's
-    record (``config``, ``inputs``, ``world_size``: see :func:`lt_data.runs.run_record`)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                "step": step, "epoch": epoch, "rng": _rng_state(), **record}, tmp)
-    os.replace(tmp, path)
-
-
-def read_checkpoint(path: str | Path, *, trust: bool = False) -> dict:
-    """A checkpoint's content, read on the CPU; ArtifactError (one line) when it is unreadable,
-    truncated, or not a checkpoint of this trainer.
-
-    Read with ``weights_only=True``: tensors and plain types only, so a checkpoint from elsewhere (a
-    download, a shared run directory) cannot run code while it is read. One that needs more (written
-    by an older lt-data, or by something else) is refused unless ``trust`` (``--trust-checkpoint``),
-    which unpickles it in full: only for a file whose origin you trust."""
-    import pickle
-
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=not trust)
-    except pickle.UnpicklingError as e:
-        if "weights_only" not in str(e) and "Weights only" not in str(e):
-            first = (str(e).strip().splitlines() or [""])[0][:200]
-            raise ArtifactError(f"{path}: unreadable checkpoint, damaged or truncated (UnpicklingError: {first}); "
-                                "train again with --fresh") from None
-        raise ArtifactError(f"{path}: holds objects beyond tensors and plain types (an older lt-data's checkpoint, "
-                            "or not lt-data's), which loading could run as code; refused. If you trust where it "
-                            "came from, pass --trust-checkpoint") from None
-    except Exception as e:  # torch.load fails with zip, pickle, EOF or runtime errors, depending on the damage
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise ArtifactError(f"{path}: unreadable checkpoint, damaged or truncated ({type(e).__name__}: {first}); "
-                            "train again with --fresh") from None
-    missing = [key for key in ("model", "optimizer", "scaler", "step", "epoch", "rng", "config")
-               if not isinstance(ckpt, dict) or key not in ckpt]
-    if missing:
-        raise ArtifactError(f"{path}: not a checkpoint of lt-data's trainer (no {', '.join(missing)})")
-    return ckpt
-
-
-def _restore(path: Path, ckpt: dict, model: nn.Module, opt, scaler) -> None:
-    """Load a checkpoint's states; one that does not fit the model it claims to be for is refused."""
-    try:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"])
-    except (RuntimeError, KeyError, ValueError, TypeError) as e:
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise ArtifactError(f"{path}: does not fit the model and optimiser of its config ({first})") from None
-
-
 def _metrics_at(run: Path, step: int) -> dict:
     """The run's metrics.json when it holds the evaluation at ``step`` (a complete run is not evaluated twice)."""
     path = run / METRICS_FILE
@@ -349,8 +243,8 @@ def _eval_and_log(model, cfg: TrainConfig, device, log, step: int, progress: boo
     DDP forward synchronises buffers with every rank; rank 0's buffers are broadcast first, because
     after the last step each rank's BatchNorm statistics hold its own last batch, and the checkpoint
     holds rank 0's."""
-    rank, world = _dist()
-    net = _unwrap(model)
+    rank, world = rank_and_world()
+    net = unwrap(model)
     if world > 1:
         for buf in net.buffers():
             torch.distributed.broadcast(buf, 0)
@@ -365,131 +259,3 @@ def _eval_and_log(model, cfg: TrainConfig, device, log, step: int, progress: boo
         log.flush()
     return metrics
 
-
-@torch.no_grad()
-def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tuple[int, int] | None = None,
-                   buckets_from: str | Path | None = None, workers: int = 0, batch_size: int = 4,
-                   progress: bool = False, distributed: bool = False) -> dict:
-    """Accumulate one confusion matrix over the split in ``work`` and return ``metrics.json``'s content.
-
-    Buckets come from ``buckets_from/buckets.json`` (the training work directory) when present.
-    ``distributed=True`` (every rank of the initialised process group calls it): each rank
-    evaluates every world-th image and the confusion matrices are all-reduced, so every rank
-    returns the metrics of the whole split."""
-    from torch.utils.data import DataLoader, Subset
-
-    from .buckets import load_buckets
-    from .dataset import CarryErrors, PasteCollate, SegmentationDataset, raise_carried
-    from .metrics import ConfusionMatrix, evaluate_confusion
-
-    rank, world = _dist() if distributed else (0, 1)
-    device = device or next(model.parameters()).device
-    ds = SegmentationDataset(work, train=False, size=size)
-    k = ds.num_classes
-    cm = ConfusionMatrix(k, device=device)
-    model.eval()
-    sizes = {}
-    for i, s in enumerate(ds.samples):  # batch images of equal size only
-        sizes.setdefault((s.height, s.width) if size is None else size, []).append(i)
-    for idx in sizes.values():
-        share = idx[rank::world]
-        if not share:
-            continue
-        loader = DataLoader(CarryErrors(Subset(ds, share)), batch_size=batch_size, num_workers=workers,
-                            collate_fn=PasteCollate())
-        for batch in tqdm(raise_carried(loader), desc="evaluate", total=len(loader), disable=not progress,
-                          leave=False):
-            check_terminated()
-            images, labels = batch["images"].to(device), batch["labels"].to(device)
-            logits, labels = match(model(normalize(images)), labels)
-            cm.update(logits.argmax(1), labels)
-    if world > 1:
-        torch.distributed.all_reduce(cm.mat)
-    buckets = None
-    if buckets_from is not None and (Path(buckets_from) / "buckets.json").is_file():
-        buckets = load_buckets(buckets_from)
-    out = evaluate_confusion(cm.matrix, list(ds.table.names), buckets)
-    out["split"] = {"work": str(work), "images": len(ds)}
-    out["confusion_matrix"] = cm.matrix.tolist()
-    return out
-
-
-def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | Path | None = None,
-                        device: str = "auto", progress: bool = True, loaded: dict | None = None,
-                        trust: bool = False) -> dict:
-    """``lt-data evaluate``: load a checkpoint, evaluate on ``work``'s split, write ``metrics.json``.
-    ``loaded``: the checkpoint's content when the caller already read it (:func:`read_checkpoint`).
-
-    The default ``out`` is the run directory's ``metrics.json``; while a training holds that run
-    directory (mid-training) it is refused, since the run's own metrics land there when it ends."""
-    from .models import build_model
-    from .stats import load_stats
-
-    checkpoint = Path(checkpoint)
-    ckpt = loaded if loaded is not None else read_checkpoint(checkpoint, trust=trust)
-    if out is None:
-        from .artifacts import lock_holder
-
-        holder = lock_holder(checkpoint.parent)
-        if holder:
-            raise LtDataError(f"{checkpoint.parent}: a training is running there ({holder}); its metrics.json is the "
-                              f"run's own: give --out FILE to write this evaluation elsewhere")
-    else:
-        check_metrics_out(out)
-    cfg = TrainConfig.from_dict(ckpt["config"])
-    dev = _device(device)
-    k = load_stats(cfg.work, verify=False).table.num_classes
-    model = _built(f"model {cfg.model!r} with model_args {cfg.model_args}", build_model, cfg.model, k,
-                   **cfg.model_args)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise ArtifactError(f"{checkpoint}: does not fit model {cfg.model!r} with the {k} classes of {cfg.work} "
-                            f"({first})") from None
-    model.to(dev).to(memory_format=torch.channels_last)
-    metrics = evaluate_model(model, work, device=dev, size=cfg.val_size, buckets_from=cfg.work, progress=progress)
-    metrics["checkpoint"] = str(checkpoint)
-    metrics["step"] = ckpt["step"]
-    out = Path(out) if out else checkpoint.parent / METRICS_FILE
-    atomic_write_json(out, metrics)
-    return metrics
-
-
-def main_process() -> bool:
-    """True on rank 0 of a process group, and without one: the process that prints and writes."""
-    return _dist()[0] == 0
-
-
-def ddp_setup() -> bool:
-    """Initialise torch.distributed from torchrun's environment; returns True when distributed."""
-    if "RANK" not in os.environ or torch.distributed.is_initialized():
-        return torch.distributed.is_available() and torch.distributed.is_initialized()
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    torch.distributed.init_process_group(backend)
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    return True
-
-
-def ddp_teardown() -> None:
-    """Destroy the process group :func:`ddp_setup` created (torch warns at exit otherwise)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-
-
-def split_work(train_work: str | Path, split: str, out: str | Path, *, workers: int | None = None,
-               progress: bool = True) -> Path:
-    """Statistics of another split of the training work directory's dataset (same layout and root),
-    written to ``out`` (reused when already complete). Evaluation reads its samples from there."""
-    from .io import read_json
-    from .layouts import get_layout
-    from .stats import CLASS_STATS_FILE, DATASET_FILE, run_stats
-
-    out = Path(out)
-    d = read_json(Path(train_work) / DATASET_FILE)
-    if (out / CLASS_STATS_FILE).is_file() and read_json(out / DATASET_FILE).get("split") == split:
-        return out
-    layout = get_layout(d["layout"], d["root"], split, **d.get("options", {}))
-    run_stats(layout, out, workers=workers, progress=progress)
-    return out

@@ -77,7 +77,7 @@ def tiny_work(tmp_path_factory):
     from lt_data.layouts import get_layout
     from lt_data.stats import run_stats
     from lt_data.synthetic import generate_street_scenes
-    from lt_data.train import split_work
+    from lt_data.evaluate import split_work
 
     root = generate_street_scenes(tmp_path_factory.mktemp("data"), num_train=8, num_val=4, size=(96, 64), seed=1)
     work = tmp_path_factory.mktemp("work")

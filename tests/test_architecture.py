@@ -106,3 +106,13 @@ def test_the_artifact_layer_imports_nothing_above_it():
     assert graph["lt_data.fs"] <= {"lt_data.errors"} and graph["lt_data.rng"] == set()
     assert graph["lt_data.provenance"].isdisjoint({"lt_data.zarr_store", "lt_data.bank", "lt_data.cutmix",
                                                    "lt_data.train", "lt_data.report", "lt_data.cli"})
+
+
+def test_only_the_entry_points_import_the_commands():
+    """Lower layers never import the CLI, the pipeline runner, the trainer or the report (STYLE.md)."""
+    graph = import_graph()
+    entry = {"lt_data.cli", "lt_data.pipeline", "lt_data.__main__"}
+    for top in ("lt_data.cli", "lt_data.pipeline", "lt_data.train", "lt_data.report", "lt_data.compare",
+                "lt_data.preview"):
+        users = {m for m, deps in graph.items() if top in deps}
+        assert users <= entry, (top, sorted(users - entry))

@@ -184,3 +184,19 @@ def test_a_dataset_root_through_a_symlink_is_recorded_as_typed(camvid_root, tmp_
     assert json.loads((tmp_path / "w" / "dataset.json").read_text())["root"] == str(link)
     res = runner.invoke(app, ["stats", str(link), "-l", "camvid", "-s", "nosuchsplit", "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and str(link) in res.output and str(camvid_root) not in res.output
+
+
+def test_report_out_quiet_and_json(camvid_work, tmp_path):
+    out = tmp_path / "rep"
+    res = runner.invoke(app, ["report", str(camvid_work), "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["path"] == str(out / "index.html") and (out / "report.json").is_file()
+    assert data == {"path": str(out / "index.html"), **json.loads((out / "report.json").read_text())}
+    assert not (camvid_work / "report").exists()  # --out, not WORK/report
+    res = runner.invoke(app, ["report", str(camvid_work), "--out", str(out), "-q"])
+    assert res.exit_code == 0 and res.stdout.strip() == str(out / "index.html")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    res = runner.invoke(app, ["report", str(camvid_work), "--out", str(tmp_path / "mine")])
+    assert res.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"

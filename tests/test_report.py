@@ -19,7 +19,7 @@ from lt_data.classes import load_class_table
 from lt_data.cli import app
 from lt_data.errors import ArtifactError
 from lt_data.layouts.base import Sample
-from lt_data.report import PLOTS, write_report
+from lt_data.report import PLOTS, build_figures, load_report, write_report
 from lt_data.stats import ClassStats, write_stats
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -82,10 +82,13 @@ def test_camvid_report(work_copy):
             im.load()
     text = " ".join(page.text)
     for needed in ("camvid", "train", "Road", "Bicyclist", "head", "middle", "tail", "imbalance ratio",
-                   "Cumulative pixel share", "Image frequency", "Tail classes with head classes"):
+                   "Cumulative pixel share", "Image frequency", "Tail classes together", "Classes per image",
+                   "Where each class lies in the frame", "References", "AUCSeg", "arXiv:2409.20398"):
         assert needed in text, needed
     html = index.read_text()
-    assert "http://" not in html and "https://" not in html, "self-contained: nothing fetched"
+    # self-contained: nothing fetched (the references link out, but nothing loads from elsewhere)
+    assert not re.search(r"""(src|srcset)\s*=\s*["']?(https?:)?//|<link|@import|url\(\s*["']?(https?:)?//""", html)
+    assert '<a href="https://arxiv.org/abs/2409.20398">' in html
 
     # numbers: equal an independent computation from the raw artifacts
     data = json.loads((out / "report.json").read_text())
@@ -100,18 +103,57 @@ def test_camvid_report(work_copy):
         assert s["images_with_any"] == sum(1 for row in counts if (row[ids] > 0).any())
         p = counts[:, ids].sum(axis=0)
         assert s["imbalance_ratio"] == pytest.approx(p.max() / p.min())
-    co = data["cooccurrence"]
-    assert co["tail"] == data["per_bucket"]["tail"]["ids"] and co["head"] == data["per_bucket"]["head"]["ids"]
-    for i, t in enumerate(co["tail"]):
-        for j, h in enumerate(co["head"]):
-            both = sum(1 for row in counts if row[t] > 0 and row[h] > 0)
-            assert co["images"][i][j] == both
-            assert co["fraction"][i][j] == pytest.approx(both / (counts[:, t] > 0).sum())
+    assert "cooccurrence" not in data and not (out / "cooccurrence.png").exists(), "the tail × head map is gone"
+    co = data["tail_cooccurrence"]
+    assert co["tail"] == data["per_bucket"]["tail"]["ids"] and len(co["tail"]) == 5
+    for i, a in enumerate(co["tail"]):  # recomputed image by image from the per-image counts
+        with_a = [row for row in counts if row[a] > 0]
+        assert co["images"][i] == len(with_a) == co["both"][i][i]
+        for j, b in enumerate(co["tail"]):
+            both = sum(1 for row in with_a if row[b] > 0)
+            assert co["both"][i][j] == both
+            assert co["fraction"][i][j] == (None if i == j else pytest.approx(both / len(with_a)))
+    per_image = data["classes_per_image"]
+    n_all = [int((row > 0).sum()) for row in counts]
+    n_tail = [int((row[buckets["tail"]] > 0).sum()) for row in counts]
+    for key, ns in (("all", n_all), ("tail", n_tail)):
+        got = per_image[key]
+        assert got["histogram"] == [ns.count(v) for v in range(max(ns) + 1)]
+        assert got["mean"] == pytest.approx(sum(ns) / len(ns)) and got["median"] == pytest.approx(np.median(ns))
+        assert got["images_with_none"] == ns.count(0) and got["max"] == max(ns)
+    sp = data["spatial_prior"]
+    assert sp["status"] == "ok" and sp["frame"] == [360, 480]
+    density = np.array(sp["density"])
+    assert density.shape == (11, sp["grid"], sp["grid"])
+    assert np.allclose(density.sum(axis=(1, 2)), 1, atol=1e-4)  # every class has pixels in CamVid train
+    road, sky = 3, 0
+    assert sp["summary"][road]["centre_y"] > 0.6 > 0.4 > sp["summary"][sky]["centre_y"], "road low, sky high"
     assert data["most_frequent"][0] == 3 and data["least_frequent"][0] == 10  # Road, Bicyclist
     assert data["buckets"]["from_file"] is True
 
     md = (out / "report.md").read_text()
     assert "| head | 3 |" in md and "![" in md and "pixel_histogram.png" in md
+    assert "## Tail classes together" in md and "## Classes per image" in md and "spatial_prior.png" in md
+    from lt_data.references import REFERENCES
+
+    assert md.rstrip().splitlines()[-1].startswith(f"{len(REFERENCES)}. Gabriel J. Brostow"), "references close it"
+    assert "[arXiv:2111.14887](https://arxiv.org/abs/2111.14887)" in md
+    _check_spatial_panels(load_report(index))
+
+
+def _check_spatial_panels(data):
+    """One heat map per class, the class name as its title in its bucket's colour."""
+    from matplotlib.image import AxesImage
+
+    fig = build_figures(data)["spatial_prior"]
+    panels = [ax for ax in fig.axes if any(isinstance(a, AxesImage) for a in ax.get_children())]
+    assert len(panels) == data["dataset"]["num_classes"] == 11
+    titles = [ax.get_title() for ax in panels]
+    assert titles == [data["classes"][c]["name"] for c in data["frequency_order"]]
+    from lt_data.plots import BUCKET_COLORS
+
+    for ax, c in zip(panels, data["frequency_order"]):
+        assert ax.title.get_color() == BUCKET_COLORS[data["classes"][c]["bucket"]]
 
 
 def test_report_without_buckets_and_with_stale_buckets(work_copy, tmp_path):
@@ -138,11 +180,12 @@ def test_report_with_refined_and_one_sided_buckets(work_copy):
     assert "Refinement moves" in text and "Pedestrian" in text
     for img in page.images:
         _decode_data_uri(img["src"])
-    # only a tail bucket and no head: no co-occurrence plot, and the page still works
+    # one tail class and no head: nothing to pair, no tail × tail plot, and the page still works
     write_buckets(work_copy, "list", tail_classes="Bicyclist")
     page = _parse(write_report(work_copy))
     assert len(page.images) == len(PLOTS) - 1
-    assert not (work_copy / "report" / "cooccurrence.png").exists()
+    assert not (work_copy / "report" / "tail_cooccurrence.png").exists()
+    assert "1 tail class: nothing to pair" in " ".join(page.text)
 
 
 def _coco_sized(tmp_path, n=400):
@@ -169,11 +212,20 @@ def test_report_171_classes(tmp_path):
     r = CliRunner().invoke(app, ["report", str(work)])
     assert r.exit_code == 0, r.output
     page = _parse(work / "report" / "index.html")
-    assert len(page.images) == len(PLOTS)
+    assert len(page.images) == len(PLOTS) - 1  # no spatial prior: the labels under /coco are not here
+    notes = [t for t in page.text if "label files could not be read" in t]
+    assert len(notes) == 1 and "/coco" in notes[0] and "\n" not in notes[0]
     widths = [_decode_data_uri(img["src"]).width for img in page.images]
     assert max(widths) > 2000  # the class plots grow with the classes and scroll sideways
     data = json.loads((work / "report" / "report.json").read_text())
     assert data["dataset"]["num_classes"] == 171 and len(data["classes"]) == 171
+    assert data["spatial_prior"]["status"] == "unavailable" and "spatial_prior.png" not in data["plots"]
+    counts = np.load(work / "pixel_counts.npy")
+    tail = data["buckets"]["ids"]["tail"]
+    assert len(data["tail_cooccurrence"]["tail"]) == len(tail) > 100
+    a, b = data["tail_cooccurrence"]["tail"][:2]  # one cell, recomputed
+    assert data["tail_cooccurrence"]["fraction"][0][1] == pytest.approx(
+        ((counts[:, a] > 0) & (counts[:, b] > 0)).sum() / (counts[:, a] > 0).sum())
     assert data["classes"][7]["pixels"] == 0 and data["classes"][7]["bucket"] == "tail"
     assert 7 in data["least_frequent"]
     assert any("no pixels" in n for n in data["buckets"]["notes"])
@@ -198,9 +250,10 @@ def test_report_figures_as_png_svg_and_pdf_and_sortable_tables(work_copy):
     assert names == list(PLOTS)
     _check_vector_files(out, names)
     html = (out / "index.html").read_text()
-    assert html.count('class="sortable"') == 4  # all classes, then one table per bucket
+    assert html.count('class="sortable"') == 5  # all classes, one table per bucket, the spatial centres
     assert "<script>" in html and 'data-v="' in html
-    assert "bank" not in " ".join(_parse(out / "index.html").text).lower(), "no bank here: nothing said about one"
+    text = " ".join(_parse(out / "index.html").text)
+    assert "bank" not in text.split("References")[0].lower(), "no bank here: nothing said about one"
     for name in names:  # the vector files are linked from the page
         assert f'href="{name}.svg"' in html and f'href="{name}.pdf"' in html
 
@@ -315,3 +368,48 @@ def test_report_renders_and_sorts_in_a_browser(tiny_copy, tiny_work, browser, tm
     with Image.open(shot) as im:
         px = np.asarray(im.convert("RGB")).reshape(-1, 3).astype(int)
     assert (np.abs(px - np.array((0, 114, 178))).sum(1) < 30).sum() > 500, "the head-coloured bars are painted"
+
+
+def test_report_into_another_directory_refuses_a_folder_it_did_not_write(tiny_copy, tmp_path):
+    from lt_data.errors import LtDataError
+
+    out = tmp_path / "paper" / "fig"
+    index = write_report(tiny_copy, out=out)
+    assert index == out / "index.html" and not (tiny_copy / "report").exists()
+    data = load_report(index)
+    assert data == json.loads((out / "report.json").read_text()) and load_report(out) == data
+    assert (out / data["source"]["buckets"]).resolve() == (tiny_copy / "buckets.json").resolve()
+    assert write_report(tiny_copy, out=out) == index  # its own report: replaced
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(LtDataError) as err:
+        write_report(tiny_copy, out=mine)
+    assert "\n" not in str(err.value) and "did not create" in str(err.value) and "notes.txt" in str(err.value)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    with pytest.raises(LtDataError, match="not a report"):
+        write_report(tiny_copy, out=tiny_copy)  # the work directory itself: statistics, not a report
+    assert (tiny_copy / "pixel_counts.npy").is_file()
+
+
+def test_report_figures_have_readable_text_and_a_bucket_legend(tiny_copy, tiny_work):
+    """Every text of every figure is at least 12 px at the saved size, and every figure names the
+    bucket colours it uses in a legend."""
+    from matplotlib.text import Text
+
+    from lt_data.bank.reader import TailBank
+    from lt_data.buckets import BUCKET_NAMES
+    from lt_data.plots import DPI
+
+    data = load_report(write_report(tiny_copy, eval_work=tiny_work[1]))
+    figures = build_figures(data, TailBank.open(tiny_copy / "bank.zarr", work=tiny_copy))
+    assert set(figures) == {p[:-4] for p in data["plots"]} and len(figures) == len(PLOTS) + 2
+    for name, fig in figures.items():
+        fig.draw_without_rendering()
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() * DPI / 72 < 12]
+        assert texts and not small, (name, small)
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+        legends += [a for ax in fig.axes for a in ax.artists if a.__class__.__name__ == "Legend"]
+        words = " ".join(t.get_text() for lg in legends for t in lg.get_texts())
+        assert any(b in words for b in BUCKET_NAMES), (name, words)

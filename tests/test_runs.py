@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from lt_data.cli import app
 from lt_data.runs import recipe_name
-from lt_data.train import TrainConfig
+from lt_data.config import TrainConfig
 
 runner = CliRunner()
 

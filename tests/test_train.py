@@ -10,7 +10,9 @@ import torch
 import torch.multiprocessing as mp
 
 from lt_data.stats import load_stats
-from lt_data.train import TrainConfig, evaluate_checkpoint, train
+from lt_data.config import TrainConfig
+from lt_data.evaluate import evaluate_checkpoint
+from lt_data.train import train
 
 
 def _cfg(work, run, **kw):

@@ -58,7 +58,7 @@ def test_checkpoints_round_trip_the_numpy_rng(tiny_work, tmp_path):
     """The trainer's checkpoint holds tensors and plain types only, and resuming restores numpy's state."""
     import numpy as np
 
-    from lt_data.train import _rng_state, _set_rng_state
+    from lt_data.checkpoints import rng_state as _rng_state, set_rng_state as _set_rng_state
 
     np.random.seed(7)
     state = _rng_state()

@@ -30,24 +30,38 @@ def format_info(summary: dict) -> str:
     return "\n".join(lines)
 
 
+NAME_PX, COUNT_PX = 14, 12  # label text at the saved size (lt_data.raster.MIN_PX and above)
+
+
 def contact_sheet(bank: TailBank, *, per_class: int = 12, cell: int = 96, seed: int = 0) -> np.ndarray:
     """A contact sheet: one row per bank class, up to ``per_class`` objects drawn uniformly without
     replacement (seeded), each scaled to fit a ``cell``×``cell`` tile and shown on a checkerboard
-    where its mask is off. Returns (H, W, 3) uint8."""
+    where its mask is off; left of each row, the class (id and name, 14 px) and its object count
+    (12 px). A row is ``cell`` pixels high, or the two label lines' height when that is more.
+    Returns (H, W, 3) uint8."""
     import cv2
     from PIL import Image, ImageDraw
 
+    from ..raster import font, text_size
+
     rng = np.random.default_rng(seed)
-    label_w, pad = 150, 4
+    pad = 4
     classes = bank.classes
-    sheet = np.full((max(1, len(classes)) * (cell + pad) + pad, label_w + per_class * (cell + pad) + pad, 3), 255,
+    name_font, count_font = font(NAME_PX, bold=True), font(COUNT_PX)
+    names = [f"{c} {bank.table.names[c]}" for c in classes]
+    counts = [f"{bank.count(c):,} objects" for c in classes]
+    label_w = max([150] + [text_size(t, name_font)[0] + 2 * pad for t in names]
+                  + [text_size(t, count_font)[0] + 2 * pad for t in counts])
+    name_h, count_h = text_size("Ag", name_font)[1], text_size("Ag", count_font)[1]
+    row = max(cell, name_h + count_h)
+    sheet = np.full((max(1, len(classes)) * (row + pad) + pad, label_w + per_class * (cell + pad) + pad, 3), 255,
                     np.uint8)
     yy, xx = np.mgrid[:cell, :cell]
     checker = np.where(((yy // 8 + xx // 8) % 2)[..., None] == 0, 204, 153).astype(np.uint8).repeat(3, axis=2)
     for r, c in enumerate(classes):
         n = bank.count(c)
         pick = np.sort(rng.choice(n, size=min(n, per_class), replace=False)) + int(bank.class_start[c]) if n else []
-        y = pad + r * (cell + pad)
+        y = pad + r * (row + pad) + (row - cell) // 2
         for j, i in enumerate(pick):
             pixels, mask, _ = bank.get(int(i))
             h, w = mask.shape
@@ -64,10 +78,10 @@ def contact_sheet(bank: TailBank, *, per_class: int = 12, cell: int = 96, seed: 
             sheet[y:y + cell, x:x + cell] = tile
     im = Image.fromarray(sheet)
     draw = ImageDraw.Draw(im)
-    for r, c in enumerate(classes):
-        y = pad + r * (cell + pad)
-        draw.text((pad, y + cell // 2 - 12), f"{c} {bank.table.names[c]}", fill=(0, 0, 0))
-        draw.text((pad, y + cell // 2 + 2), f"{bank.count(c):,} objects", fill=(90, 90, 90))
+    for r, (name, count) in enumerate(zip(names, counts)):
+        y = pad + r * (row + pad) + (row - name_h - count_h) // 2
+        draw.text((pad, y), name, fill=(0, 0, 0), font=name_font)
+        draw.text((pad, y + name_h), count, fill=(80, 80, 80), font=count_font)
     return np.asarray(im)
 
 
