@@ -79,3 +79,15 @@ def test_every_readme_command_parses():
             cmd = cmd.commands[rest.pop(0)]
         assert not hasattr(cmd, "commands"), f"README: {' '.join(argv)} names no command"
         cmd.make_context(name, rest)  # raises click's UsageError for an unknown option or a bad choice
+
+
+def test_readme_references_are_the_reports():
+    """One list of citations: the README's References section is lt_data.references' rendering."""
+    from lt_data.references import REFERENCES, render_markdown
+
+    text = (REPO / "README.md").read_text()
+    body = render_markdown().split("\n", 1)[1].strip()
+    assert body in text
+    for cited in ("AUCSeg", "PAT", "DAFormer", "LVIS", "VIPriors"):
+        assert cited in body
+    assert sum(1 for line in body.splitlines() if re.match(r"\d+\. ", line)) == len(REFERENCES)
