@@ -16,8 +16,16 @@ import typer
 
 from .errors import TERMINATING, BadInput, LtDataError, Terminated, local_path, show_path
 
+def _references_help() -> str:
+    from .references import render_short
+
+    return ("Methods (the full citations: README's References, and the foot of every report):\n\n"
+            + "\n\n".join(render_short()))
+
+
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting.")
+                  help="Long-tailed semantic segmentation data: statistics, buckets, tail banks, online pasting.",
+                  epilog=_references_help())
 
 
 # errno values that describe the machine rather than the program: reported even without a file name

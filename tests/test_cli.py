@@ -200,3 +200,10 @@ def test_report_out_quiet_and_json(camvid_work, tmp_path):
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     res = runner.invoke(app, ["report", str(camvid_work), "--out", str(tmp_path / "mine")])
     assert res.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_help_cites_the_methods():
+    out = runner.invoke(app, ["--help"], terminal_width=300).output
+    for text in ("AUCSeg: AUC-oriented Pixel-level Long-tail Semantic Segmentation", "arxiv.org/abs/2409.20398",
+                 "PAT: Pixel-wise Adaptive Training", "Multi-level tail pixel cutmix", "DAFormer", "LVIS"):
+        assert text in out, text
