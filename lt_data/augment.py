@@ -7,7 +7,6 @@ A planner only draws randomness and reads crops (in the DataLoader worker, from 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Literal, Sequence
 
 import cv2

@@ -47,9 +47,9 @@ from . import __version__
 from .classes import ClassTable, class_ids_problem, load_manifest
 from .errors import ArtifactError, LtDataError, show_path
 from .io import atomic_write_json, file_sha256, read_json
+from .names import BUCKET_NAMES
 
 BUCKETS_FILE = "buckets.json"
-BUCKET_NAMES = ("head", "middle", "tail")
 HEAD, MIDDLE, TAIL = 0, 1, 2
 RULES = ("share", "rank", "images", "preset", "list")
 
@@ -299,7 +299,7 @@ def compute_buckets(stats, rule: str = "share", **params) -> dict:
     classes = [{"id": k, "name": stats.table.names[k], "bucket": BUCKET_NAMES[labels[k]], "rank": int(rank[k]),
                 "pixels": int(pixels[k]), "pixel_share": float(pshare[k]), "images": int(images[k]),
                 "image_share": float(ishare[k])} for k in range(len(pixels))]
-    out = {"rule": record, "head": [], "middle": [], "tail": [], "num_classes": len(pixels),
+    out = {"rule": record, **{name: [] for name in BUCKET_NAMES}, "num_classes": len(pixels),
            "ignore_index": stats.table.ignore_index, "num_images": stats.num_images,
            "classes": classes, "summary": {}, "notes": notes, "refine": None}
     return _fill_lists(out)
@@ -338,12 +338,7 @@ def read_iou(path: str | Path, names: list[str] | tuple[str, ...]) -> dict[int, 
     """
     path = Path(path)
     where = show_path(path)  # one line whatever the file is called
-    try:
-        data = read_json(path)
-    except FileNotFoundError:
-        raise LtDataError(f"{where}: IoU file not found") from None
-    except ValueError as e:
-        raise LtDataError(f"{where}: not valid JSON ({e})") from None
+    data = read_json(path, "an IoU file (lt-data evaluate's metrics.json)")
     rows = data.get("per_class") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise LtDataError(f'{where}: expected {{"per_class": [{{"id": ..., "iou": ...}}, ...]}}, '

@@ -26,12 +26,12 @@ from typing import Sequence
 import numpy as np
 
 from .errors import ArtifactError, LtDataError
+from .names import CUTMIX_DIR
 from .parallel import map_samples, resolve_workers
 from .artifacts import write_store
 from .provenance import build_inputs, work_fingerprints
 from .zarr_store import StoreReader, begin_store, create_array, finish_store, up_to_date
 
-CUTMIX_DIR = "cutmix.zarr"
 SCHEMA = "lt-data/tail-cutmix"
 SCHEMA_VERSION = 1
 DEFAULT_LEVELS = 3

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .names import STORES  # paste mode → store directory (bank.zarr, cutmix.zarr)
+
 OBJECTS_PER_IMAGE = 5.0   # at least: the published designs (Cityscapes ~5 missing of 7, ADE20K / COCO-Stuff ceil(0.05 × ~120))
 PASTED_SHARE = 0.10       # target share of the canvas covered by pasted objects (docs/EXPERIMENTS.md, "Paste dose")
 MIN_RESIZE = 0.1          # COCO-Stuff's published resize ratio, the smallest of the three
@@ -55,7 +57,6 @@ WARN_SHARE = 0.30         # a bank dose pasting more than this share of the labe
 # comes later, where the image the model learns from is mostly another one.
 WARN_SHARE_CUTMIX = 0.60
 
-STORES = {"bank": "bank.zarr", "cutmix": "cutmix.zarr"}
 BANK_KEYS = ("sample_ratio", "resize_ratio", "per_image")
 CUTMIX_KEYS = ("prob",)
 

@@ -1,4 +1,4 @@
-"""Artifact I/O: atomic writes, JSON/JSONL, fingerprints.
+"""Artifact I/O: atomic writes, JSON/JSONL (:func:`read_json` with one-line errors naming the file), fingerprints.
 
 Every artifact is written to a temporary name in the same directory and renamed into place, so a
 reader never sees half a file; each stage writes its completion marker (a JSON file holding the
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+
+from .errors import ArtifactError, LtDataError, show_path
 
 
 def _tmp(path: Path) -> Path:
@@ -60,8 +62,27 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def read_json(path: str | Path, what: str | None = None) -> Any:
+    """The JSON value in ``path``. Without ``what``, the reading and parsing errors as they come
+    (OSError, ValueError: for callers that probe). With ``what`` (what the file should be, e.g. "a
+    metrics file (lt-data evaluate's metrics.json)"), each is one line naming the file: LtDataError
+    for a path that holds no readable file, ArtifactError for content that is not JSON text."""
+    path = Path(path)
+    if what is None:
+        return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LtDataError(f"{show_path(path)}: no such file") from None
+    except IsADirectoryError:
+        raise LtDataError(f"{show_path(path)}: a directory, expected {what}") from None
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{path}: not UTF-8 text; expected {what}") from None
+    except json.JSONDecodeError as err:
+        raise ArtifactError(f"{path}: invalid JSON at line {err.lineno} column {err.colno} ({err.msg}); "
+                            f"expected {what}") from None
+    except OSError as err:
+        raise LtDataError(f"{show_path(path)}: cannot be read ({err.strerror or err})") from None
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -12,6 +12,9 @@ from typing import Sequence
 import numpy as np
 
 from .classes import IGNORE_INDEX
+from .names import BUCKET_NAMES
+
+MEASURES = ("miou", *(f"miou_{b}" for b in BUCKET_NAMES))  # overall, then per bucket: metrics.json's keys
 
 # torch is imported inside the classes below: the offline evaluation of prediction files
 # (lt_data.evaluate) uses the numpy functions of this module and must start without it.
@@ -130,7 +133,7 @@ def evaluate_confusion(mat: np.ndarray, names: Sequence[str], buckets: dict | No
         if not present[k]:
             entry["absent"] = True
         if buckets:
-            entry["bucket"] = next((b for b in ("head", "middle", "tail") if k in set(buckets.get(b, []))), None)
+            entry["bucket"] = next((b for b in BUCKET_NAMES if k in set(buckets.get(b, []))), None)
         per_class.append(entry)
 
     def mean_of(ids) -> float | None:
@@ -146,7 +149,7 @@ def evaluate_confusion(mat: np.ndarray, names: Sequence[str], buckets: dict | No
         "absent": [names[k] for k in range(len(names)) if not present[k]],
     }
     if buckets:
-        for b in ("head", "middle", "tail"):
+        for b in BUCKET_NAMES:
             out[f"miou_{b}"] = mean_of(buckets.get(b, []))
     return out
 
@@ -156,7 +159,7 @@ def format_metrics(metrics: dict) -> str:
     def pct(v):
         return "  n/a" if v is None else f"{100 * v:5.2f}"
 
-    head = ["overall", "head", "middle", "tail"]
+    head = ["overall", *BUCKET_NAMES]
     vals = [metrics.get("miou")] + [metrics.get(f"miou_{b}") for b in head[1:]]
     lines = ["  ".join(f"{h:>8}" for h in head), "  ".join(f"{pct(v):>8}" for v in vals), ""]
     width = max(len(c["name"]) for c in metrics["per_class"])

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-BUCKET_COLORS = {"head": "#0072B2", "middle": "#009E73", "tail": "#D55E00"}  # Okabe-Ito, colour-blind safe
+from .names import BUCKET_NAMES
+
+# head blue, middle green, tail vermilion: Okabe-Ito, colour-blind safe
+BUCKET_COLORS = dict(zip(BUCKET_NAMES, ("#0072B2", "#009E73", "#D55E00")))
 NO_BUCKET_COLOR = "#777777"  # classes of metrics evaluated without buckets
 DPI = 100
 FORMATS = ("png", "svg", "pdf")

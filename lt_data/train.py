@@ -30,6 +30,7 @@ from .devices import rank_and_world, resolve_device, unwrap
 from .errors import ArtifactError, LtDataError, build_checked, check_terminated
 from .evaluate import evaluate_model
 from .io import atomic_write_json, read_json
+from .metrics import MEASURES
 from .outputs import match
 from .runs import (CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, METRICS_FILE, check_resume, check_run_dir, run_record,
                    start_over, trim_log)
@@ -254,8 +255,7 @@ def _eval_and_log(model, cfg: TrainConfig, device, log, step: int, progress: boo
     if rank == 0:
         atomic_write_json(Path(cfg.run) / METRICS_FILE, metrics)
     if log:
-        log.write(json.dumps({"step": step, "eval": {k: metrics.get(k) for k in
-                                                     ("miou", "miou_head", "miou_middle", "miou_tail")}}) + "\n")
+        log.write(json.dumps({"step": step, "eval": {k: metrics.get(k) for k in MEASURES}}) + "\n")
         log.flush()
     return metrics
 

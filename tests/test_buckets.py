@@ -255,7 +255,7 @@ def test_refine_needs_every_middle_and_tail_class():
     ('{"per_class": [{"id": 1, "iou": 0.5}, {"id": 1, "iou": 0.2}]}', "class id 1 is listed twice"),
     ('{"per_class": [{"id": 1, "iou": 55.0}]}', "percentages"),
     ('{"per_class": [{"id": 1, "name": "wall", "iou": 0.5}]}', "call it 'Building'"),
-    ('{"per_class": [', "not valid JSON"),
+    ('{"per_class": [', "invalid JSON"),
 ])
 def test_read_iou_errors_name_the_file(tmp_path, content, message):
     path = tmp_path / "iou.json"

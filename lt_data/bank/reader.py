@@ -15,11 +15,11 @@ import numpy as np
 
 from ..classes import ClassTable, class_ids_problem
 from ..errors import ArtifactError, show_path
+from ..names import BANK_DIR
 from ..artifacts import location, store_size
 from ..zarr_store import StoreReader
 from .buffers import MemoryBuffer, MmapBuffer, RangeBuffer, ZarrBuffer, raw_chunks
 
-BANK_DIR = "bank.zarr"
 SCHEMA = "lt-data/tail-bank"
 SCHEMA_VERSION = 1
 DEFAULT_MAX_MEMORY = 2 << 30  # "auto" mode holds a non-local bank in RAM up to this many bytes

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .buckets import BUCKET_NAMES
-from .plots import BUCKET_COLORS, figure
+from ..buckets import BUCKET_NAMES
+from ..plots import BUCKET_COLORS, figure
 
 # 9 pt is 12.5 px at the plots' 100 dpi: the smallest text in a figure (lt_data.raster.MIN_PX for pictures)
 SMALL_PT = 9
@@ -87,8 +87,8 @@ def spatial_data(work: Path, samples, *, progress: bool = False) -> dict:
     size), images, density (K, G, G) summing to 1 per class with pixels, summary: [{id, centre_y,
     centre_x, lower_half}]}`` (centres in [0, 1] from the top and the left), or ``{status:
     "unavailable", message}`` when the label files cannot be read from here."""
-    from .errors import LtDataError, one_line
-    from .spatial import spatial_prior
+    from ..errors import LtDataError, one_line
+    from ..spatial import spatial_prior
 
     try:
         prior = spatial_prior(work, progress=progress)
@@ -292,8 +292,8 @@ def _spatial_rows(data: dict) -> list[list[str]]:
 
 def markdown_sections(data: dict, plots) -> list[str]:
     """The views as Markdown lines (figures linked as files)."""
-    from .markdown import escape
-    from .markdown import table as md_table
+    from ..markdown import escape
+    from ..markdown import table as md_table
 
     out = ["## Tail classes together", "",
            "Of the images containing each tail class (row), the share that also contain each other tail class.", ""]
@@ -318,7 +318,7 @@ def markdown_sections(data: dict, plots) -> list[str]:
 def html_sections(data: dict, img, cls_cell, badge) -> list[str]:
     """The views as HTML parts; ``img(name)``: a plot's embedded figure ('' when absent);
     ``cls_cell(entry)``: a class name with its swatch; ``badge(bucket)``."""
-    from .page import table
+    from ..page import table
 
     e = html.escape
     cls = data["classes"]
