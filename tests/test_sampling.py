@@ -131,7 +131,7 @@ def test_train_with_a_sampler_and_its_errors(tiny_copy, tmp_path):
     assert ok.exit_code == 0, ok.output
     assert (tiny_copy / "runs" / "deeplabv3plus_small-ce-none-rcs" / "checkpoint.pt").is_file()
     bad = CliRunner().invoke(app, ["train", "--work", str(tiny_copy), "--sampler", "nope", "--steps", "1", "-q"])
-    assert bad.exit_code == 2 and "sampler must be uniform | rcs | rfs" in bad.output
+    assert bad.exit_code == 2 and "'nope' is not one of 'uniform', 'rcs', 'rfs'" in bad.output
     bad = CliRunner().invoke(app, ["train", "--work", str(tiny_copy), "--sampler", "rfs", "--steps", "1", "-q",
                                    "--set", 'sampler_args={"by": "boxes"}'])
     assert bad.exit_code == 2 and "by must be 'images' or 'pixels'" in bad.output
