@@ -58,6 +58,25 @@ def camvid_work(camvid_root, tmp_path_factory):
     return work
 
 
+@pytest.fixture(scope="session")
+def camvid_stores(camvid_work, tmp_path_factory):
+    """CamVid train statistics with the default buckets (share rule: head Sky, Building, Road; tail
+    Pole, SignSymbol, Fence, Pedestrian, Bicyclist), the default bank and cutmix stores, built once
+    per session. Shared: copy before writing into it."""
+    import shutil
+
+    from lt_data.bank import build_bank
+    from lt_data.buckets import write_buckets
+    from lt_data.cutmix import build_cutmix
+
+    work = tmp_path_factory.mktemp("camvid_stores") / "work"
+    shutil.copytree(camvid_work, work)
+    write_buckets(work)
+    build_bank(work, workers=2, progress=False)
+    build_cutmix(work, workers=2, progress=False)
+    return work
+
+
 @pytest.fixture
 def work_copy(camvid_work, tmp_path):
     """A private copy of the CamVid statistics work directory."""

@@ -39,12 +39,12 @@ def _write_buckets(work: Path, tail: list[int], k: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def camvid_work(camvid_root, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("camvid_work")
-    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    _write_buckets(work, CAMVID_TAIL, 11)
-    build_bank(work, workers=2, progress=False)  # defaults: tail bucket, 8-connectivity, min area 64
-    return work
+def camvid_bank(camvid_stores) -> Path:
+    """The session's CamVid work directory with its default bank (tail bucket, 8-connectivity, min area 64)."""
+    from lt_data.buckets import load_buckets
+
+    assert load_buckets(camvid_stores)["tail"] == CAMVID_TAIL
+    return camvid_stores
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +145,8 @@ def test_extract_objects_connectivity_min_area_and_own_mask():
 
 # ---- CamVid -------------------------------------------------------------------------------------
 
-def test_camvid_objects_equal_independent_components(camvid_work, camvid_labels):
-    bank = TailBank.open(camvid_work)
+def test_camvid_objects_equal_independent_components(camvid_bank, camvid_labels):
+    bank = TailBank.open(camvid_bank)
     assert bank.classes == CAMVID_TAIL
     expected = _independent_objects(camvid_labels, CAMVID_TAIL, 64, 8)
     got = _bank_objects(bank)
@@ -162,8 +162,8 @@ def test_camvid_objects_equal_independent_components(camvid_work, camvid_labels)
         assert (cls[bank.objects_of(c).start:bank.objects_of(c).stop] == c).all()
 
 
-def test_camvid_stored_pixels_equal_source_and_masks_are_components(camvid_work, camvid_root, camvid_labels):
-    bank = TailBank.open(camvid_work)
+def test_camvid_stored_pixels_equal_source_and_masks_are_components(camvid_bank, camvid_root, camvid_labels):
+    bank = TailBank.open(camvid_bank)
 
     def image_of(sid):
         return np.array(Image.open(camvid_root / "train" / f"{sid}.png").convert("RGB"))
@@ -172,21 +172,21 @@ def test_camvid_stored_pixels_equal_source_and_masks_are_components(camvid_work,
     assert n == len(bank) > 4000
 
 
-def test_camvid_readme_region_counts_4_connectivity(camvid_work, camvid_labels, tmp_path):
+def test_camvid_readme_region_counts_4_connectivity(camvid_bank, camvid_labels, tmp_path):
     """The data README's 753 Pedestrian / 167 Bicyclist regions of ≥100 px (its figures match 4-connectivity;
     with 8-connectivity skimage and the bank both find 757 / 167)."""
-    out = build_bank(camvid_work, classes="Pedestrian,Bicyclist", min_area=100, connectivity=4, workers=2,
+    out = build_bank(camvid_bank, classes="Pedestrian,Bicyclist", min_area=100, connectivity=4, workers=2,
                      progress=False, out=tmp_path / "b4.zarr")
     bank = TailBank.open(out)
     assert (bank.count(9), bank.count(10)) == (753, 167)
     expected = _independent_objects(camvid_labels, [9, 10], 100, 4)
     assert _bank_objects(bank) == expected
-    full = TailBank.open(camvid_work)
+    full = TailBank.open(camvid_bank)
     assert int((full.column("area")[full.objects_of(9).start:full.objects_of(9).stop] >= 100).sum()) == 757
 
 
-def test_readers_agree_across_modes_and_urls(camvid_work):
-    path = camvid_work / "bank.zarr"
+def test_readers_agree_across_modes_and_urls(camvid_bank):
+    path = camvid_bank / "bank.zarr"
     mm = TailBank.open(path)
     assert mm.resolved_mode == "mmap"
     idx = np.random.default_rng(0).integers(0, len(mm), 300)
@@ -230,10 +230,10 @@ def test_readers_agree_across_modes_and_urls(camvid_work):
     np.testing.assert_array_equal(ranges.get(i)[0].ravel(), flat)
 
 
-def test_sample_uniform_per_class_and_skips_empty_classes(camvid_work):
+def test_sample_uniform_per_class_and_skips_empty_classes(camvid_bank):
     import torch
 
-    bank = TailBank.open(camvid_work)
+    bank = TailBank.open(camvid_bank)
     draws = bank.sample([10, 0, 9], np.random.default_rng(0))
     assert len(draws) == 2  # Sky (0) holds no object: skipped
     assert bank.column("class_id")[draws].tolist() == [10, 9]
@@ -252,18 +252,18 @@ def test_sample_uniform_per_class_and_skips_empty_classes(camvid_work):
         bank.sample([2], 0)
 
 
-def test_max_per_class_largest_and_seeded_uniform(camvid_work, tmp_path):
-    full = TailBank.open(camvid_work)
+def test_max_per_class_largest_and_seeded_uniform(camvid_bank, tmp_path):
+    full = TailBank.open(camvid_bank)
     r = full.objects_of(10)
     all_objects = {o + (k[0],) for k, v in _bank_objects(full).items() if k[1] == 10 for o in v}
     areas = np.sort(full.column("area")[r.start:r.stop])[::-1]
-    largest = TailBank.open(build_bank(camvid_work, classes="10", max_per_class=20, choose="largest", workers=2,
+    largest = TailBank.open(build_bank(camvid_bank, classes="10", max_per_class=20, choose="largest", workers=2,
                                        progress=False, out=tmp_path / "largest.zarr"))
     assert largest.count(10) == 20
     np.testing.assert_array_equal(np.sort(largest.column("area"))[::-1], areas[:20])
     picks = []
     for seed in (0, 0, 1):
-        b = TailBank.open(build_bank(camvid_work, classes="10", max_per_class=20, seed=seed, workers=2,
+        b = TailBank.open(build_bank(camvid_bank, classes="10", max_per_class=20, seed=seed, workers=2,
                                      progress=False, out=tmp_path / f"uniform{len(picks)}.zarr"))
         objs = _bank_objects(b)
         chosen = {o + (k[0],) for k, v in objs.items() for o in v}
@@ -328,32 +328,32 @@ def _kill_build_midway(work: Path, out: Path, *extra: str) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def test_kill_9_midway_leaves_no_store_and_a_rerun_recovers(camvid_work, tmp_path):
+def test_kill_9_midway_leaves_no_store_and_a_rerun_recovers(camvid_bank, tmp_path):
     out = tmp_path / "killed.zarr"
-    _kill_build_midway(camvid_work, out)
+    _kill_build_midway(camvid_bank, out)
     assert not out.exists(), "a killed first build must leave nothing at --out"
     assert list(tmp_path.glob(".killed.zarr.tmp-*")), "the killed build wrote aside"
     with pytest.raises(ArtifactError, match="not a readable zarr group"):
         TailBank.open(out)
-    rebuilt = TailBank.open(build_bank(camvid_work, classes="9,10", workers=2, progress=False, out=out))
-    full = TailBank.open(camvid_work)
+    rebuilt = TailBank.open(build_bank(camvid_bank, classes="9,10", workers=2, progress=False, out=out))
+    full = TailBank.open(camvid_bank)
     assert (rebuilt.count(9), rebuilt.count(10)) == (full.count(9), full.count(10))
     assert not list(tmp_path.glob(".killed.zarr.tmp-*")), "the next build removes what a killed one left"
 
 
-def test_kill_9_during_a_rebuild_keeps_the_complete_store(camvid_work, tmp_path):
+def test_kill_9_during_a_rebuild_keeps_the_complete_store(camvid_bank, tmp_path):
     out = tmp_path / "kept.zarr"
-    build_bank(camvid_work, classes="9,10", workers=1, progress=False, out=out)
+    build_bank(camvid_bank, classes="9,10", workers=1, progress=False, out=out)
     before = TailBank.open(out)
     objects = [before.get(i)[0].tobytes() for i in range(0, len(before), 7)]
-    _kill_build_midway(camvid_work, out, "--force")
+    _kill_build_midway(camvid_bank, out, "--force")
     after = TailBank.open(out)
     assert len(after) == len(before)
     assert [after.get(i)[0].tobytes() for i in range(0, len(after), 7)] == objects
 
 
-def test_refuses_bank_of_other_statistics_or_class_table(camvid_work, camvid_root, cityscapes_work, tmp_path):
-    bank = TailBank.open(camvid_work, work=camvid_work)  # its own work directory: accepted
+def test_refuses_bank_of_other_statistics_or_class_table(camvid_bank, camvid_root, cityscapes_work, tmp_path):
+    bank = TailBank.open(camvid_bank, work=camvid_bank)  # its own work directory: accepted
     val = tmp_path / "val"
     run_stats(get_layout("camvid", camvid_root, "val"), val, workers=1, progress=False)
     with pytest.raises(ArtifactError, match=r"statistics differ: built from statistics \w+ \(367 images of "
@@ -365,8 +365,8 @@ def test_refuses_bank_of_other_statistics_or_class_table(camvid_work, camvid_roo
     from lt_data.classes import load_class_table
 
     with pytest.raises(ArtifactError, match="class table differs"):
-        TailBank.open(camvid_work, expect_table=load_class_table("cityscapes"))
-    TailBank.open(camvid_work, expect_table=load_class_table("camvid"), expect_stats=bank.attrs["fingerprints"]["stats"])
+        TailBank.open(camvid_bank, expect_table=load_class_table("cityscapes"))
+    TailBank.open(camvid_bank, expect_table=load_class_table("camvid"), expect_stats=bank.attrs["fingerprints"]["stats"])
 
 
 def test_rerun_keeps_an_up_to_date_bank(cityscapes_work):
@@ -390,13 +390,13 @@ def _digest(bank_or_path, indices) -> str:
     return h.hexdigest()
 
 
-def test_processes_read_identical_objects(camvid_work):
-    bank = TailBank.open(camvid_work)
+def test_processes_read_identical_objects(camvid_bank):
+    bank = TailBank.open(camvid_bank)
     assert len(pickle.dumps(bank)) < 1000  # pickling carries the path, not the data
     idx = np.random.default_rng(3).integers(0, len(bank), 400).tolist()
     ctx = mp.get_context("spawn")
     with ctx.Pool(2) as pool:  # two processes at once: one opens the path, one gets the pickled bank
-        a = pool.apply_async(_digest, (str(camvid_work / "bank.zarr"), idx))
+        a = pool.apply_async(_digest, (str(camvid_bank / "bank.zarr"), idx))
         b = pool.apply_async(_digest, (bank, idx))
         da, db = a.get(120), b.get(120)
     assert da == db == _digest(bank, idx)
@@ -414,10 +414,10 @@ class _Objects:
         return hashlib.sha256(p.tobytes() + m.tobytes()).hexdigest(), os.getpid()
 
 
-def test_forked_dataloader_workers_read_the_bank(camvid_work):
+def test_forked_dataloader_workers_read_the_bank(camvid_bank):
     import torch.utils.data as tud
 
-    bank = TailBank.open(camvid_work)
+    bank = TailBank.open(camvid_bank)
     loader = tud.DataLoader(_Objects(bank), batch_size=None, num_workers=2, multiprocessing_context="fork")
     got = list(loader)
     assert [d for d, _ in got] == [_Objects(bank)[i][0] for i in range(64)]

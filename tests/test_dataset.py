@@ -10,29 +10,15 @@ import torch
 
 from lt_data.augment import MemoryBankPaste
 from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
-from lt_data.buckets import write_buckets
-from lt_data.layouts import get_layout
-from lt_data.stats import run_stats
 
 TAIL = [2, 6, 7, 9, 10]  # Pole, SignSymbol, Fence, Pedestrian, Bicyclist
 
 
 @pytest.fixture(scope="module")
-def camvid_work(camvid_root, tmp_path_factory):
-    from lt_data.bank import build_bank
-
-    work = tmp_path_factory.mktemp("camvid_work")
-    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    write_buckets(work, "list", head_classes=[0, 1, 3], tail_classes=TAIL)
-    build_bank(work, progress=False)
-    return work
-
-
-@pytest.fixture(scope="module")
-def bank(camvid_work):
+def bank(camvid_stores):
     from lt_data.bank import TailBank
 
-    return TailBank.open(camvid_work / "bank.zarr")
+    return TailBank.open(camvid_stores / "bank.zarr")
 
 
 def _dataset(work, **kw):
@@ -41,22 +27,28 @@ def _dataset(work, **kw):
     return SegmentationDataset(work, **kw)
 
 
-def test_items_have_the_documented_types(camvid_work):
-    ds = _dataset(camvid_work)
+def test_the_shared_stores_have_the_tail_these_tests_assume(camvid_stores):
+    from lt_data.buckets import load_buckets
+
+    assert load_buckets(camvid_stores)["tail"] == TAIL and load_buckets(camvid_stores)["head"] == [0, 1, 3]
+
+
+def test_items_have_the_documented_types(camvid_stores):
+    ds = _dataset(camvid_stores)
     it = ds[3]
     assert it["image"].dtype == torch.uint8 and it["image"].shape == (3, 192, 256)
     assert it["label"].dtype == torch.int64 and it["label"].shape == (192, 256)
     vals = set(it["label"].unique().tolist())
     assert vals <= set(range(11)) | {255}
     assert set(np.flatnonzero(it["present"].numpy()).tolist()) == vals - {255}
-    ev = SegmentationDataset(camvid_work, train=False)[3]
+    ev = SegmentationDataset(camvid_stores, train=False)[3]
     assert ev["image"].shape == (3, 360, 480)
 
 
-def test_geometry_keeps_image_and_label_aligned(camvid_work):
+def test_geometry_keeps_image_and_label_aligned(camvid_stores):
     """Flip/scale/crop applied alike: with scale 1 and no crop, a flipped item is the mirrored original."""
-    plain = SegmentationDataset(camvid_work, train=False)[5]
-    ds = SegmentationDataset(camvid_work, scale_range=(1.0, 1.0), flip=1.0, crop_size=None)
+    plain = SegmentationDataset(camvid_stores, train=False)[5]
+    ds = SegmentationDataset(camvid_stores, scale_range=(1.0, 1.0), flip=1.0, crop_size=None)
     flipped = ds[5]
     assert torch.equal(flipped["label"], plain["label"].flip(-1))
     assert torch.equal(flipped["image"], plain["image"].flip(-1))
@@ -77,8 +69,8 @@ def _visible_masks(plan, b, h, w):
 
 
 @pytest.mark.parametrize("per_image", [False, True])
-def test_memory_bank_paste_semantics(camvid_work, bank, per_image):
-    ds = _dataset(camvid_work)
+def test_memory_bank_paste_semantics(camvid_stores, bank, per_image):
+    ds = _dataset(camvid_stores)
     planner = MemoryBankPaste(bank, TAIL, sample_ratio=1.0 if per_image else 0.6, resize_ratio=(0.5, 1.5),
                               per_image=per_image)
     pasted_any = False
@@ -135,9 +127,9 @@ def _collect(loader, n=3):
     return out
 
 
-def test_same_seed_same_batches_and_workers_agree(camvid_work, bank):
+def test_same_seed_same_batches_and_workers_agree(camvid_stores, bank):
     planner = MemoryBankPaste(bank, TAIL, resize_ratio=(0.5, 1.0), per_image=True)
-    ds = _dataset(camvid_work)
+    ds = _dataset(camvid_stores)
     a = _collect(make_loader(ds, batch_size=4, num_workers=0, planner=planner, seed=7))
     b = _collect(make_loader(ds, batch_size=4, num_workers=0, planner=planner, seed=7))
     c = _collect(make_loader(ds, batch_size=4, num_workers=2, planner=planner, seed=7))
@@ -150,8 +142,8 @@ def test_same_seed_same_batches_and_workers_agree(camvid_work, bank):
     assert not all(torch.equal(x[2], y[2]) for x, y in zip(a, d))
 
 
-def test_epochs_differ_and_replay(camvid_work, bank):
-    ds = _dataset(camvid_work)
+def test_epochs_differ_and_replay(camvid_stores, bank):
+    ds = _dataset(camvid_stores)
     loader = make_loader(ds, batch_size=4, seed=3)
     e0 = _first(loader)
     e1 = _first(loader)  # iterating advanced the epoch
@@ -175,8 +167,8 @@ def test_aucseg_configuration_is_expressible(bank):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_paste_equals_cpu(camvid_work, bank):
-    ds = _dataset(camvid_work)
+def test_cuda_paste_equals_cpu(camvid_stores, bank):
+    ds = _dataset(camvid_stores)
     planner = MemoryBankPaste(bank, TAIL, per_image=True)
     for b in make_loader(ds, batch_size=4, planner=planner, seed=1):
         cpu = apply_paste(b, inplace=False)
@@ -185,13 +177,12 @@ def test_cuda_paste_equals_cpu(camvid_work, bank):
         break
 
 
-def test_tail_cutmix_paste(camvid_work):
+def test_tail_cutmix_paste(camvid_stores):
     from lt_data.augment import TailCutmixPaste
-    from lt_data.cutmix import TailCutmix, build_cutmix
+    from lt_data.cutmix import TailCutmix
 
-    build_cutmix(camvid_work, progress=False)
-    cm = TailCutmix.open(camvid_work / "cutmix.zarr")
-    ds = _dataset(camvid_work)
+    cm = TailCutmix.open(camvid_stores / "cutmix.zarr")
+    ds = _dataset(camvid_stores)
     items = [ds[i] for i in range(4)]
     images = torch.stack([it["image"] for it in items])
     labels = torch.stack([it["label"] for it in items])
