@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .dose import open_store
+from .names import PasteMode
 from .paste import PastePlan
 from .spatial import draw_centres
 
@@ -253,7 +254,7 @@ class TailCutmixPaste:
         return _pack(out_pix, out_lab, out_mask, out_img, out_off, out_cls)
 
 
-def work_planner(mode: str, work, tail: Sequence[int] | None = None, *, store=None,
+def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, store=None,
                  crop_size: tuple[int, int] | None = None, derive: bool = True, **options):
     """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
 

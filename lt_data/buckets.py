@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from .names import BUCKET_NAMES
 
 BUCKETS_FILE = "buckets.json"
 HEAD, MIDDLE, TAIL = 0, 1, 2
+Rule = Literal["share", "rank", "images", "preset", "list"]
 RULES = ("share", "rank", "images", "preset", "list")
 
 DEFAULT_HEAD_SHARE = 0.7
@@ -199,7 +200,7 @@ def load_preset(name: str, table: ClassTable) -> tuple[str, list[int]]:
 
 # ---- buckets from statistics --------------------------------------------------------------------
 
-def split_classes(pixels: np.ndarray, rule: str = "share", *, images: np.ndarray | None = None,
+def split_classes(pixels: np.ndarray, rule: Rule = "share", *, images: np.ndarray | None = None,
                   table: ClassTable | None = None, names: list[str] | None = None,
                   **params) -> tuple[np.ndarray, dict, list[str]]:
     """Bucket index (K,) for per-class ``pixels`` (K,) under ``rule``.
@@ -283,7 +284,7 @@ def split_classes(pixels: np.ndarray, rule: str = "share", *, images: np.ndarray
     return labels, record, notes
 
 
-def compute_buckets(stats, rule: str = "share", **params) -> dict:
+def compute_buckets(stats, rule: Rule = "share", **params) -> dict:
     """Buckets of a :class:`~lt_data.stats.ClassStats` under ``rule`` (see the module docstring).
 
     Returns the content of ``buckets.json`` without ``source``: ``rule``, ``head``/``middle``/``tail``
@@ -417,7 +418,7 @@ def refine_buckets(buckets: dict, per_class_iou: Mapping[int, float | None], low
 
 # ---- the stage ----------------------------------------------------------------------------------
 
-def write_buckets(work: str | Path, rule: str | None = None, *, refine: str | Path | None = None,
+def write_buckets(work: str | Path, rule: Rule | None = None, *, refine: str | Path | None = None,
                   low: float | None = None, high: float | None = None, **params) -> Path:
     """The ``buckets`` stage: compute (and optionally refine) buckets, write ``WORK/buckets.json``.
 

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Sequen
 
 from .errors import LtDataError
 from .layouts import Layout, Sample, get_layout
-from .paste import PastePlan, paste, paste_figures
+from .paste import PastePlan, Strategy, paste, paste_figures
 
 from .classes import IGNORE_INDEX
 
@@ -192,7 +192,7 @@ class PasteCollate:
 
 
 def apply_paste(batch: dict, device: torch.device | str | None = None, *, non_blocking: bool = True,
-                strategy: str = "auto", inplace: bool = True, figures: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                strategy: Strategy = "auto", inplace: bool = True, figures: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Move a batch to ``device`` and apply its paste plan there: (images uint8, labels int64).
 
     Pastes in place (a batch is used once); when the batch already lives on ``device`` its own

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .names import STORES  # paste mode → store directory (bank.zarr, cutmix.zarr)
+from .names import STORES, PasteMode  # paste mode → store directory (bank.zarr, cutmix.zarr)
 
 OBJECTS_PER_IMAGE = 5.0   # at least: the published designs (Cityscapes ~5 missing of 7, ADE20K / COCO-Stuff ceil(0.05 × ~120))
 PASTED_SHARE = 0.10       # target share of the canvas covered by pasted objects (docs/EXPERIMENTS.md, "Paste dose")
@@ -69,7 +69,7 @@ class Dose:
     key, ``"explicit"``, ``"preset:<dataset>"`` or ``"rule"``; ``figures``: the inputs of the rule
     and the expected ``objects_per_image`` and ``pasted_share`` of this dose."""
 
-    mode: str
+    mode: PasteMode
     args: dict
     source: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
@@ -87,7 +87,7 @@ class Dose:
                 f"objects and {f.get('pasted_share', 0):.2%} of the pixels pasted per image")
 
 
-def open_store(mode: str, work):
+def open_store(mode: PasteMode, work):
     """The work directory's ``bank.zarr`` or ``cutmix.zarr``, its fingerprints checked against ``work``
     (one built from other statistics is refused). Imports no torch."""
     from .bank import TailBank
@@ -102,7 +102,7 @@ def open_store(mode: str, work):
     return store
 
 
-def check_store_buckets(store, work, mode: str) -> None:
+def check_store_buckets(store, work, mode: PasteMode) -> None:
     """Refuse a store built for a bucket (``--classes tail``, the default) whose classes differ from
     that bucket in ``work``'s buckets.json now (``lt-data buckets --refine`` moved classes since):
     it would paste the old tail and never the new one. One line saying how to rebuild."""
@@ -276,7 +276,7 @@ def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, e
     return Dose("cutmix", args, source, figures)
 
 
-def resolve_dose(mode: str, work: str | Path, *, crop_size: tuple[int, int] | None = None,
+def resolve_dose(mode: PasteMode, work: str | Path, *, crop_size: tuple[int, int] | None = None,
                  paste_args: dict | None = None, store=None) -> Dose:
     """The dose of paste ``mode`` (``bank`` | ``cutmix``) with the user's ``paste_args`` (which win;
     ``tail`` among them selects the classes)."""

@@ -23,7 +23,7 @@ non-zero cells travel back. ``scripts/bench_evaluate.py`` compares it with decod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tqdm import tqdm
 
@@ -173,7 +173,7 @@ def _pair_task(state: dict, task: tuple[int, str]) -> tuple[np.ndarray, np.ndarr
     return nz, counts[nz].astype(np.int64)
 
 
-def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: str = "train",
+def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: Literal["train", "raw"] = "train",
                          buckets_from: str | Path | None = None, workers: int | None = None,
                          skip_bad: bool = False, progress: bool = True) -> dict:
     """``metrics.json``'s content for the predictions in ``pred_dir`` over the split of ``work``.

@@ -37,7 +37,7 @@ import signal
 import traceback
 from collections import deque
 from multiprocessing.connection import wait
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from .errors import BadInput, DataError, LtDataError, check_terminated
 
@@ -45,6 +45,7 @@ MAX_BAD = 50  # bad samples collected before a run without skip_bad gives up
 _PREFETCH = 2  # chunks queued per worker, so a worker never waits for the main process
 
 
+Backend = Literal["processes", "dask"]
 BACKENDS = ("processes", "dask")
 
 
@@ -88,7 +89,7 @@ def map_samples(func: Callable[[Any, Any], Any], tasks: Sequence[Any], state: An
                 workers: int | None = None, ordered: bool = True, skip_bad: bool = False,
                 bad: list[BadInput] | None = None, max_bad: int = MAX_BAD, describe: Callable[[int], str] | None = None,
                 desc: str = "", unit: str = "img", progress: bool = True, chunksize: int | None = None,
-                hint: str = "--skip-bad skips such samples", backend: str = "processes",
+                hint: str = "--skip-bad skips such samples", backend: Backend = "processes",
                 scheduler: str | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(position, func(state, tasks[position]))`` for every task that succeeds.
 
@@ -313,7 +314,7 @@ _CLIENTS: dict[tuple, Any] = {}
 _DASK_QUEUE = 4  # chunks in flight per worker thread
 
 
-def check_backend(backend: str, scheduler: str | None) -> None:
+def check_backend(backend: Backend, scheduler: str | None) -> None:
     """A user error for an unknown backend, a scheduler without the Dask backend, or a bad ``local:N``."""
     if backend not in BACKENDS:
         raise LtDataError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

@@ -23,8 +23,11 @@ on the CPU and ``scatter`` elsewhere; ``scripts/bench_paste.py`` measures both.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Literal
 
 import torch
+
+Strategy = Literal["auto", "loop", "scatter"]  # loop on the CPU, scatter on accelerators (auto)
 
 
 @dataclass
@@ -72,7 +75,7 @@ def _unpack_plan(planes: torch.Tensor, meta: torch.Tensor, has_classes: bool) ->
                      meta[:, 3] if has_classes else None)
 
 
-def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strategy: str = "auto",
+def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strategy: Strategy = "auto",
           inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply a paste plan to ``images (B, C, H, W)`` and ``labels (B, H, W)``; returns the new pair."""
     if images.dim() != 4 or labels.dim() != 3 or images.shape[0] != labels.shape[0] \
@@ -98,7 +101,7 @@ def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strate
 
 
 def pasted_mask(plan: PastePlan, shape: tuple[int, int, int], *, device=None, ignore_index: int = 255,
-                strategy: str = "auto") -> torch.Tensor:
+                strategy: Strategy = "auto") -> torch.Tensor:
     """(B, H, W) bool: the pixels whose final label a paste of ``plan`` set to a class (not ignore),
     for a batch of ``shape`` (B, H, W). The same kernel as :func:`paste`, on a one-channel plane."""
     b, h, w = shape

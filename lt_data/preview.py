@@ -16,6 +16,7 @@ import torch
 
 from .dataset import SegmentationDataset, apply_paste, make_loader
 from .errors import LtDataError, show_path
+from .names import PasteMode
 from .paste import PastePlan, paste_figures
 
 from .classes import IGNORE_INDEX
@@ -128,7 +129,7 @@ def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, co
     return np.concatenate(parts, 0)
 
 
-def write_preview(work: str | Path, out: str | Path, *, mode: str = "bank", batches: int = 2, batch_size: int = 4,
+def write_preview(work: str | Path, out: str | Path, *, mode: PasteMode = "bank", batches: int = 2, batch_size: int = 4,
                   crop_size: tuple[int, int] | None = None, seed: int = 0, paste_args: dict | None = None,
                   echo=None) -> Path:
     """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG):

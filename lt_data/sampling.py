@@ -37,7 +37,7 @@ one epoch shows the model under a sampler and a paste planner.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 import sys
 
@@ -204,7 +204,7 @@ def class_probabilities(freq: np.ndarray, temperature: float) -> np.ndarray:
     return p / p.sum()
 
 
-def repeat_factors(counts: np.ndarray, threshold: float = LVIS_THRESHOLD, by: str = "images") -> np.ndarray:
+def repeat_factors(counts: np.ndarray, threshold: float = LVIS_THRESHOLD, by: Literal["images", "pixels"] = "images") -> np.ndarray:
     """(N,) float64 r_i = max over the classes of image i of max(1, sqrt(t / f_c)) (module docstring)."""
     counts = np.asarray(counts)
     if by == "images":
@@ -223,7 +223,7 @@ def repeat_factors(counts: np.ndarray, threshold: float = LVIS_THRESHOLD, by: st
 class RepeatFactorSampler(ClassAwareSampler):
     """LVIS's repeat factor sampling adapted to segmentation (module docstring)."""
 
-    def __init__(self, counts: np.ndarray, *, threshold: float = LVIS_THRESHOLD, by: str = "images", seed: int = 0,
+    def __init__(self, counts: np.ndarray, *, threshold: float = LVIS_THRESHOLD, by: Literal["images", "pixels"] = "images", seed: int = 0,
                  rank: int | None = None, world_size: int | None = None):
         super().__init__(counts, seed=seed, rank=rank, world_size=world_size)
         self.threshold, self.by = float(threshold), by

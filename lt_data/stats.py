@@ -36,7 +36,7 @@ from .errors import ArtifactError, BadInput, DataError
 from .io import atomic_save_npy, atomic_write_bytes, atomic_write_json, file_sha256, read_json
 from .layouts import Layout, Sample
 from .layouts.base import unknown_values_problem
-from .parallel import map_samples, resolve_workers
+from .parallel import Backend, map_samples, resolve_workers
 from .artifacts import lock, output_dir
 
 SAMPLES_FILE = "samples.jsonl"
@@ -139,7 +139,7 @@ _FOLD_BLOCK = 4096  # raw histograms folded per block: memory stays (N, K) table
 
 
 def compute_stats(layout: Layout, *, workers: int | None = None, skip_bad: bool = False, progress: bool = True,
-                  backend: str = "processes", scheduler: str | None = None) -> ClassStats:
+                  backend: Backend = "processes", scheduler: str | None = None) -> ClassStats:
     """Scan the layout and count every sample's classes. Raises :class:`DataError` on bad input
     unless ``skip_bad``, which skips bad samples and lists them in ``ClassStats.skipped``.
     ``backend``/``scheduler``: see :func:`lt_data.parallel.map_samples`."""
@@ -303,7 +303,7 @@ def stats_fingerprint(work: str | Path) -> str:
 
 
 def run_stats(layout: Layout, out: str | Path, *, workers: int | None = None, skip_bad: bool = False,
-              progress: bool = True, backend: str = "processes", scheduler: str | None = None,
+              progress: bool = True, backend: Backend = "processes", scheduler: str | None = None,
               storage_options: dict | None = None) -> ClassStats:
     """The ``stats`` stage: count and write to ``out`` (a path or URL, written with ``storage_options``).
     Returns the statistics."""

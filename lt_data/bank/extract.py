@@ -8,7 +8,7 @@ the area and the class.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Literal
 
 import numpy as np
 
@@ -101,7 +101,7 @@ def scan_components(label: np.ndarray, classes: Iterable[int], *, min_area: int 
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
-def choose_objects(rows: np.ndarray, max_per_class: int | None, choose: str = DEFAULT_CHOOSE,
+def choose_objects(rows: np.ndarray, max_per_class: int | None, choose: Literal["uniform", "largest"] = DEFAULT_CHOOSE,
                    seed: int = 0) -> np.ndarray:
     """Which candidate objects to keep, at most ``max_per_class`` per class.
 

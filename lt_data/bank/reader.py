@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class TailBank(StoreReader):
 
     DIR, SCHEMA, SCHEMA_VERSION, COMMAND = BANK_DIR, SCHEMA, SCHEMA_VERSION, "bank build"
 
-    def __init__(self, url: str, *, storage_options: dict | None = None, mode: str = "auto",
+    def __init__(self, url: str, *, storage_options: dict | None = None, mode: Literal["auto", "mmap", "memory", "zarr"] = "auto",
                  max_memory_bytes: int = DEFAULT_MAX_MEMORY):
         if mode not in READ_MODES:
             raise ValueError(f"mode must be one of {READ_MODES}, got {mode!r}")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import LtDataError
+from ..names import PasteMode
 from ..paste import PastePlan, paste
 
 CHANNEL_ORDERS = ("rgb", "bgr")
@@ -52,7 +53,7 @@ class ImagePaste:
     ``channel_order``: that of the images handed in (the bank stores RGB).
     """
 
-    def __init__(self, mode: str, work: str | Path, paste_args: dict | None = None, *, crop_size=None,
+    def __init__(self, mode: PasteMode, work: str | Path, paste_args: dict | None = None, *, crop_size=None,
                  channel_order: str = "rgb"):
         from ..augment import work_planner
 

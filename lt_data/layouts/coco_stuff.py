@@ -19,6 +19,7 @@ import json
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -36,7 +37,7 @@ UNLABELED = 255
 class COCOStuffLayout(Layout):
     name = "coco_stuff164k"
 
-    def __init__(self, root: str | Path, split: str = "train2017", *, source: str = "auto"):
+    def __init__(self, root: str | Path, split: str = "train2017", *, source: Literal["auto", "trainids", "png", "json"] = "auto"):
         super().__init__(root, split)
         self.folder = SPLITS.get(split, split)
         if source not in SOURCES:
