@@ -161,8 +161,9 @@ def preview(
     seed: int = typer.Option(0, "--seed", help="Seed of the batches, crops and pastes (the training run's seed "
                              "draws the same first batches)."),
     set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="A paste argument as key=value (JSON values), e.g. "
-                                   "sample_ratio=0.3, resize_ratio=0.5, prob=0.5; default: the dose derived "
-                                   "from the data, as in training."),
+                                   "sample_ratio=0.3, resize_ratio=0.5, prob=0.5, placement=prior (objects "
+                                   "where their class appears in the data); default: the dose derived from "
+                                   "the data, as in training."),
 ):
     """Draw training batches before and after pasting, labels overlaid, pasted objects outlined;
     prints the paste dose and the share of the pixels it pasted."""
