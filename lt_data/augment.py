@@ -107,6 +107,8 @@ class MemoryBankPaste:
             if density.ndim != 3 or len(density) != self.num_classes or density.shape[1] != density.shape[2]:
                 raise ValueError(f"placement 'prior' needs prior densities of shape ({self.num_classes}, G, G) "
                                  f"(lt_data.spatial.spatial_prior), got {density.shape}")
+            if not (np.isfinite(density).all() and (density >= 0).all()):
+                raise ValueError("placement 'prior' needs finite, non-negative prior densities")
             self.prior = density
 
     def _position(self, c: int, nh: int, nw: int, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
@@ -277,6 +279,10 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
         options = {k: v for k, v in dose.args.items() if k != "tail"}
     if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
         options["resize_ratio"] = tuple(options["resize_ratio"])
+    if mode == "bank" and options.get("placement", "uniform") not in PLACEMENTS:
+        raise LtDataError(f"bank paste option placement must be one of {', '.join(PLACEMENTS)}, got "
+                          f"{options['placement']!r}")
+    shown = {k: v for k, v in options.items() if k != "prior"}  # a prior's densities are no message
     if mode == "bank" and options.get("placement") == "prior" and options.get("prior") is None:
         from .spatial import spatial_prior
 
@@ -284,6 +290,6 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
     try:
         planner = (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
     except (TypeError, ValueError) as e:
-        raise LtDataError(f"{mode} paste options {options}: {e}") from None
+        raise LtDataError(f"{mode} paste options {shown}: {e}") from None
     planner.dose = dose
     return planner

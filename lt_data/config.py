@@ -7,7 +7,7 @@ comes from the data unless ``paste_args`` sets it (:mod:`lt_data.dose`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .errors import LtDataError
@@ -100,7 +100,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Refuse (LtDataError naming the option) values that cannot train, before anything is built."""
-        from .dose import STORES
+        from .names import STORES
 
         def bad(key: str, expected: str):
             raise LtDataError(f"training option {key} must be {expected}, got {getattr(self, key)!r}")
@@ -166,13 +166,13 @@ def schedule_warning(cfg: TrainConfig) -> str | None:
     return None
 
 
-def option_help(width: int | None = None) -> str:
+def option_help() -> str:
     """Every training option with its default and meaning, one per line: ``key (default): help``."""
     lines = []
     for f in fields(TrainConfig):
         if f.name == "work":
             default = "required"
-        elif f.default_factory is not field().default_factory:  # a dict
+        elif f.default_factory is not MISSING:  # a dict
             default = "{}"
         else:
             default = "null" if f.default is None else (str(f.default).lower() if isinstance(f.default, bool)
@@ -185,4 +185,4 @@ def option_help(width: int | None = None) -> str:
 def default(key: str):
     """The default of training option ``key``."""
     f = TrainConfig.__dataclass_fields__[key]
-    return f.default
+    return f.default_factory() if f.default_factory is not MISSING else f.default

@@ -219,7 +219,6 @@ def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: Li
     return out
 
 
-
 def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tuple[int, int] | None = None,
                    buckets_from: str | Path | None = None, workers: int = 0, batch_size: int = 4,
                    progress: bool = False, distributed: bool = False) -> dict:
@@ -233,8 +232,7 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
     from torch.utils.data import DataLoader, Subset
 
     from .buckets import load_buckets
-    from .dataset import CarryErrors, PasteCollate, SegmentationDataset, raise_carried
-    from .dataset import normalize
+    from .dataset import CarryErrors, PasteCollate, SegmentationDataset, normalize, raise_carried
     from .devices import rank_and_world
     from .metrics import ConfusionMatrix
     from .outputs import match
@@ -335,5 +333,6 @@ def split_work(train_work: str | Path, split: str, out: str | Path, *, workers: 
     layout = get_layout(d["layout"], d["root"], split, **d.get("options", {}))
     run_stats(layout, out, workers=workers, progress=progress)
     return out
+
 
 __all__ = ["PRED_IDS", "evaluate_checkpoint", "evaluate_model", "evaluate_predictions", "index_predictions", "split_work"]

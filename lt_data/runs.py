@@ -82,6 +82,16 @@ def _show(value) -> str:
     return text if len(text) <= 48 else text[:45] + "..."
 
 
+def _same_input(key: str, old, new) -> bool:
+    """Paths are recorded as typed; one directory reached through a symlink or another spelling is
+    the same input (its statistics' fingerprint is compared too)."""
+    if old == new:
+        return True
+    if key in ("work", "val_work") and isinstance(old, str) and isinstance(new, str):
+        return os.path.realpath(old) == os.path.realpath(new)
+    return False
+
+
 def resume_conflicts(saved: dict, current: dict, step: int) -> list[str]:
     """What in ``current`` (a :func:`run_record`) differs from a checkpoint's record at ``step`` and
     forbids resuming it, as ``key old → new`` phrases; empty when the run may be resumed."""
@@ -91,7 +101,7 @@ def resume_conflicts(saved: dict, current: dict, step: int) -> list[str]:
     out = [f"{k} {_show(old.get(k))} → {_show(new.get(k))}" for k in sorted(set(old) | set(new))
            if k not in OPERATIONAL | AS_INPUTS | {"steps"} and old.get(k) != new.get(k)]
     out += [f"{k} {_show(saved['inputs'].get(k))} → {_show(v)}" for k, v in current["inputs"].items()
-            if saved["inputs"].get(k) != v]
+            if not _same_input(k, saved["inputs"].get(k), v)]
     old_args, new_args = ((r.get("paste") or {}).get("args") for r in (saved, current))
     if "paste" in saved and old_args != new_args:  # a derived dose moves when its rule or the store changes
         out.append(f"paste dose {_show(old_args)} → {_show(new_args)}")

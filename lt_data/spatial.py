@@ -9,7 +9,11 @@ that hold the class. Every image weighs the same whatever its size; a class's gr
 normalised to sum to 1, the probability that one of its pixels lies in that cell.
 
 ``MemoryBankPaste(placement="prior")`` draws a pasted object's centre from its class's grid
-(uniformly inside the cell), and the report draws the grids as heat maps.
+(uniformly inside the cell), and the report draws the grids as heat maps. The prior is of whole
+frames; training places objects in crops of rescaled frames, so there it holds approximately: well
+for crops that keep most of the frame, loosely for small crops of large frames. The prior is read
+from the labels each time a planner is built (CamVid: about a second; COCO-Stuff: 16 label maps
+per class, a few thousand).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ GRID = 16
 PER_CLASS = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SpatialPrior:
     """``density (K, G, G)`` float64: per class, the probability that one of its pixels lies in each
     cell (rows top to bottom), summing to 1, all zeros for a class no image read contains;
@@ -31,6 +35,9 @@ class SpatialPrior:
 
     density: np.ndarray
     images: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"SpatialPrior({len(self.density)} classes, {self.grid}x{self.grid} grid)"
 
     @property
     def grid(self) -> int:
@@ -67,8 +74,9 @@ def cell_shares(label: np.ndarray, num_classes: int, grid: int) -> np.ndarray:
     lab = np.minimum(label.reshape(-1).astype(np.int64), num_classes)  # out-of-table → one spare bin
     g2 = grid * grid
     hist = np.bincount(lab * g2 + cell, minlength=(num_classes + 1) * g2)[: num_classes * g2]
-    size = np.bincount(cell, minlength=g2).astype(np.float64)
-    return (hist.reshape(num_classes, g2) / size).reshape(num_classes, grid, grid)
+    size = np.bincount(cell, minlength=g2).astype(np.float64)  # 0 for the cells of an image smaller than the grid
+    shares = np.divide(hist.reshape(num_classes, g2), size, out=np.zeros((num_classes, g2)), where=size > 0)
+    return shares.reshape(num_classes, grid, grid)
 
 
 def spatial_prior(work: str | Path, *, grid: int = GRID, per_class: int = PER_CLASS,

@@ -119,7 +119,7 @@ def test_choice_options_are_the_registries():
     from lt_data.parallel import BACKENDS
     from lt_data.sampling import SAMPLERS
 
-    pairs = {cli.LayoutName: tuple(LAYOUTS), cli.PasteMode: ("none", *STORES), cli.PreviewMode: tuple(STORES),
+    pairs = {cli.LayoutName: tuple(LAYOUTS), cli.TrainPaste: ("none", *STORES), cli.PasteMode: tuple(STORES),
              cli.SamplerName: SAMPLERS, cli.BucketRule: RULES, cli.Backend: BACKENDS, cli.CocoSource: SOURCES,
              cli.Choose: tuple(CHOOSE), cli.PredIds: tuple(PRED_IDS)}
     for lit, names in pairs.items():

@@ -85,3 +85,20 @@ def test_placement_options_are_checked(tiny_copy):
     planner = work_planner("bank", tiny_copy, placement="prior")
     assert planner.prior.shape[0] == planner.num_classes and planner.dose.args["placement"] == "prior"
     assert "placement=prior (explicit)" in planner.dose.describe()
+
+
+def test_cell_shares_of_an_image_smaller_than_the_grid_have_no_nan():
+    s = cell_shares(np.zeros((8, 20), np.uint8), 3, 16)
+    assert np.isfinite(s).all() and s[0].max() == 1.0 and s[1:].sum() == 0
+
+
+def test_bad_priors_and_options_are_one_short_line(tiny_copy):
+    bank = work_planner("bank", tiny_copy, derive=False).bank
+    k = bank.table.num_classes
+    for bad in (np.full((k, 2, 2), -1.0), np.full((k, 2, 2), np.nan)):
+        with pytest.raises(ValueError, match="finite, non-negative"):
+            MemoryBankPaste(bank, placement="prior", prior=bad)
+    with pytest.raises(LtDataError) as e:
+        work_planner("bank", tiny_copy, placement="prior", bogus=1)
+    assert "bogus" in str(e.value) and "density" not in str(e.value) and "\n" not in str(e.value)
+    assert len(str(e.value)) < 300

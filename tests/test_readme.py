@@ -87,3 +87,10 @@ def test_readme_references_are_the_reports():
     for cited in ("AUCSeg", "PAT", "DAFormer", "LVIS", "VIPriors"):
         assert cited in body
     assert sum(1 for line in body.splitlines() if re.match(r"\d+\. ", line)) == len(REFERENCES)
+
+
+def test_readme_code_fences_open_and_close_on_their_own_lines():
+    fences = [line for line in (REPO / "README.md").read_text().splitlines() if line.lstrip().startswith("```")]
+    assert len(fences) % 2 == 0 and len(fences) >= 6
+    assert all(f == "```" for f in fences[1::2]), fences[1::2]  # a closing fence holds nothing else
+    assert all(re.fullmatch(r"```[a-z]*", f) for f in fences[0::2]), fences[0::2]

@@ -98,12 +98,17 @@ def test_resume_with_other_statistics_or_work_directory_is_refused(tiny_copy, tm
 
     run = tmp_path / "run"
     assert _train(tiny_copy, "--steps", "2", "--run-dir", str(run)).exit_code == 0
+    link = tmp_path / "link"  # the same directory through a symlink is the same input: resumed
+    link.symlink_to(tiny_copy)
+    res = _train(link, "--steps", "3", "--run-dir", str(run))
+    assert res.exit_code == 0, res.output
+    assert _logged_steps(run) == [1, 2, 3]
     other = tmp_path / "moved"
     shutil.copytree(tiny_copy, other)
-    _refused(_train(other, "--steps", "3", "--run-dir", str(run)), "work")
+    _refused(_train(other, "--steps", "4", "--run-dir", str(run)), "work")
     root = generate_street_scenes(tmp_path / "data2", num_train=8, num_val=0, size=(96, 64), seed=7, progress=False)
     run_stats(get_layout("folder", root, "train"), tiny_copy, workers=1, progress=False)
-    _refused(_train(tiny_copy, "--steps", "3", "--run-dir", str(run)), "statistics")
+    _refused(_train(tiny_copy, "--steps", "4", "--run-dir", str(run)), "statistics")
 
 
 def test_default_run_directory_is_named_after_the_recipe(tmp_path):

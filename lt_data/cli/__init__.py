@@ -13,7 +13,7 @@ import typer
 
 from .data import buckets, export, report, stats
 from .exits import main
-from .options import (Backend, BucketRule, Choose, CocoSource, LayoutName, PasteMode, PredIds, PreviewMode,
+from .options import (Backend, BucketRule, Choose, CocoSource, LayoutName, PasteMode, PredIds, TrainPaste,
                       SamplerName)
 from .paths import _local_paths_only
 from .pipelines import demo, run
@@ -21,7 +21,7 @@ from .stores import bank_build, bank_info, bank_show, cutmix_build, preview
 from .training import TRAIN_EPILOG, compare, evaluate, train
 
 __all__ = ["app", "bank_app", "cutmix_app", "main", "Backend", "BucketRule", "Choose", "CocoSource", "LayoutName",
-           "PasteMode", "PredIds", "PreviewMode", "SamplerName"]
+           "PasteMode", "PredIds", "SamplerName", "TrainPaste"]
 
 
 def _references_help() -> str:

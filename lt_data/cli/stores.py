@@ -11,7 +11,7 @@ import typer
 
 from ..errors import BadInput, LtDataError, show_path
 from .exits import _user_errors
-from .options import BACKEND_HELP, SCHEDULER_HELP, STORAGE_HELP, Backend, Choose, PreviewMode, _parse_set
+from .options import BACKEND_HELP, SCHEDULER_HELP, STORAGE_HELP, Backend, Choose, PasteMode, _parse_set
 from .paths import _storage, _where
 
 
@@ -151,7 +151,7 @@ def cutmix_build(
 
 def preview(
     work: Path = typer.Argument(..., metavar="WORK", help="Work directory with buckets.json and bank.zarr / cutmix.zarr."),
-    mode: PreviewMode = typer.Option("bank", "--mode", help="Paste from the memory bank or the tail cutmix store."),
+    mode: PasteMode = typer.Option("bank", "--mode", help="Paste from the memory bank or the tail cutmix store."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="PNG", help="PNG file to write.",
                                        show_default="WORK/preview-MODE.png"),
     batches: int = typer.Option(2, "--batches", help="Training batches drawn (rows: batches x batch size)."),

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import BadInput, LtDataError
 from .exits import _user_errors
-from .options import (ALLOW_CODE_HELP, JSON_HELP, TRUST_HELP, PasteMode, PredIds, SamplerName, _parse_set,
+from .options import (ALLOW_CODE_HELP, JSON_HELP, TRUST_HELP, PredIds, TrainPaste, SamplerName, _parse_set,
                       _print_json, _train_default, _train_options_help)
 
 TRAIN_EPILOG = "Training options (--set KEY=VALUE, JSON values; default in parentheses):\n\n" + _train_options_help()
@@ -27,7 +27,7 @@ def train(
     loss: Optional[str] = typer.Option(None, "--loss", metavar="LOSS", help="e.g. ce, pat, '1*auc+ce' (AUCSeg's "
                                        "recipe with --paste bank; 4*auc+ce for ADE20K), focal, cb, ldam, blv",
                                        show_default=_train_default("loss")),
-    paste: Optional[PasteMode] = typer.Option(None, "--paste", help="Online tail pasting; its dose is derived from "
+    paste: Optional[TrainPaste] = typer.Option(None, "--paste", help="Online tail pasting; its dose is derived from "
                                               "the data unless --set paste_args={...} sets it.",
                                               show_default=_train_default("paste")),
     sampler: Optional[SamplerName] = typer.Option(None, "--sampler", help="Image sampling: rcs (DAFormer's rare "
@@ -58,9 +58,7 @@ def train(
     with _user_errors():
         opts: dict = {}
         if pipeline is not None:
-            from ..pipeline import load_pipeline
-
-            from ..pipeline import check_code
+            from ..pipeline import check_code, load_pipeline
 
             pipe = load_pipeline(pipeline, work=work)
             opts = {"work": str(pipe.work), **pipe.stages.get("train", {})}
