@@ -112,21 +112,31 @@ def _legend(shown: set[int], ignore: bool, pasted: bool, colors: np.ndarray, nam
     return legend(legend_entries(shown, ignore, pasted, colors, names), width, px, title="classes:")
 
 
+def compose(grids: list[np.ndarray], shown: set[int], ignore: bool, pasted: bool, colors: np.ndarray,
+            names: list[str] | None, px: int, *, titles: bool = True, legend: bool = True) -> np.ndarray:
+    """One picture of batch grids (:func:`batch_rows`) one under another, a white gap between them;
+    with ``titles`` the column titles once on top, with ``legend`` and ``names`` one legend below
+    naming the colour of every class shown."""
+    from .raster import title_band
+
+    width = grids[0].shape[1]
+    gap = np.full((max(6, px // 2), width, 3), 255, np.uint8)
+    parts = [title_band(list(COLUMN_TITLES), width // 4, px + 2)] if titles else []
+    for k, g in enumerate(grids):
+        parts += [gap, g] if k else [g]
+    if legend and names is not None:
+        parts.append(_legend(shown, ignore, pasted, colors, names, width, px))
+    return np.concatenate(parts, 0)
+
+
 def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, colors: np.ndarray,
                  names: list[str] | None = None, *, titles: bool = True, legend: bool = True) -> np.ndarray:
     """(T + B·(H+2) + L, 4·(W+2), 3) uint8 grid: image | labels | pasted image | pasted labels
     (outlined), one row per image; with ``titles`` a band of column titles on top (T rows), and
     with ``legend`` and ``names`` a colour legend of the classes shown below (L rows)."""
-    from .raster import title_band
-
-    w = images.shape[3]
-    px = text_px(w)
+    px = text_px(images.shape[3])
     grid, shown, ignore, pasted = batch_rows(images, labels, plan, colors, names, px)
-    parts = [title_band(list(COLUMN_TITLES), w + 2, px + 2)] if titles else []
-    parts.append(grid)
-    if legend and names is not None:
-        parts.append(_legend(shown, ignore, pasted, colors, names, grid.shape[1], px))
-    return np.concatenate(parts, 0)
+    return compose([grid], shown, ignore, pasted, colors, names, px, titles=titles, legend=legend)
 
 
 def write_preview(work: str | Path, out: str | Path, *, mode: PasteMode = "bank", batches: int = 2, batch_size: int = 4,
@@ -176,17 +186,9 @@ def write_preview(work: str | Path, out: str | Path, *, mode: PasteMode = "bank"
             break
     if not grids:
         raise LtDataError(f"{show_path(work)}: {len(ds)} images are fewer than one preview batch of {batch_size}")
-    from .raster import title_band
-
-    width = grids[0].shape[1]
-    gap = np.full((max(6, px // 2), width, 3), 255, np.uint8)  # between batches
-    parts = [title_band(list(COLUMN_TITLES), width // 4, px + 2)]
-    for g in grids:
-        parts += [g, gap]
-    parts[-1] = _legend(shown, ignore, pasted, colors, names, width, px)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(parts, 0)).save(out)
+    Image.fromarray(compose(grids, shown, ignore, pasted, colors, names, px)).save(out)
     if echo is not None:
         echo(dose.describe())
         share = float(np.mean(shares))
