@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ def _daformer_by_hand(label_files, k):
 def test_daformer_exports_equal_an_independent_computation(camvid_root, camvid_exports):
     work, out = camvid_exports
     samples = [json.loads(line) for line in (work / "samples.jsonl").read_text().splitlines()]
-    files = [camvid_root.resolve() / s["label"] for s in samples]
+    files = [Path(os.path.abspath(camvid_root)) / s["label"] for s in samples]  # the root as typed, made absolute
     assert all(f.is_file() for f in files)
     expected_stats, expected_with_class = _daformer_by_hand(files, 11)  # CamVid labels hold 0..10, 11 = void
 
