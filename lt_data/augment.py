@@ -279,12 +279,9 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
         options = {k: v for k, v in dose.args.items() if k != "tail"}
     if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
         options["resize_ratio"] = tuple(options["resize_ratio"])
-    if mode == "bank" and options.get("placement", "uniform") not in PLACEMENTS:
-        raise LtDataError(f"bank paste option placement must be one of {', '.join(PLACEMENTS)}, got "
-                          f"{options['placement']!r}")
     shown = {k: v for k, v in options.items() if k != "prior"}  # a prior's densities are no message
     if mode == "bank" and options.get("placement") == "prior" and options.get("prior") is None:
-        from .spatial import spatial_prior
+        from .spatial import spatial_prior  # read only for the one valid value that needs it
 
         options["prior"] = spatial_prior(work)
     try:

@@ -47,20 +47,23 @@ HELP = {
 
 @dataclass
 class TrainConfig:
-    work: str                                   # stats work directory of the training split
-    run: str | None = None                      # output directory (default WORK/runs/<model>-<loss>-<paste>)
-    model: str = "deeplabv3plus_small"          # short name or package.module:callable
+    """The training options; what each means and its default: :data:`HELP` and :func:`option_help`
+    (``lt-data train --help``)."""
+
+    work: str
+    run: str | None = None
+    model: str = "deeplabv3plus_small"
     model_args: dict = field(default_factory=dict)
-    loss: str | dict = "ce"                     # e.g. "ce", "pat", "1*auc+ce" (see losses.build_loss)
-    paste: str = "none"                         # none | bank | cutmix
+    loss: str | dict = "ce"
+    paste: str = "none"
     paste_args: dict = field(default_factory=dict)
-    sampler: str = "uniform"                    # uniform | rcs | rfs (lt_data.sampling)
+    sampler: str = "uniform"
     sampler_args: dict = field(default_factory=dict)
-    val_work: str | None = None                 # stats work directory of the evaluation split
+    val_work: str | None = None
     crop_size: tuple[int, int] = (240, 320)
     scale_range: tuple[float, float] = (0.5, 1.5)
-    val_size: tuple[int, int] | None = None     # resize evaluation images (None: as stored)
-    batch_size: int = 8                         # per process (under DDP the effective batch is world × this)
+    val_size: tuple[int, int] | None = None
+    batch_size: int = 8
     steps: int = 1000
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -69,12 +72,12 @@ class TrainConfig:
     clip: float = 1.0
     workers: int = 2
     seed: int = 0
-    eval_every: int = 0                         # 0: only at the end
+    eval_every: int = 0
     log_every: int = 10
     checkpoint_every: int = 200
-    amp: bool = True                            # mixed precision (CUDA only)
+    amp: bool = True
     device: str = "auto"
-    threads: int | None = None                  # torch intra-op threads on the CPU
+    threads: int | None = None
 
     def __post_init__(self):
         for key in ("work", "run", "val_work"):

@@ -58,10 +58,9 @@ class BankPaste(A.DualTransform):
         super().__init__(p=p)
         self.work = str(work)
         self.paste_args = dict(paste_args or {})
-        self.crop_size = None if crop_size is None else tuple(crop_size) if not isinstance(crop_size, int) \
-            else (crop_size, crop_size)
         self.channel_order = channel_order
         self.core = ImagePaste("bank", work, self.paste_args, crop_size=crop_size, channel_order=channel_order)
+        self.crop_size = self.core.crop_size
 
     @property
     def dose(self):

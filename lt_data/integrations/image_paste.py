@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from ..errors import LtDataError
-from ..names import PasteMode
+from ..names import STORES, PasteMode
 from ..paste import PastePlan, paste
 
 CHANNEL_ORDERS = ("rgb", "bgr")
-MODES = ("bank", "cutmix")
 # label dtypes the kernel works on directly; others (uint16, uint32, ...) go through int64 and back
 _TORCH_LABEL_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.int32, np.int64)}
 
@@ -57,8 +56,8 @@ class ImagePaste:
                  channel_order: str = "rgb"):
         from ..augment import work_planner
 
-        if mode not in MODES:
-            raise LtDataError(f"paste mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode not in STORES:
+            raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
         order = str(channel_order).lower()
         if order not in CHANNEL_ORDERS:
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
