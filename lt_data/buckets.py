@@ -47,9 +47,8 @@ from . import __version__
 from .classes import ClassTable, class_ids_problem, load_manifest
 from .errors import ArtifactError, LtDataError, show_path
 from .io import atomic_write_json, file_sha256, read_json
-from .names import BUCKET_NAMES
+from .names import BUCKET_NAMES, BUCKETS_FILE
 
-BUCKETS_FILE = "buckets.json"
 HEAD, MIDDLE, TAIL = 0, 1, 2
 Rule = Literal["share", "rank", "images", "preset", "list"]
 RULES = ("share", "rank", "images", "preset", "list")

@@ -55,8 +55,8 @@ import numpy as np
 from . import __version__
 from .errors import LtDataError, show_path
 from .io import atomic_write_bytes, atomic_write_json
+from .names import EXPORTS_DIR
 
-EXPORTS_DIR = "exports"
 SAMPLE_CLASS_STATS_FILE = "sample_class_stats.json"
 SAMPLE_CLASS_STATS_DICT_FILE = "sample_class_stats_dict.json"
 SAMPLES_WITH_CLASS_FILE = "samples_with_class.json"

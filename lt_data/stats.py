@@ -39,11 +39,7 @@ from .layouts.base import unknown_values_problem
 from .parallel import Backend, map_samples, resolve_workers
 from .artifacts import lock, output_dir
 
-SAMPLES_FILE = "samples.jsonl"
-DATASET_FILE = "dataset.json"
-COUNTS_FILE = "pixel_counts.npy"
-IGNORED_FILE = "ignored_pixels.npy"
-CLASS_STATS_FILE = "class_stats.json"
+from .names import CLASS_STATS_FILE, COUNTS_FILE, DATASET_FILE, IGNORED_FILE, SAMPLES_FILE, STATS_FILES
 
 
 @dataclass
@@ -216,9 +212,6 @@ def write_stats(stats: ClassStats, work: str | Path, *, seconds: float | None = 
         summary["seconds"] = seconds
         atomic_write_json(work / CLASS_STATS_FILE, summary)
     return work
-
-
-STATS_FILES = (SAMPLES_FILE, DATASET_FILE, COUNTS_FILE, IGNORED_FILE, CLASS_STATS_FILE)
 
 
 def check_stats_dir(work: Path) -> None:

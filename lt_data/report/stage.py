@@ -11,6 +11,7 @@ from ..artifacts import check_replaceable, replace_dir
 from ..buckets import BUCKETS_FILE, compute_buckets, load_buckets
 from ..errors import LtDataError
 from ..io import atomic_write_json, atomic_write_text, read_json
+from ..names import REPORT_DIR
 from ..plots import render, write_figures
 from .data import add_eval, bank_data, exposure_rows, report_data
 from .figures import CONTACT_SHEET, build_figures, contact_sheet_png
@@ -18,7 +19,6 @@ from .html import render_html
 from .markdown import render_markdown
 from .views import spatial_data
 
-REPORT_DIR = "report"
 REPORT_SCHEMA = "lt-data/report"
 
 
