@@ -217,11 +217,11 @@ def test_recipes_group_by_everything_but_seed_and_operational_options(tmp_path):
 
     runs = load_runs(paths)
     groups = group_runs(runs)
-    assert [[runs[i].name for i in g["runs"]] for g in groups] == [["a0", "a1"], ["b0", "b1"], ["c0"]]
-    assert groups[0]["name"] == "ce (lr=0.001)" and groups[1]["name"] == "ce (lr=0.01)" and groups[2]["name"] == "c0"
+    assert [[runs[i].name for i in g.runs] for g in groups] == [["a0", "a1"], ["b0", "b1"], ["c0"]]
+    assert groups[0].name == "ce (lr=0.001)" and groups[1].name == "ce (lr=0.01)" and groups[2].name == "c0"
     # a metrics file without a run record is a group of its own, even with the same numbers
     bare = [Run(name=f"m{i}", path=f"m{i}.json", metrics=metrics(CE[0]), record=None) for i in range(2)]
-    assert [g["runs"] for g in group_runs(bare)] == [[0], [1]]
+    assert [g.runs for g in group_runs(bare)] == [[0], [1]]
 
 
 def _cli(args):
@@ -369,4 +369,4 @@ def test_runs_with_other_derived_doses_are_other_recipes(tmp_path):
                            "source": {"sample_ratio": "rule"}, "figures": {}}
         (p / "config.json").write_text(json.dumps(record))
     groups = group_runs(load_runs(paths))
-    assert [g["runs"] for g in groups] == [[0, 1], [2, 3]]
+    assert [g.runs for g in groups] == [[0, 1], [2, 3]]

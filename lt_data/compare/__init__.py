@@ -17,7 +17,7 @@ runs it is over. Deltas are a group's mean minus the baseline group's mean, in I
 One module per concept, all pure functions but the stage, none importing torch:
 
 - :mod:`~lt_data.compare.runs`: :func:`load_runs` (read and check), :class:`Run`, :func:`group_runs`
-  (recipes);
+  (recipes, a :class:`RunGroup` each);
 - :mod:`~lt_data.compare.stats`: :func:`mean_std`, :func:`compare_data` (every number, the content of
   ``compare.json``);
 - :mod:`~lt_data.compare.tables`: numbers as cells and the summary rows, shared by the renderers;
@@ -31,12 +31,12 @@ from .figures import FIGURES, plot_bucket_miou, plot_per_class
 from .html import render_html
 from .latex import TABLES, TEX_STD_NOTE, render_latex, tex_escape
 from .markdown import render_markdown
-from .runs import LABEL_KEYS, NOT_RECIPE, Run, group_runs, load_run, load_runs
+from .runs import LABEL_KEYS, NOT_RECIPE, Run, RunGroup, group_runs, load_run, load_runs
 from .stage import format_summary, write_comparison
 from .stats import COMPARE_SCHEMA, MEASURE_LABELS, MEASURES, class_order, compare_data, mean_std
 from .tables import STD_NOTE, SUMMARY_HEADER, summary_rows
 
-__all__ = ["COMPARE_SCHEMA", "FIGURES", "LABEL_KEYS", "MEASURES", "MEASURE_LABELS", "NOT_RECIPE", "Run",
+__all__ = ["COMPARE_SCHEMA", "FIGURES", "LABEL_KEYS", "MEASURES", "MEASURE_LABELS", "NOT_RECIPE", "Run", "RunGroup",
            "STD_NOTE", "SUMMARY_HEADER", "TABLES", "TEX_STD_NOTE", "class_order", "compare_data", "format_summary",
            "group_runs", "load_run", "load_runs", "mean_std", "plot_bucket_miou", "plot_per_class", "render_html",
            "render_latex", "render_markdown", "summary_rows", "tex_escape", "write_comparison"]

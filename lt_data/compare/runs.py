@@ -6,14 +6,14 @@ Inputs are ``metrics.json`` files (what ``lt-data evaluate`` and the trainer wri
 run's *recipe* is its ``config.json`` record without what does not define the experiment: the seed,
 the run directory and the options that only change how a run is carried out
 (:data:`lt_data.runs.OPERATIONAL`); the training and evaluation data count by their statistics
-fingerprints, not their paths. Runs of one recipe form one group (:func:`group_runs`); a metrics file
-without a ``config.json`` beside it is a group of its own."""
+fingerprints, not their paths. Runs of one recipe form one group (:func:`group_runs`, a
+:class:`RunGroup` each); a metrics file without a ``config.json`` beside it is a group of its own."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ArtifactError, LtDataError, show_path
@@ -157,42 +157,51 @@ def load_runs(paths: list[str | Path], names: list[str] | None = None) -> list[R
 
 # ---- recipes -------------------------------------------------------------------------------------
 
-def group_runs(runs: list[Run]) -> list[dict]:
-    """Runs of one recipe together, in the order of first appearance:
-    ``[{"name", "runs": [indices], "recipe": dict | None}]``. A group of one run is named after the
-    run; a group of several after its recipe: the model, loss, paste and sampler values that differ
-    between the groups (the loss when none differ), with any other option that tells two groups of
-    one such name apart appended."""
-    groups: list[dict] = []
-    by_key: dict[str, dict] = {}
+@dataclass(frozen=True)
+class RunGroup:
+    """Runs of one recipe: its display name, the runs' indices in the list grouped, and the recipe
+    (None for a metrics file without a run record, a group of its own)."""
+
+    name: str
+    runs: list[int]
+    recipe: dict | None
+
+
+def group_runs(runs: list[Run]) -> list[RunGroup]:
+    """Runs of one recipe together, in the order of first appearance. A group of one run is named
+    after the run; a group of several after its recipe: the model, loss, paste and sampler values
+    that differ between the groups (the loss when none differ), with any other option that tells two
+    groups of one such name apart appended."""
+    members: dict[str, list[int]] = {}  # recipe key → run indices, keys in the order of first appearance
+    recipes: dict[str, dict | None] = {}
     for i, r in enumerate(runs):
         recipe = r.recipe()
         key = json.dumps(recipe, sort_keys=True, default=str) if recipe is not None else f"run:{i}"
-        if key not in by_key:
-            by_key[key] = {"runs": [], "recipe": recipe}
-            groups.append(by_key[key])
-        by_key[key]["runs"].append(i)
-    multi = [g for g in groups if len(g["runs"]) > 1]
-    varying = [k for k in LABEL_KEYS if len({json.dumps(g["recipe"].get(k), sort_keys=True) for g in multi}) > 1]
-    for g in groups:
-        g["name"] = runs[g["runs"][0]].name if len(g["runs"]) == 1 else _recipe_label(g["recipe"], varying)
-    names: dict[str, list[dict]] = {}
-    for g in groups:
-        names.setdefault(g["name"], []).append(g)
+        recipes.setdefault(key, recipe)
+        members.setdefault(key, []).append(i)
+    multi = [recipes[key] for key, idx in members.items() if len(idx) > 1]
+    varying = [k for k in LABEL_KEYS if len({json.dumps(rec.get(k), sort_keys=True) for rec in multi}) > 1]
+    groups = [RunGroup(name=runs[idx[0]].name if len(idx) == 1 else _recipe_label(recipes[key], varying),
+                       runs=idx, recipe=recipes[key]) for key, idx in members.items()]
+    names: dict[str, list[int]] = {}
+    for j, g in enumerate(groups):
+        names.setdefault(g.name, []).append(j)
     for clash in (v for v in names.values() if len(v) > 1):
-        recipes = [g["recipe"] or {} for g in clash]
-        keys = sorted({k for rec in recipes for k in rec if len({json.dumps(x.get(k), sort_keys=True)
-                                                                   for x in recipes}) > 1})
-        for g in clash:
-            if g["recipe"] and len(g["runs"]) > 1:
-                g["name"] += " (" + ", ".join(f"{k}={json.dumps(g['recipe'].get(k))}" for k in keys) + ")"
+        clashing = [groups[j].recipe or {} for j in clash]
+        keys = sorted({k for rec in clashing for k in rec if len({json.dumps(x.get(k), sort_keys=True)
+                                                                    for x in clashing}) > 1})
+        for j in clash:
+            g = groups[j]
+            if g.recipe and len(g.runs) > 1:
+                groups[j] = replace(g, name=g.name + " (" + ", ".join(f"{k}={json.dumps(g.recipe.get(k))}"
+                                                                      for k in keys) + ")")
     seen: dict[str, int] = {}
-    for g in groups:  # still equal (runs named like a recipe): number them
-        if g["name"] in seen:
-            seen[g["name"]] += 1
-            g["name"] += f" #{seen[g['name']]}"
+    for j, g in enumerate(groups):  # still equal (runs named like a recipe): number them
+        if g.name in seen:
+            seen[g.name] += 1
+            groups[j] = replace(g, name=f"{g.name} #{seen[g.name]}")
         else:
-            seen[g["name"]] = 1
+            seen[g.name] = 1
     return groups
 
 
@@ -213,4 +222,4 @@ def _recipe_label(recipe: dict, keys: list[str]) -> str:
     return " · ".join(parts)
 
 
-__all__ = ["LABEL_KEYS", "NOT_RECIPE", "Run", "group_runs", "load_run", "load_runs"]
+__all__ = ["LABEL_KEYS", "NOT_RECIPE", "Run", "RunGroup", "group_runs", "load_run", "load_runs"]

@@ -47,11 +47,11 @@ def compare_data(runs: list[Run], baseline: str | None = None) -> dict:
     if baseline is None:
         base = groups[0]
     else:
-        base = next((g for g in groups if g["name"] == baseline), None) or next(
-            (g for g in groups for i in g["runs"] if runs[i].name == baseline), None)
+        base = next((g for g in groups if g.name == baseline), None) or next(
+            (g for g in groups for i in g.runs if runs[i].name == baseline), None)
         if base is None:
             raise LtDataError(f"--baseline {baseline}: no such run or recipe; runs: "
-                              f"{', '.join(r.name for r in runs)}; recipes: {', '.join(g['name'] for g in groups)}")
+                              f"{', '.join(r.name for r in runs)}; recipes: {', '.join(g.name for g in groups)}")
     ref = runs[0].metrics["per_class"]
     k = len(ref)
     notes = []
@@ -78,11 +78,11 @@ def compare_data(runs: list[Run], baseline: str | None = None) -> dict:
 
     out_groups = []
     for g in groups:
-        members = [runs[i] for i in g["runs"]]
+        members = [runs[i] for i in g.runs]
         measures = {m: mean_std([r.metrics.get(m) for r in members]) for m in MEASURES}
         per_class = [mean_std([iou(r, c) for r in members]) for c in range(k)]
-        out_groups.append({"name": g["name"], "runs": [r.name for r in members], "seeds": [r.seed for r in members],
-                           "n": len(members), "recipe": g["recipe"], "baseline": g is base,
+        out_groups.append({"name": g.name, "runs": [r.name for r in members], "seeds": [r.seed for r in members],
+                           "n": len(members), "recipe": g.recipe, "baseline": g is base,
                            "measures": measures, "per_class": per_class})
     b = out_groups[groups.index(base)]
     for g in out_groups:
@@ -94,8 +94,7 @@ def compare_data(runs: list[Run], baseline: str | None = None) -> dict:
                      "gt_pixels": ref[c].get("gt_pixels")} for c in range(k)],
         "class_order": class_order(ref),
         "baseline": b["name"],
-        "runs": [{"name": r.name, "path": r.path, "group": next(g["name"] for g, src in zip(out_groups, groups)
-                                                                 if i in src["runs"]),
+        "runs": [{"name": r.name, "path": r.path, "group": next(g.name for g in groups if i in g.runs),
                   "seed": r.seed, "config": r.config,
                   **{m: r.metrics.get(m) for m in MEASURES},
                   "iou": [iou(r, c) for c in range(k)]} for i, r in enumerate(runs)],
