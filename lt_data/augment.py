@@ -268,11 +268,11 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
     The dose options you leave out (``sample_ratio``, ``resize_ratio``, ``per_image``; ``prob``) are
     derived from the data for ``crop_size`` as the trainer does (:func:`lt_data.dose.resolve_dose`;
     ``derive=False`` keeps the planner's own defaults); the resolved dose is ``planner.dose``."""
-    from .buckets import load_buckets
     from .dose import resolve_dose
+    from .workdir import WorkDir
 
     store = open_store(mode, work) if store is None else store
-    tail = load_buckets(work)["tail"] if tail is None else tail
+    tail = WorkDir.of(work).tail() if tail is None else tail
     dose = None
     if derive:
         dose = resolve_dose(mode, work, crop_size=crop_size, paste_args={**options, "tail": tail}, store=store)

@@ -38,8 +38,9 @@ Refining refined buckets starts again from the rule's buckets, so it never compo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Iterable, Literal, Mapping
 
 import numpy as np
 
@@ -47,7 +48,7 @@ from . import __version__
 from .classes import ClassTable, class_ids_problem, load_manifest
 from .errors import ArtifactError, LtDataError, show_path
 from .io import atomic_write_json, file_sha256, read_json
-from .names import BUCKET_NAMES, BUCKETS_FILE
+from .names import BUCKET_NAMES, BUCKETS_FILE, Bucket
 
 HEAD, MIDDLE, TAIL = 0, 1, 2
 Rule = Literal["share", "rank", "images", "preset", "list"]
@@ -66,6 +67,38 @@ _RULE_PARAMS = {
     "preset": {"preset", "head_share"},
     "list": {"head_classes", "tail_classes"},
 }
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """A work directory's buckets as callers use them (``WorkDir.buckets()``): the class ids of each
+    bucket, the rule that chose them, its notes and refinement. ``document`` is ``buckets.json`` as
+    written (:func:`load_buckets`), for what shows or records it whole."""
+
+    head: list[int]
+    middle: list[int]
+    tail: list[int]
+    num_classes: int
+    rule: dict
+    notes: list[str] = field(default_factory=list)
+    refine: dict = field(default_factory=dict)  # low, high, moves, ... (empty: not refined)
+    stats: str | None = None  # the fingerprint of the statistics they were computed from
+    document: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "Buckets":
+        lists = {name: [int(c) for c in doc[name]] for name in BUCKET_NAMES}
+        return cls(**lists, num_classes=int(doc["num_classes"]), rule=dict(doc.get("rule", {})),
+                   notes=list(doc.get("notes", [])), refine=dict(doc.get("refine") or {}),
+                   stats=(doc.get("source") or {}).get("stats"), document=doc)
+
+    def ids(self, name: Bucket) -> list[int]:
+        return getattr(self, name)
+
+    @property
+    def lists(self) -> dict[str, list[int]]:
+        """``{"head": ids, "middle": ids, "tail": ids}``: what :func:`lt_data.metrics.evaluate_confusion` takes."""
+        return {name: self.ids(name) for name in BUCKET_NAMES}
 
 
 # ---- pure splitting on a vector of frequencies ----------------------------------------------------
@@ -154,28 +187,6 @@ def parse_class_ids(spec: str | Iterable[int | str] | None, names: tuple[str, ..
         raise LtDataError(f"{what}: unknown class(es) {', '.join(repr(u) for u in unknown)}; give ids "
                           f"0..{len(names) - 1} or names ({shown})")
     return sorted(out)
-
-
-def select_classes(spec: str | Sequence[int] | None, table: ClassTable, work: str | Path
-                   ) -> tuple[list[int], dict]:
-    """The classes a store is built for (``--classes``): a bucket name (``tail``, ``middle``, ``head``,
-    joined with ``+``; read from ``WORK/buckets.json``, which must belong to ``work``'s statistics), or
-    ids / names as :func:`parse_class_ids` reads them. ``None`` means ``tail``.
-
-    Returns (sorted ids, record); the record says where the ids came from (for the store's attributes).
-    """
-    if spec is None:
-        spec = "tail"
-    record: dict = {"spec": spec if isinstance(spec, str) else [int(c) for c in spec]}
-    if isinstance(spec, str) and all(p.strip() in BUCKET_NAMES for p in spec.split("+")):
-        buckets = load_buckets(work)
-        ids = sorted({int(c) for name in spec.split("+") for c in buckets.get(name.strip(), [])})
-        record["buckets_fingerprint"] = file_sha256(Path(work) / BUCKETS_FILE)[:16]
-    else:
-        ids = parse_class_ids(spec, table.names, "--classes")
-    if not ids:
-        raise LtDataError(f"--classes {spec!r} selects no class (is the bucket empty?)")
-    return ids, record
 
 
 def load_preset(name: str, table: ClassTable) -> tuple[str, list[int]]:
@@ -318,11 +329,11 @@ def _fill_lists(buckets: dict) -> dict:
     return buckets
 
 
-def bucket_index(buckets: dict) -> np.ndarray:
-    """(K,) int64 bucket of each class (0 head, 1 middle, 2 tail) from a ``buckets.json`` dict."""
-    out = np.full(buckets["num_classes"], -1, dtype=np.int64)
+def bucket_index(buckets: Buckets) -> np.ndarray:
+    """(K,) int64 bucket of each class (0 head, 1 middle, 2 tail)."""
+    out = np.full(buckets.num_classes, -1, dtype=np.int64)
     for b, name in enumerate(BUCKET_NAMES):
-        out[np.asarray(buckets[name], dtype=np.int64)] = b
+        out[np.asarray(buckets.ids(name), dtype=np.int64)] = b
     if (out < 0).any():
         raise ArtifactError(f"{BUCKETS_FILE}: class(es) {np.flatnonzero(out < 0).tolist()} are in no bucket")
     return out

@@ -11,6 +11,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .errors import LtDataError
+from .names import RUNS_DIR
 from .runs import recipe_name
 
 HELP = {
@@ -87,7 +88,7 @@ class TrainConfig:
             if isinstance(getattr(self, key), list):
                 setattr(self, key, tuple(getattr(self, key)))
         if self.run is None and isinstance(self.work, str):  # validate() names a missing or bad work
-            self.run = str(Path(self.work) / "runs" / recipe_name(self.model, self.loss, self.paste, self.sampler))
+            self.run = str(Path(self.work) / RUNS_DIR / recipe_name(self.model, self.loss, self.paste, self.sampler))
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

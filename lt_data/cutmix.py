@@ -29,7 +29,7 @@ from .errors import ArtifactError, LtDataError
 from .names import CUTMIX_DIR
 from .parallel import map_samples, resolve_workers
 from .artifacts import write_store
-from .provenance import build_inputs, work_fingerprints
+from .provenance import build_inputs
 from .zarr_store import StoreReader, begin_store, create_array, finish_store, up_to_date
 
 SCHEMA = "lt-data/tail-cutmix"
@@ -114,15 +114,13 @@ def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float
     ``out`` and to a dataset root that is a URL; ``backend``/``scheduler``: see
     :func:`lt_data.parallel.map_samples`. Returns the store's path or URL.
     """
-    from .fs import is_url, join, work_dir
+    from .fs import as_path, is_local
     from .stats import open_layout
 
-    if is_url(work):  # statistics at a URL: read from a local copy; the store goes to the URL
-        with work_dir(work, storage_options) as local:
-            return build_cutmix(local, out=out if out is not None else join(work, CUTMIX_DIR), levels=levels,
-                                ratio=ratio, step=step, classes=classes, workers=workers,
-                                storage_options=storage_options, force=force, skip_bad=skip_bad, progress=progress,
-                                backend=backend, scheduler=scheduler)
+    work = as_path(work)  # a file:// URL is a local path
+    if not is_local(work):
+        raise LtDataError(f"{work}: build_cutmix reads a local work directory; for one at a URL call "
+                          "lt_data.stages.on_local_copy('cutmix', url, ...)")
 
     validate_params(levels, ratio, step)
     workers = resolve_workers(workers)
@@ -130,7 +128,7 @@ def build_cutmix(work: str | Path, *, levels: int = DEFAULT_LEVELS, ratio: float
     work, stats, ids, class_record, out = build_inputs(work, classes, out, CUTMIX_DIR)
     params = {"classes": ids, "class_source": class_record, "levels": int(levels), "ratio": float(ratio),
               "step": float(step), "box": "y0, x0, y1, x1 half-open; floor/ceil outward, clipped"}
-    fingerprints = work_fingerprints(work, stats)
+    fingerprints = work.fingerprints()
     if not force and up_to_date(out, storage_options, SCHEMA_VERSION, params, fingerprints):
         return out
 

@@ -46,10 +46,10 @@ class SegmentationDataset(Dataset):
                  scale_range: tuple[float, float] = (0.5, 2.0), flip: float = 0.5, size: tuple[int, int] | None = None,
                  seed: int = 0):
         if work is not None:
-            from .stats import load_stats, open_layout
+            from .workdir import WorkDir
 
-            stats = load_stats(work, verify=False)
-            layout = layout or open_layout(work)
+            stats = WorkDir.of(work).stats(verify=False)
+            layout = layout or WorkDir.of(work).layout()
             samples = stats.samples
         if layout is None:
             raise ValueError("SegmentationDataset needs a work directory or a layout")

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .workdir import WorkDir
 from .names import STORES, PasteMode  # paste mode → store directory (bank.zarr, cutmix.zarr)
 
 OBJECTS_PER_IMAGE = 5.0   # at least: the published designs (Cityscapes ~5 missing of 7, ADE20K / COCO-Stuff ceil(0.05 × ~120))
@@ -96,7 +97,7 @@ def open_store(mode: PasteMode, work):
 
     if mode not in STORES:
         raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
-    path = Path(work) / STORES[mode]
+    path = WorkDir.of(work).store(mode)
     store = TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
     check_store_buckets(store, work, mode)
     return store
@@ -106,17 +107,17 @@ def check_store_buckets(store, work, mode: PasteMode) -> None:
     """Refuse a store built for a bucket (``--classes tail``, the default) whose classes differ from
     that bucket in ``work``'s buckets.json now (``lt-data buckets --refine`` moved classes since):
     it would paste the old tail and never the new one. One line saying how to rebuild."""
-    from .buckets import BUCKET_NAMES, load_buckets
+    from .buckets import BUCKET_NAMES
     from .errors import ArtifactError
 
     spec = ((store.params or {}).get("class_source") or {}).get("spec")
     if not isinstance(spec, str) or not all(p.strip() in BUCKET_NAMES for p in spec.split("+")):
         return  # built for explicit classes: the user's choice
-    buckets = load_buckets(work)
-    now = sorted({int(c) for name in spec.split("+") for c in buckets.get(name.strip(), [])})
+    buckets = WorkDir.of(work).buckets()
+    now = sorted({int(c) for name in spec.split("+") for c in buckets.ids(name.strip())})
     if now != sorted(int(c) for c in store.classes):
         raise ArtifactError(f"{store.url}: built for the {spec} classes {sorted(store.classes)}, but {spec} in "
-                            f"{Path(work) / 'buckets.json'} is now {now} (refined since?); run `lt-data {mode} "
+                            f"{WorkDir.of(work).buckets_file} is now {now} (refined since?); run `lt-data {mode} "
                             f"build {work}`, which rebuilds it")
 
 
@@ -153,12 +154,8 @@ def preset_for(layout: str | None, num_classes: int) -> tuple[str, dict] | None:
 
 def published_preset(work: str | Path) -> tuple[str, dict] | None:
     """:func:`preset_for` the layout and class table of ``work``'s statistics."""
-    from .classes import ClassTable
-    from .io import read_json
-    from .stats import DATASET_FILE
-
-    dataset = read_json(Path(work) / DATASET_FILE)
-    return preset_for(dataset.get("layout"), ClassTable.from_manifest(dataset["class_table"]).num_classes)
+    wd = WorkDir.of(work)
+    return preset_for(wd.dataset.get("layout"), wd.table.num_classes)
 
 
 def canvas_size(work_stats, crop_size: tuple[int, int] | None) -> tuple[int, int]:
@@ -185,13 +182,12 @@ def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, exp
     preset for the papers' datasets, then the rule. ``bank`` (a TailBank) defaults to
     ``WORK/bank.zarr``; ``tail`` to the work directory's tail bucket."""
     from .bank import TailBank
-    from .buckets import load_buckets
-    from .stats import load_stats
 
     explicit = dict(explicit or {})
-    stats = load_stats(work, verify=False)
-    bank = TailBank.open(Path(work) / STORES["bank"]) if bank is None else bank
-    tail = load_buckets(work)["tail"] if tail is None else tail
+    wd = WorkDir.of(work)
+    stats = wd.stats(verify=False)
+    bank = TailBank.open(wd.bank) if bank is None else bank
+    tail = wd.tail() if tail is None else tail
     classes = np.array(sorted({int(c) for c in tail if bank.count(int(c)) > 0}), dtype=np.int64)
     h, w = canvas_size(stats, crop_size)
     canvas = h * w
@@ -235,14 +231,13 @@ def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, exp
 def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, explicit: dict | None = None,
                 cutmix=None, tail=None) -> Dose:
     """The tail-cutmix dose for ``work`` (module docstring); ``cutmix`` defaults to ``WORK/cutmix.zarr``."""
-    from .buckets import load_buckets
     from .cutmix import TailCutmix
-    from .stats import load_stats
 
     explicit = dict(explicit or {})
-    stats = load_stats(work, verify=False)
-    cutmix = TailCutmix.open(Path(work) / STORES["cutmix"]) if cutmix is None else cutmix
-    tail = load_buckets(work)["tail"] if tail is None else tail
+    wd = WorkDir.of(work)
+    stats = wd.stats(verify=False)
+    cutmix = TailCutmix.open(wd.cutmix) if cutmix is None else cutmix
+    tail = wd.tail() if tail is None else tail
     classes = [int(c) for c in sorted(set(tail)) if cutmix.count(int(c)) > 0]
     h, w = canvas_size(stats, crop_size)
     levels = [int(t) for t in explicit.get("levels", range(cutmix.levels + 1))]

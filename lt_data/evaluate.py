@@ -33,6 +33,7 @@ from .classes import ClassTable
 from .errors import ArtifactError, BadInput, DataError, LtDataError, build_checked, check_terminated
 from .io import atomic_write_json
 from .metrics import evaluate_confusion
+from .workdir import WorkDir
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -180,17 +181,15 @@ def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: Li
 
     Buckets come from ``buckets_from/buckets.json`` (default: ``work``'s own, when present).
     """
-    from .buckets import BUCKETS_FILE, load_buckets
     from .parallel import map_samples
-    from .stats import load_stats, open_layout
 
     if pred_ids not in PRED_IDS:
         raise LtDataError(f"--pred-ids must be one of {', '.join(PRED_IDS)}, got {pred_ids!r}")
-    work = Path(work)
-    stats = load_stats(work, verify=False)
+    work = WorkDir.of(work)
+    stats = work.stats(verify=False)
     table: ClassTable = stats.table
     k = table.num_classes  # at most 255, which the pair histogram holds (see SINGLE_PASS_CLASSES)
-    layout = open_layout(work)
+    layout = work.layout()
     samples = stats.samples
     found, bad = index_predictions(Path(pred_dir), samples, layout)
     pred_lut = None
@@ -209,9 +208,8 @@ def evaluate_predictions(pred_dir: str | Path, work: str | Path, *, pred_ids: Li
         used += 1
     if used == 0:
         raise DataError(pred_dir, "no prediction could be evaluated")
-    source = Path(buckets_from) if buckets_from is not None else work
-    buckets = load_buckets(source) if (source / BUCKETS_FILE).is_file() else None
-    out = evaluate_confusion(mat.reshape(k, k), list(table.names), buckets)
+    buckets = WorkDir.of(buckets_from if buckets_from is not None else work).buckets_or_none()
+    out = evaluate_confusion(mat.reshape(k, k), list(table.names), buckets.lists if buckets else None)
     out["split"] = {"work": str(work), "images": used}
     out["predictions"] = {"dir": str(pred_dir), "ids": pred_ids}
     out["skipped"] = [b.to_json() for b in skipped]
@@ -231,7 +229,6 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from .buckets import load_buckets
     from .dataset import CarryErrors, PasteCollate, SegmentationDataset, normalize, raise_carried
     from .devices import rank_and_world
     from .metrics import ConfusionMatrix
@@ -261,10 +258,8 @@ def evaluate_model(model: nn.Module, work: str | Path, *, device=None, size: tup
             cm.update(logits.argmax(1), labels)
     if world > 1:
         torch.distributed.all_reduce(cm.mat)
-    buckets = None
-    if buckets_from is not None and (Path(buckets_from) / "buckets.json").is_file():
-        buckets = load_buckets(buckets_from)
-    out = evaluate_confusion(cm.matrix, list(ds.table.names), buckets)
+    buckets = WorkDir.of(buckets_from).buckets_or_none() if buckets_from is not None else None
+    out = evaluate_confusion(cm.matrix, list(ds.table.names), buckets.lists if buckets else None)
     out["split"] = {"work": str(work), "images": len(ds)}
     out["confusion_matrix"] = cm.matrix.tolist()
     return out
@@ -285,7 +280,6 @@ def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | 
     from .devices import resolve_device
     from .models import build_model
     from .runs import METRICS_FILE, check_metrics_out
-    from .stats import load_stats
 
     checkpoint = Path(checkpoint)
     ckpt = loaded if loaded is not None else read_checkpoint(checkpoint, trust=trust)
@@ -300,7 +294,7 @@ def evaluate_checkpoint(checkpoint: str | Path, work: str | Path, *, out: str | 
         check_metrics_out(out)
     cfg = TrainConfig.from_dict(ckpt["config"])
     dev = resolve_device(device)
-    k = load_stats(cfg.work, verify=False).table.num_classes
+    k = WorkDir.of(cfg.work).stats(verify=False).table.num_classes
     model = build_checked(f"model {cfg.model!r} with model_args {cfg.model_args}", build_model, cfg.model, k,
                    **cfg.model_args)
     try:
@@ -324,11 +318,12 @@ def split_work(train_work: str | Path, split: str, out: str | Path, *, workers: 
     written to ``out`` (reused when already complete). Evaluation reads its samples from there."""
     from .io import read_json
     from .layouts import get_layout
-    from .stats import CLASS_STATS_FILE, DATASET_FILE, run_stats
+    from .stats import run_stats
 
     out = Path(out)
-    d = read_json(Path(train_work) / DATASET_FILE)
-    if (out / CLASS_STATS_FILE).is_file() and read_json(out / DATASET_FILE).get("split") == split:
+    d = read_json(WorkDir.of(train_work).dataset_file)
+    done = WorkDir.of(out)
+    if done.has_stats and read_json(done.dataset_file).get("split") == split:
         return out
     layout = get_layout(d["layout"], d["root"], split, **d.get("options", {}))
     run_stats(layout, out, workers=workers, progress=progress)

@@ -55,7 +55,7 @@ import numpy as np
 from . import __version__
 from .errors import LtDataError, show_path
 from .io import atomic_write_bytes, atomic_write_json
-from .names import EXPORTS_DIR
+from .names import EXPORTS_DIR  # noqa: F401 (the exports folder's name, re-exported)
 
 SAMPLE_CLASS_STATS_FILE = "sample_class_stats.json"
 SAMPLE_CLASS_STATS_DICT_FILE = "sample_class_stats_dict.json"
@@ -203,17 +203,17 @@ def write_exports(work: str | Path, *, beta: float = DEFAULT_BETA, out: str | Pa
     is not overwritten unless ``force``: the folder keeps ``.lt-data-exports.json``, the hashes of
     what lt-data wrote there."""
     from .io import file_sha256, read_json
-    from .stats import load_stats, stats_fingerprint
+    from .workdir import WorkDir
     from .artifacts import lock, output_dir
 
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
         raise LtDataError(f"beta must be a number in [0, 1), got {beta!r}")
-    work = Path(work)
-    stats = load_stats(work)
-    out = output_dir(out if out is not None else work / EXPORTS_DIR, "--out directory")
+    work = WorkDir.of(work)
+    stats = work.stats()
+    out = output_dir(out if out is not None else work.exports, "--out directory")
     scs, scs_dict, swc = _json_blocks(stats)
     weights = class_weights_of(stats, beta)
-    weights["source"] = {"stats": stats_fingerprint(work), "dataset": stats.table.dataset,
+    weights["source"] = {"stats": work.fingerprint, "dataset": stats.table.dataset,
                          "split": stats.dataset.get("split"), "tool": "lt-data", "version": __version__}
     files = {SAMPLE_CLASS_STATS_FILE: scs.encode(), SAMPLE_CLASS_STATS_DICT_FILE: scs_dict.encode(),
              SAMPLES_WITH_CLASS_FILE: swc.encode(),

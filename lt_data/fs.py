@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from .errors import LtDataError, show_path
+from .names import CLASS_STATS_FILE
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 _ALMOST_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(/?)(?!/)")  # "s3:/bucket", "file:/data", "s3:bucket"
@@ -343,7 +344,7 @@ def _download(fs, path: "FsPath", local: Path, before: dict[str, bytes]) -> None
 def _upload_changed(local: Path, path: "FsPath", before: dict[str, bytes]) -> None:
     """Upload what a stage wrote; the statistics' completion marker is removed first and written last,
     so a reader never takes a half-uploaded work directory for complete statistics."""
-    fs, marker = path.fs, "class_stats.json"
+    fs, marker = path.fs, CLASS_STATS_FILE
     changed = {f.name: f.read_bytes() for f in sorted(local.iterdir())
                if f.is_file() and not f.name.startswith(".")}
     changed = {name: data for name, data in changed.items() if before.get(name) != data}

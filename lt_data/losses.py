@@ -538,6 +538,6 @@ def build_loss(spec: str | dict, class_counts: Sequence[float] | None = None,
 def class_counts_from_stats(work: str | Path) -> torch.Tensor:
     """(K,) float64 per-class pixel counts of the training split, from the verified statistics
     (``load_stats``), never from a ``class_stats.json`` that could have been edited by hand."""
-    from .stats import load_stats
+    from .workdir import WorkDir
 
-    return torch.as_tensor(load_stats(work).pixels, dtype=torch.float64)
+    return torch.as_tensor(WorkDir.of(work).stats().pixels, dtype=torch.float64)

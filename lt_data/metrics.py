@@ -87,12 +87,11 @@ class BucketIoU(ConfusionMatrix):
     def from_work(cls, work: str | Path, *, device=None, ignore_index: int = IGNORE_INDEX) -> "BucketIoU":
         """Classes from the statistics of ``work`` (the training work directory), buckets from its
         ``buckets.json`` when there is one."""
-        from .buckets import BUCKETS_FILE, load_buckets
-        from .stats import load_stats
+        from .workdir import WorkDir
 
-        table = load_stats(work, verify=False).table
-        buckets = load_buckets(work) if (Path(work) / BUCKETS_FILE).is_file() else None
-        return cls(table.num_classes, names=table.names, buckets=buckets, ignore_index=ignore_index, device=device)
+        wd = WorkDir.of(work)
+        table, buckets = wd.table, wd.buckets_or_none()
+        return cls(table.num_classes, names=table.names, buckets=buckets.lists if buckets else None, ignore_index=ignore_index, device=device)
 
     def compute(self) -> dict:
         """``metrics.json``'s content over everything seen since the last ``reset``, on every rank."""

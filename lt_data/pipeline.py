@@ -19,7 +19,6 @@ stage's options. Stages run in the order of :data:`STAGES`; a stage runs when it
 
 from __future__ import annotations
 
-import inspect
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,8 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import LtDataError, local_path
-
-STAGES = ("generate", "stats", "buckets", "report", "export", "bank", "cutmix", "preview", "train", "evaluate")
+from .stages import NAMES as STAGES, STAGE, TABLE, Ctx
 
 
 @dataclass
@@ -117,45 +115,9 @@ def resolve_pipeline(path: str | Path) -> Path:
                       f"(shipped: {', '.join(packaged_names())})")
 
 
-# Options a stage table may hold beyond its function's keyword arguments (or instead of them).
-_STAGE_KEYS = {
-    "stats": {"workers", "skip_bad"},
-    "evaluate": {"split"},
-    # write_buckets passes these on through **params (the `lt-data buckets` flags)
-    "buckets": {"head_share", "tail_share", "head", "tail", "preset", "head_classes", "tail_classes"},
-    "generate": {"kind"},
-    "preview": {"modes"},
-}
-
-
 def stage_options(stage: str) -> set[str]:
-    """The keys a pipeline's ``[stage]`` table may hold: the stage function's keyword arguments, less
-    those the runner fills in itself (work, root, out, progress, mode)."""
-    if stage == "train":
-        from .config import TrainConfig
-
-        return set(TrainConfig.__dataclass_fields__)
-    func = None
-    if stage == "generate":
-        from .synthetic import generate_street_scenes as func
-    elif stage == "buckets":
-        from .buckets import write_buckets as func
-    elif stage == "report":
-        from .report import write_report as func
-    elif stage == "export":
-        from .exports import write_exports as func
-    elif stage == "bank":
-        from .bank import build_bank as func
-    elif stage == "cutmix":
-        from .cutmix import build_cutmix as func
-    elif stage == "preview":
-        from .preview import write_preview as func
-    keys = set(_STAGE_KEYS.get(stage, ()))
-    if func is not None:
-        params = inspect.signature(func).parameters.values()
-        keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        keys -= {"work", "root", "progress"} | ({"out", "mode", "echo"} if stage == "preview" else set())
-    return keys
+    """The keys a pipeline's ``[stage]`` table may hold (:meth:`lt_data.stages.Stage.options`)."""
+    return STAGE[stage].options()
 
 
 def packaged_pipeline(name: str) -> Path:
@@ -189,92 +151,10 @@ def run_pipeline(pipe: Pipeline, *, progress: bool = True, echo: Callable[[str],
                  allow_code: bool = False) -> dict[str, Path]:
     """Run every stage the pipeline names, in :data:`STAGES` order; returns ``{stage: output path}``.
     A pipeline that imports code (:func:`code_imports`) is refused unless ``allow_code``."""
-    from .layouts import get_layout
-    from .stats import format_table, run_stats
-
     check_code(pipe.path, pipe.stages, allow_code, echo)
-
     outputs: dict[str, Path] = {}
-    ds, st, work = pipe.dataset, pipe.stages, pipe.work
-    if "generate" in st:
-        opts = dict(st["generate"])
-        kind = opts.pop("kind", "street_scenes")
-        if kind != "street_scenes":
-            raise LtDataError(f"{pipe.path}: [generate] kind must be 'street_scenes', not {kind!r}")
-        from .synthetic import generate_street_scenes
-
-        if "size" in opts:
-            opts["size"] = tuple(opts["size"])
-        outputs["generate"] = generate_street_scenes(ds["root"], progress=progress, **opts)
-        echo(f"[generate] synthetic street scenes → {outputs['generate']}")
-
-    opts = dict(st["stats"])
-    layout = get_layout(ds["layout"], ds["root"], ds["split"], **pipe.layout_options)
-    stats = run_stats(layout, work, workers=opts.get("workers"), skip_bad=opts.get("skip_bad", False),
-                      progress=progress)
-    echo(format_table(stats))
-    outputs["stats"] = work / "class_stats.json"
-    echo(f"[stats] {stats.num_images} images → {work}/class_stats.json, pixel_counts.npy, samples.jsonl")
-
-    if "buckets" in st:
-        from .buckets import format_buckets, load_buckets, write_buckets
-
-        outputs["buckets"] = write_buckets(work, **st["buckets"])
-        echo(format_buckets(load_buckets(work)))
-        echo(f"[buckets] → {outputs['buckets']}")
-    if "report" in st:
-        from .report import write_report
-
-        outputs["report"] = write_report(work, **st["report"])
-        echo(f"[report] open {outputs['report']} in a browser")
-    if "export" in st:
-        from .exports import write_exports
-
-        outputs["export"] = write_exports(work, **st["export"])
-        echo(f"[export] DAFormer sample stats and class weights → {outputs['export']}")
-    if "bank" in st:
-        from .bank import TailBank, build_bank
-
-        outputs["bank"] = Path(build_bank(work, progress=progress, **st["bank"]))
-        bank = TailBank.open(outputs["bank"])
-        counts = ", ".join(f"{bank.table.names[c]} {bank.count(c)}" for c in bank.classes)
-        echo(f"[bank] {len(bank)} tail objects ({counts}) → {outputs['bank']}")
-    if "cutmix" in st:
-        from .cutmix import build_cutmix
-
-        outputs["cutmix"] = Path(build_cutmix(work, progress=progress, **st["cutmix"]))
-        echo(f"[cutmix] multi-level tail subsets → {outputs['cutmix']}")
-    if "preview" in st:
-        from .preview import write_preview
-
-        opts = dict(st["preview"])
-        modes = opts.pop("modes", ["bank"] if "bank" in st else ["cutmix"])
-        for mode in modes:
-            if "crop_size" in opts:
-                opts["crop_size"] = tuple(opts["crop_size"])
-            outputs[f"preview_{mode}"] = write_preview(work, work / f"preview_{mode}.png", mode=mode, **opts,
-                                                       echo=lambda m: echo(f"[preview] {m}"))
-            echo(f"[preview] {mode} pasting before/after → {outputs[f'preview_{mode}']}")
-
-    val_work = None
-    if "evaluate" in st:
-        from .evaluate import split_work
-
-        split = st["evaluate"].get("split", "val")
-        val_work = split_work(work, split, work / f"eval-{split}", progress=progress)
-    if "train" in st:
-        from .metrics import format_metrics
-        from .config import TrainConfig
-        from .train import train
-
-        opts = dict(st["train"])  # the run directory defaults to WORK/runs/<recipe>, as for `lt-data train`
-        opts.setdefault("val_work", str(val_work) if val_work else None)
-        cfg = TrainConfig.from_dict({"work": str(work), **opts})
-        metrics = train(cfg, progress=progress, echo=echo)
-        outputs["train"] = Path(cfg.run) / "checkpoint.pt"
-        echo(f"[train] {cfg.steps} steps, loss {cfg.loss}, paste {cfg.paste} → {outputs['train']}")
-        if metrics:
-            outputs["evaluate"] = Path(cfg.run) / "metrics.json"
-            echo(format_metrics(metrics))
-            echo(f"[evaluate] {val_work} → {outputs['evaluate']}")
+    ctx = Ctx(pipe, progress, echo)
+    for stage in TABLE:
+        if stage.name in pipe.stages or stage.name == "stats":  # stats always runs
+            outputs.update(stage.step(stage, ctx, pipe.stages.get(stage.name, {})))
     return outputs

@@ -18,6 +18,7 @@ from .dataset import SegmentationDataset, apply_paste, make_loader
 from .errors import LtDataError, show_path
 from .names import PasteMode
 from .paste import PastePlan, paste_figures
+from .workdir import WorkDir
 
 from .classes import IGNORE_INDEX
 
@@ -158,7 +159,7 @@ def write_preview(work: str | Path, out: str | Path, *, mode: PasteMode = "bank"
         raise LtDataError(f"preview needs batches >= 1 and batch_size >= 1, got {batches} and {batch_size}")
     if crop_size is not None and (len(crop_size) != 2 or min(crop_size) < 1):
         raise LtDataError(f"preview crop must be two positive sizes (height, width), got {crop_size}")
-    work = Path(work)
+    work = WorkDir.of(work)
     paste_args = dict(paste_args or {})
     store = open_store(mode, work)
     dose = resolve_dose(mode, work, crop_size=crop_size, paste_args=paste_args, store=store)

@@ -7,29 +7,46 @@ and how to rebuild it (docs/STORE.md).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
+from .buckets import parse_class_ids
 from .classes import ClassTable
-from .errors import ArtifactError
+from .errors import ArtifactError, LtDataError
+from .io import file_sha256
+from .names import BUCKET_NAMES
+from .workdir import WorkDir
+
+
+def select_classes(spec: str | Sequence[int] | None, table: ClassTable, work: str | Path
+                   ) -> tuple[list[int], dict]:
+    """The classes a store is built for (``--classes``): a bucket name (``tail``, ``middle``, ``head``,
+    joined with ``+``; read from ``WORK/buckets.json``, which must belong to ``work``'s statistics), or
+    ids / names as :func:`lt_data.buckets.parse_class_ids` reads them. ``None`` means ``tail``.
+
+    Returns (sorted ids, record); the record says where the ids came from (for the store's attributes).
+    """
+    if spec is None:
+        spec = "tail"
+    record: dict = {"spec": spec if isinstance(spec, str) else [int(c) for c in spec]}
+    if isinstance(spec, str) and all(p.strip() in BUCKET_NAMES for p in spec.split("+")):
+        work = WorkDir.of(work)
+        buckets = work.buckets()
+        ids = sorted({int(c) for name in spec.split("+") for c in buckets.ids(name.strip())})
+        record["buckets_fingerprint"] = file_sha256(work.buckets_file)[:16]
+    else:
+        ids = parse_class_ids(spec, table.names, "--classes")
+    if not ids:
+        raise LtDataError(f"--classes {spec!r} selects no class (is the bucket empty?)")
+    return ids, record
 
 
 def build_inputs(work: str | Path, classes, out: str | Path | None, store_dir: str):
-    """What a store build starts from: (work Path, verified statistics, selected class ids, where they
-    came from, the output path or URL: ``out`` or ``WORK/store_dir``)."""
-    from .buckets import select_classes
-    from .stats import load_stats
-
-    work = Path(work)
-    stats = load_stats(work)
+    """What a store build starts from: (the WorkDir, its verified statistics, selected class ids, where
+    they came from, the output path or URL: ``out`` or ``WORK/store_dir``)."""
+    work = WorkDir.of(work)
+    stats = work.stats()
     ids, record = select_classes(classes, stats.table, work)
     return work, stats, ids, record, str(out) if out is not None else str(work / store_dir)
-
-
-def work_fingerprints(work: str | Path, stats) -> dict:
-    """What a store built from ``work`` records: statistics, samples and class table fingerprints."""
-    from .stats import stats_fingerprint
-
-    return {"stats": stats_fingerprint(work), "samples": stats.samples_fingerprint,
-            "class_table": stats.table.fingerprint()}
 
 
 def dataset_record(stats) -> dict:
@@ -40,14 +57,10 @@ def dataset_record(stats) -> dict:
 
 def work_expectations(work: str | Path) -> tuple[str, ClassTable, dict]:
     """(statistics fingerprint, class table, dataset description) of a work directory."""
-    from .io import read_json
-    from .stats import DATASET_FILE, stats_fingerprint
-
-    work = Path(work)
-    fp = stats_fingerprint(work)
-    dataset = read_json(work / DATASET_FILE)
+    work = WorkDir.of(work)
+    fp, dataset = work.fingerprint, work.dataset
     desc = {k: dataset.get(k) for k in ("layout", "split", "root", "num_samples")}
-    return fp, ClassTable.from_manifest(dataset["class_table"]), desc
+    return fp, work.table, desc
 
 
 def compare_fingerprints(url: str, attrs: dict, *, stats: str | None = None, table: ClassTable | str | None = None,
@@ -97,5 +110,4 @@ def refuse_mismatch(url: str, attrs: dict, command: str, *, work: str | Path | N
                              rebuild=f"rebuild it with `lt-data {command} WORK`")
 
 
-__all__ = ["build_inputs", "compare_fingerprints", "dataset_record", "refuse_mismatch", "work_expectations",
-           "work_fingerprints"]
+__all__ = ["build_inputs", "select_classes", "compare_fingerprints", "dataset_record", "refuse_mismatch", "work_expectations"]

@@ -66,14 +66,14 @@ def run_record(config: dict, world_size: int, paste: dict | None = None) -> dict
     """What the run directory and its checkpoints remember: the options, the inputs' fingerprints, the
     world size, and the resolved paste dose (``paste``: :meth:`lt_data.dose.Dose.to_json`: the
     planner's arguments, derived ones included, with where each came from)."""
-    from .stats import stats_fingerprint
+    from .workdir import WorkDir
 
     def where(work):
         return os.path.abspath(work) if work else None  # as typed (through a symlink too), made absolute
 
-    inputs = {"work": where(config["work"]), "work_statistics": stats_fingerprint(config["work"]),
+    inputs = {"work": where(config["work"]), "work_statistics": WorkDir.of(config["work"]).fingerprint,
               "val_work": where(config.get("val_work")),
-              "val_work_statistics": stats_fingerprint(config["val_work"]) if config.get("val_work") else None}
+              "val_work_statistics": WorkDir.of(config["val_work"]).fingerprint if config.get("val_work") else None}
     return {"config": config, "inputs": inputs, "world_size": int(world_size), "paste": paste}
 
 

@@ -109,9 +109,9 @@ class ClassAwareSampler:
     @classmethod
     def from_work(cls, work: str | Path, **kwargs):
         """The sampler over the statistics of ``work`` (the training work directory)."""
-        from .stats import load_stats
+        from .workdir import WorkDir
 
-        return cls(load_stats(work, verify=False).counts, **kwargs)
+        return cls(WorkDir.of(work).stats(verify=False).counts, **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -252,9 +252,9 @@ def epoch_exposure(work: str | Path, *, sampler: str | ClassAwareSampler | None 
     "draws": number of images, "pasted_objects": n, "pasted_share": pasted labelled pixels / labelled
     pixels of the drawn images}``.
     """
-    from .stats import load_stats
+    from .workdir import WorkDir
 
-    stats = load_stats(work, verify=False)
+    stats = WorkDir.of(work).stats(verify=False)
     counts = stats.counts
     if sampler not in (None, "uniform") and isinstance(sampler, str):  # the whole epoch, as one process sees it
         sampler = build_sampler(sampler, work, seed=seed, rank=0, world_size=1, **(sampler_args or {}))

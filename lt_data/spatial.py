@@ -82,16 +82,23 @@ def cell_shares(label: np.ndarray, num_classes: int, grid: int) -> np.ndarray:
 def spatial_prior(work: str | Path, *, grid: int = GRID, per_class: int = PER_CLASS,
                   progress: bool = False) -> SpatialPrior:
     """The spatial prior of the statistics in ``work`` (module docstring), read from the dataset's
-    label files through the layout the statistics were computed with."""
-    from tqdm import tqdm
-
+    label files through the layout the statistics were computed with; computed once per version of
+    the statistics in a process (the report and the training planner share it)."""
     from .errors import LtDataError
-    from .stats import load_stats, open_layout
+    from .workdir import WorkDir
 
     if grid < 1 or per_class < 1:
         raise LtDataError(f"spatial prior needs grid >= 1 and per_class >= 1, got {grid} and {per_class}")
-    stats = load_stats(work, verify=False)
-    layout = open_layout(work)
+    work = WorkDir.of(work)
+    return work.memo(f"spatial_prior_{grid}_{per_class}", work.stats_files,
+                     lambda: _read_prior(work, grid, per_class, progress))
+
+
+def _read_prior(work, grid: int, per_class: int, progress: bool) -> SpatialPrior:
+    from tqdm import tqdm
+
+    stats = work.stats(verify=False)
+    layout = work.layout()
     k = stats.table.num_classes
     acc = np.zeros((k, grid, grid), np.float64)
     seen = np.zeros(k, np.int64)

@@ -296,17 +296,17 @@ def stats_fingerprint(work: str | Path) -> str:
 
 
 def run_stats(layout: Layout, out: str | Path, *, workers: int | None = None, skip_bad: bool = False,
-              progress: bool = True, backend: Backend = "processes", scheduler: str | None = None,
-              storage_options: dict | None = None) -> ClassStats:
-    """The ``stats`` stage: count and write to ``out`` (a path or URL, written with ``storage_options``).
-    Returns the statistics."""
-    from .fs import check_location, is_url, work_dir
+              progress: bool = True, backend: Backend = "processes", scheduler: str | None = None) -> ClassStats:
+    """The ``stats`` stage: count and write to the local directory ``out`` (for a URL:
+    ``lt_data.stages.on_local_copy("stats", url, layout, ...)``). Returns the statistics."""
+    from .errors import LtDataError
+    from .fs import as_path, check_location, is_local
 
     check_location(out, "statistics output")
-    if is_url(out):
-        with work_dir(out, storage_options, write=True) as local:
-            return run_stats(layout, local, workers=workers, skip_bad=skip_bad, progress=progress, backend=backend,
-                             scheduler=scheduler)
+    out = as_path(out)  # a file:// URL is a local path
+    if not is_local(out):
+        raise LtDataError(f"{out}: run_stats writes a local directory; for one at a URL call "
+                          "lt_data.stages.on_local_copy('stats', url, layout, ...)")
     t0 = time.perf_counter()
     stats = compute_stats(layout, workers=workers, skip_bad=skip_bad, progress=progress, backend=backend,
                           scheduler=scheduler)

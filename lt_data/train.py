@@ -84,7 +84,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     from .dose import dose_warning
     from .losses import build_loss, class_counts_from_stats
     from .models import build_model
-    from .stats import load_stats
+    from .workdir import WorkDir
 
     cfg.validate()
     rank, world = rank_and_world()
@@ -93,8 +93,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
         raise LtDataError(f"training option device is {cfg.device!r}, but CUDA is not available here")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    table = load_stats(cfg.work, verify=False).table
-    if cfg.val_work and load_stats(cfg.val_work, verify=False).table.fingerprint() != table.fingerprint():
+    table = WorkDir.of(cfg.work).stats(verify=False).table
+    if cfg.val_work and WorkDir.of(cfg.val_work).stats(verify=False).table.fingerprint() != table.fingerprint():
         raise ArtifactError(f"{cfg.val_work}: the evaluation split's class table differs from {cfg.work}'s")
     planner = build_planner(cfg)  # opens the store once: the dose and the planner come from it
     dose = planner.dose if planner is not None else None

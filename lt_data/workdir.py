@@ -183,25 +183,38 @@ class WorkDir(os.PathLike):
         return self.memo("fingerprint", (self.stats_file,), lambda: stats_fingerprint(self.path))
 
     @property
-    def table(self):
-        """The class table the statistics were computed with."""
-        return self.stats(verify=False).table
+    def dataset(self) -> dict:
+        """``dataset.json``: the layout, root, split, options and class table the statistics describe."""
+        from .io import read_json
 
-    def buckets(self, *, check: bool = True) -> dict:
-        """``buckets.json`` (:func:`lt_data.buckets.load_buckets`), refused when built from other statistics
-        unless ``check`` is False. The dict is shared: copy it before changing it."""
-        from .buckets import load_buckets
+        return self.memo("dataset", (self.dataset_file,),
+                         lambda: read_json(self.dataset_file))
+
+    @property
+    def table(self):
+        """The class table the statistics were computed with (refused, as the statistics are, when they
+        are incomplete)."""
+        from .classes import ClassTable
+
+        self.fingerprint  # noqa: B018 (raises the statistics' one-line error when they are incomplete)
+        return self.memo("table", (self.dataset_file,),
+                         lambda: ClassTable.from_manifest(self.dataset["class_table"]))
+
+    def buckets(self, *, check: bool = True):
+        """The buckets (:class:`lt_data.buckets.Buckets`) of ``buckets.json`` (:func:`lt_data.buckets.load_buckets`),
+        refused when built from other statistics unless ``check`` is False."""
+        from .buckets import Buckets, load_buckets
 
         return self.memo(f"buckets_{check}", (self.buckets_file, *self.stats_files),
-                         lambda: load_buckets(self.path, check=check))
+                         lambda: Buckets.from_json(load_buckets(self.path, check=check)))
 
-    def buckets_or_none(self) -> dict | None:
+    def buckets_or_none(self):
         """The checked buckets, or None where the work directory has no ``buckets.json``."""
         return self.buckets() if self.has_buckets else None
 
     def tail(self) -> list[int]:
         """The tail bucket's class ids."""
-        return list(self.buckets()["tail"])
+        return list(self.buckets().tail)
 
     def fingerprints(self) -> dict:
         """What a store built from this work directory records: statistics, samples and class table

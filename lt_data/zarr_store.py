@@ -17,6 +17,7 @@ from .artifacts import check_files, file_manifest, tidy
 from .classes import ClassTable
 from .errors import ArtifactError
 from .fs import is_url
+from .names import CLASS_STATS_FILE
 from .provenance import dataset_record, refuse_mismatch
 from .rng import uniform
 
@@ -127,7 +128,7 @@ def resolve_store(path_or_url: str | Path, name: str, command: str) -> str:
     p = Path(s)
     if not (p / "zarr.json").exists() and (p / name).exists():
         return str(p / name)
-    if p.is_dir() and not (p / "zarr.json").exists() and (p / "class_stats.json").exists():
+    if p.is_dir() and not (p / "zarr.json").exists() and (p / CLASS_STATS_FILE).exists():
         raise ArtifactError(f"{p}: a work directory without {name}; run `lt-data {command} {p}` first")
     return s
 

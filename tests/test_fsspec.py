@@ -159,26 +159,33 @@ def test_file_urls_are_local_paths(camvid_subset, tmp_path):
 
 
 def test_library_stages_write_and_read_work_directories_at_urls(camvid_subset):
-    """In Python, memory:// is allowed (the process keeps it): statistics, buckets, bank and cutmix at URLs."""
+    """In Python, memory:// is allowed (the process keeps it): statistics, buckets, bank and cutmix at URLs,
+    through one local copy each (lt_data.stages.on_local_copy); the stage functions themselves refuse a URL."""
     import fsspec
 
     from lt_data.bank import TailBank, build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.cutmix import TailCutmix, build_cutmix
-    from lt_data.fs import work_dir
+    from lt_data.cutmix import TailCutmix
+    from lt_data.errors import LtDataError
+    from lt_data.stages import on_local_copy
 
     fs = fsspec.filesystem("memory")
     try:
-        stats = run_stats(get_layout("camvid", camvid_subset, "val"), "memory://lib/work", workers=1, progress=False)
+        layout = get_layout("camvid", camvid_subset, "val")
+        stats = on_local_copy("stats", "memory://lib/work", layout, workers=1, progress=False)
         assert fs.isfile("/lib/work/class_stats.json") and stats.num_images == N_IMAGES
-        with work_dir("memory://lib/work", write=True) as local:
-            write_buckets(local)
-        url = build_bank("memory://lib/work", classes="9,10", workers=1, progress=False)
+        on_local_copy("buckets", "memory://lib/work")
+        assert fs.isfile("/lib/work/buckets.json")
+        url = on_local_copy("bank", "memory://lib/work", classes="9,10", workers=1, progress=False)
         assert url == "memory://lib/work/bank.zarr"
         bank = TailBank.open(url)
         assert len(bank) > 0 and bank.classes == [9, 10]
-        cm = TailCutmix.open(build_cutmix("memory://lib/work", workers=1, progress=False))
+        cm = TailCutmix.open(on_local_copy("cutmix", "memory://lib/work", workers=1, progress=False))
         assert sum(len(cm.subset(c)) for c in cm.classes) > 0
         assert not any(p.name.startswith("lt-data-work") for p in camvid_subset.parent.iterdir())
+        for call in (lambda: build_bank("memory://lib/work", progress=False),
+                     lambda: run_stats(layout, "memory://lib/work2", progress=False)):
+            with pytest.raises(LtDataError, match="on_local_copy"):
+                call()
+        assert not fs.exists("/lib/work2")
     finally:
         fs.rm("/lib", recursive=True)

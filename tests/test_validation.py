@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from builders import make_folder_dataset
+from builders import copy_work, make_folder_dataset, make_small_blocks, stats_of
 from builders import one_error_line as _one_error_line
 from lt_data.classes import ClassTable, class_ids_problem, manifest_path
 from lt_data.cli import app
@@ -27,33 +27,16 @@ def _stats(root: Path, out: Path, *extra: str):
     return runner.invoke(app, ["stats", str(root), "--layout", "folder", "--out", str(out), "-q", "-j", "1", *extra])
 
 
-def _blocks_dataset(root: Path, n: int = 4) -> Path:
-    """A folder dataset of n 32x24 images: background road (0), a car block (1) and a small bike block (2)."""
-    (root / "images" / "train").mkdir(parents=True)
-    (root / "labels" / "train").mkdir(parents=True)
-    (root / "classes.txt").write_text("road\ncar\nbike\n")
-    for i in range(n):
-        label = np.zeros((24, 32), np.uint8)
-        label[2:12, 3 + i:20 + i] = 1
-        label[15:20, 22:27] = 2
-        Image.fromarray(label).save(root / "labels" / "train" / f"s{i}.png")
-        Image.fromarray(np.full((24, 32, 3), 40 * i, np.uint8)).save(root / "images" / "train" / f"s{i}.png")
-    return root
-
-
 @pytest.fixture(scope="module")
 def block_work(tmp_path_factory) -> Path:
-    """Statistics, buckets (tail: bike), a bank and cutmix subsets of :func:`_blocks_dataset`; copy to edit."""
+    """Statistics, buckets (tail: bike), a bank and cutmix subsets of :func:`builders.make_small_blocks`;
+    copy to edit."""
     from lt_data.bank import build_bank
     from lt_data.buckets import write_buckets
     from lt_data.cutmix import build_cutmix
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
 
     base = tmp_path_factory.mktemp("blocks")
-    root = _blocks_dataset(base / "ds")
-    work = base / "work"
-    run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
+    work = stats_of("folder", make_small_blocks(base / "ds"), base / "work")
     write_buckets(work, "list", head_classes="road", tail_classes="bike")
     build_bank(work, min_area=4, progress=False, workers=1)
     build_cutmix(work, levels=2, workers=1, progress=False)
@@ -62,9 +45,7 @@ def block_work(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def block_copy(block_work, tmp_path) -> Path:
-    import shutil
-
-    return Path(shutil.copytree(block_work, tmp_path / "work"))
+    return copy_work(block_work, tmp_path / "work")
 
 
 # ---- 1. buckets.json ----------------------------------------------------------------------------
@@ -421,7 +402,7 @@ ODD_NAMES = ["road|lane", "*car*", "_bike_", "<b>sign</b>", "`pole`"]
 
 
 def test_report_markdown_escapes_class_names(tmp_path):
-    from lt_data.buckets import compute_buckets
+    from lt_data.buckets import Buckets, compute_buckets
     from lt_data.layouts import get_layout
     from lt_data.report import render_markdown, report_data
     from lt_data.stats import run_stats
@@ -437,7 +418,7 @@ def test_report_markdown_escapes_class_names(tmp_path):
         Image.new("RGB", (16, 12)).save(root / "images" / "train" / f"s{i}.png")
     work = tmp_path / "work"
     stats = run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
-    md = render_markdown(report_data(stats, compute_buckets(stats)), {})
+    md = render_markdown(report_data(stats, Buckets.from_json(compute_buckets(stats))), {})
     _assert_well_formed(md)
     for escaped in ("road\\|lane", "\\*car\\*", "\\_bike\\_", "\\<b>sign\\</b>", "\\`pole\\`"):
         assert f"| {escaped} |" in md, escaped

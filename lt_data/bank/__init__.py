@@ -10,10 +10,10 @@ One module per concept:
 - :mod:`~lt_data.bank.display`: ``bank info`` text and the ``bank show`` contact sheet.
 
 Writing and locking are the artifact layer's (:mod:`lt_data.artifacts`), fingerprints :mod:`lt_data.provenance`'s, the readers' life cycle :mod:`lt_data.zarr_store`'s;
-class selection (``--classes tail``) is :func:`lt_data.buckets.select_classes`.
+class selection (``--classes tail``) is :func:`lt_data.provenance.select_classes`.
 """
 
-from ..buckets import select_classes
+from ..provenance import select_classes
 from .build import build_bank
 from .display import contact_sheet, format_info
 from .extract import DEFAULT_MIN_AREA, choose_objects, components, extract_objects, scan_components

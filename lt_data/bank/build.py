@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import DataError, LtDataError
 from ..parallel import map_samples, resolve_workers
 from ..artifacts import write_store
-from ..provenance import build_inputs, work_fingerprints
+from ..provenance import build_inputs
 from ..zarr_store import begin_store, create_array, finish_store, up_to_date
 from .extract import (CHOICES, DEFAULT_CHOOSE, DEFAULT_CONNECTIVITY, DEFAULT_MIN_AREA, choose_objects,
                       extract_objects, scan_components)
@@ -111,16 +111,13 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
     Objects stream into the store as they arrive: memory holds the per-object index rows, never the
     pixels of more than a few images. Returns the store's path or URL.
     """
-    from ..fs import is_url, join, work_dir
+    from ..fs import as_path, is_local
     from ..stats import open_layout
 
-    if is_url(work):  # statistics at a URL: read from a local copy; the store goes to the URL
-        with work_dir(work, storage_options) as local:
-            return build_bank(local, out=out if out is not None else join(work, BANK_DIR), classes=classes,
-                              min_area=min_area, max_per_class=max_per_class, choose=choose, seed=seed,
-                              connectivity=connectivity, workers=workers, storage_options=storage_options,
-                              force=force, skip_bad=skip_bad, progress=progress, backend=backend,
-                              scheduler=scheduler)
+    work = as_path(work)  # a file:// URL is a local path
+    if not is_local(work):
+        raise LtDataError(f"{work}: build_bank reads a local work directory; for one at a URL call "
+                          "lt_data.stages.on_local_copy('bank', url, ...)")
     validate_params(min_area, max_per_class, choose, connectivity)
     workers = resolve_workers(workers)
     t0 = time.perf_counter()
@@ -128,7 +125,7 @@ def build_bank(work: str | Path, *, classes: str | Sequence[int] | None = "tail"
     params = {"classes": ids, "class_source": class_record, "min_area": int(min_area),
               "max_per_class": None if max_per_class is None else int(max_per_class),
               "choose": choose, "seed": int(seed), "connectivity": int(connectivity)}
-    fingerprints = work_fingerprints(work, stats)
+    fingerprints = work.fingerprints()
     if not force and up_to_date(out, storage_options, SCHEMA_VERSION, params, fingerprints):
         return out
 

@@ -38,28 +38,28 @@ def stats(
 
     ROOT and OUT may be fsspec URLs (s3://bucket/cityscapes, gs://...), read and written with
     --storage-options."""
-    from ..fs import work_dir
-    from ..layouts import get_layout
+    from ..layouts import LAYOUTS, get_layout
     from ..parallel import check_backend
-    from ..stats import format_table, run_stats, stats_fingerprint
+    from ..stages import on_local_copy
+    from ..stats import format_table, stats_fingerprint
 
     with _user_errors(out):
         so = _storage(storage_options)
         check_backend(backend, scheduler)
         _where(root, "dataset root", so)
         out = _where(out, "--out", so, output=True)
-        opts = {"reduce_zero_label": reduce_zero_label, "ignore_index": ignore_index, "classes_file": classes,
-                "source": source, "train_ids": train_ids}
-        allowed = {"folder": {"reduce_zero_label", "ignore_index", "classes_file"}, "coco_stuff164k": {"source"},
-                   "cityscapes": {"train_ids"}}.get(layout, set())
-        extra = [k for k, v in opts.items() if v is not None and k not in allowed]
+        given = {"reduce_zero_label": reduce_zero_label, "ignore_index": ignore_index, "classes": classes,
+                 "source": source, "train_ids": train_ids}
+        given = {k: v for k, v in given.items() if v is not None}
+        keyword = {o: kw for cls in LAYOUTS.values() for o, kw in cls.cli_options.items()}
+        applies = LAYOUTS[layout].cli_options if layout in LAYOUTS else {}
+        extra = [keyword[o] for o in given if o not in applies]
         if extra:
             raise LtDataError(f"option(s) {', '.join(extra)} do not apply to the {layout} layout")
-        lay = get_layout(layout, root, split, storage_options=so, **{k: v for k, v in opts.items() if k in allowed})
-        with work_dir(out, so, write=True) as local:
-            result = run_stats(lay, local, workers=workers, skip_bad=skip_bad, progress=not (quiet or as_json),
-                               backend=backend, scheduler=scheduler)
-            fingerprint = stats_fingerprint(local)
+        lay = get_layout(layout, root, split, storage_options=so, **{applies[o]: v for o, v in given.items()})
+        result, fingerprint = on_local_copy(
+            "stats", out, lay, storage_options=so, then=lambda local, result: (result, stats_fingerprint(local)),
+            workers=workers, skip_bad=skip_bad, progress=not (quiet or as_json), backend=backend, scheduler=scheduler)
         for bad in result.skipped:
             typer.echo(f"warning: skipped {bad}", err=True)
         if as_json:
@@ -98,8 +98,9 @@ def buckets(
     storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
 ):
     """Split the classes into head / middle / tail buckets and write WORK/buckets.json (WORK may be a URL)."""
-    from ..buckets import BUCKETS_FILE, format_buckets, load_buckets, write_buckets
-    from ..fs import join, work_dir
+    from ..buckets import BUCKETS_FILE, format_buckets, load_buckets
+    from ..fs import join
+    from ..stages import on_local_copy
 
     with _user_errors(work):
         so = _storage(storage_options)
@@ -107,10 +108,9 @@ def buckets(
         refine = refine and local_path(refine, "--refine IoU file")
         params = {"head_share": head_share, "tail_share": tail_share, "head": head, "tail": tail, "preset": preset,
                   "head_classes": head_classes, "tail_classes": tail_classes}
-        with work_dir(where, so, write=True) as local:
-            write_buckets(local, rule, refine=refine, low=low, high=high,
-                          **{k: v for k, v in params.items() if v is not None})
-            result = load_buckets(local)
+        result = on_local_copy("buckets", where, storage_options=so, then=lambda local, _: load_buckets(local),
+                               rule=rule, refine=refine, low=low, high=high,
+                               **{k: v for k, v in params.items() if v is not None})
         path = join(where, BUCKETS_FILE)
         if as_json:
             _print_json({"path": path, **result})

@@ -3,7 +3,6 @@ pasting from a store does to training batches)."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -36,33 +35,33 @@ def bank_build(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
     """Extract every object (connected component) of the selected classes into WORK/bank.zarr."""
-    from ..bank import BANK_DIR, TailBank, build_bank, format_info
+    from ..bank import TailBank, format_info
 
-    with _user_errors(), _store_build(work, out, storage_options, backend, scheduler, BANK_DIR) as (local, out, so):
-        path = build_bank(local, classes=classes, min_area=min_area, max_per_class=max_per_class, choose=choose,
-                          seed=seed, connectivity=connectivity, workers=workers, out=out, force=force,
-                          skip_bad=skip_bad, progress=not quiet, storage_options=so, backend=backend,
-                          scheduler=scheduler)
-        bank = TailBank.open(path, work=local, storage_options=so)
+    with _user_errors():
+        path, bank = _build_store("bank", TailBank, work, storage_options, classes=classes, min_area=min_area,
+                                  max_per_class=max_per_class, choose=choose, seed=seed, connectivity=connectivity,
+                                  workers=workers, out=out, force=force, skip_bad=skip_bad, progress=not quiet,
+                                  backend=backend, scheduler=scheduler)
         _warn_skipped(bank.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_info(bank.summary()))
         typer.echo(f"wrote {path} ({len(bank)} objects of classes {bank.classes})")
 
 
-@contextmanager
-def _store_build(work, out, storage_options, backend, scheduler, store_dir):
-    """What `bank build` and `cutmix build` share: (a local copy of) the work directory, the store's
-    location (``out``, or ``WORK/store_dir``, URLs included) and the storage options, checked first."""
-    from ..fs import join, work_dir
+def _build_store(stage, reader, work, storage_options, **kwargs):
+    """What `bank build` and `cutmix build` share: the storage options, the backend and the locations
+    checked first, then the store build ``stage`` on the work directory (a local copy of a URL's:
+    :func:`lt_data.stages.on_local_copy`), opened against it. Returns (the store's path, its reader)."""
     from ..parallel import check_backend
+    from ..stages import on_local_copy
 
     so = _storage(storage_options)
-    check_backend(backend, scheduler)
+    check_backend(kwargs["backend"], kwargs["scheduler"])
     where = _where(work, "work directory", so)
-    out = _where(out, "--out", so) if out is not None else join(where, store_dir)
-    with work_dir(where, so) as local:
-        yield local, str(out), so
+    if kwargs["out"] is not None:
+        kwargs["out"] = str(_where(kwargs["out"], "--out", so))
+    return on_local_copy(stage, where, storage_options=so, **kwargs,
+                         then=lambda local, path: (path, reader.open(path, work=local, storage_options=so)))
 
 
 def _warn_skipped(skipped: list[dict]) -> None:
@@ -136,13 +135,12 @@ def cutmix_build(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
 ):
     """For each selected class b: the images containing b and their level boxes, into WORK/cutmix.zarr."""
-    from ..cutmix import CUTMIX_DIR, TailCutmix, build_cutmix, format_summary
+    from ..cutmix import TailCutmix, format_summary
 
-    with _user_errors(), _store_build(work, out, storage_options, backend, scheduler, CUTMIX_DIR) as (local, out, so):
-        path = build_cutmix(local, levels=levels, ratio=ratio, step=step, classes=classes, workers=workers, out=out,
-                            force=force, skip_bad=skip_bad, progress=not quiet, storage_options=so, backend=backend,
-                            scheduler=scheduler)
-        cm = TailCutmix.open(path, work=local, storage_options=so)
+    with _user_errors():
+        path, cm = _build_store("cutmix", TailCutmix, work, storage_options, levels=levels, ratio=ratio, step=step,
+                                classes=classes, workers=workers, out=out, force=force, skip_bad=skip_bad,
+                                progress=not quiet, backend=backend, scheduler=scheduler)
         _warn_skipped(cm.attrs.get("skipped", []))
         if not quiet:
             typer.echo(format_summary(cm.summary()))

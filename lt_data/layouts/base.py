@@ -10,7 +10,7 @@ import glob
 import io
 import os
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -47,8 +47,8 @@ class Sample:
     height: int = 0
     width: int = 0
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    def to_json(self) -> dict:  # asdict's deep copy cost a third of writing samples.jsonl
+        return {"id": self.id, "image": self.image, "label": self.label, "height": self.height, "width": self.width}
 
 
 class Layout:
@@ -56,6 +56,8 @@ class Layout:
 
     name = "base"
     table: ClassTable
+    # the `lt-data stats` options that apply to this layout: option name → keyword of __init__
+    cli_options: dict[str, str] = {}
 
     def __init__(self, root: str | Path | FsPath, split: str):
         if not isinstance(root, FsPath):
@@ -311,6 +313,11 @@ def _clash(images: list[Path] | None, labels: list[Path] | None, img: Path | Non
 
 
 def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as a string (``Path.relative_to`` lexically; the string prefix first,
+    which is what it finds for every file of a scan, at a tenth of the cost)."""
+    text, base = str(path), str(root)
+    if base not in ("", ".", "/") and text.startswith(base + "/") and "/../" not in text:
+        return text[len(base) + 1:]
     try:
         return str(path.relative_to(root))
     except ValueError:

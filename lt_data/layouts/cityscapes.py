@@ -17,6 +17,7 @@ IMAGE_SUFFIX = "_leftImg8bit.png"
 
 class CityscapesLayout(Layout):
     name = "cityscapes"
+    cli_options = {"train_ids": "train_ids"}
 
     def __init__(self, root: str | Path, split: str = "train", *, train_ids: bool = False):
         super().__init__(root, split)

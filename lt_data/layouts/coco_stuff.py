@@ -36,6 +36,7 @@ UNLABELED = 255
 
 class COCOStuffLayout(Layout):
     name = "coco_stuff164k"
+    cli_options = {"source": "source"}
 
     def __init__(self, root: str | Path, split: str = "train2017", *, source: Literal["auto", "trainids", "png", "json"] = "auto"):
         super().__init__(root, split)

@@ -48,6 +48,7 @@ def read_class_names(path: Path) -> list[str]:
 
 class FolderLayout(Layout):
     name = "folder"
+    cli_options = {"reduce_zero_label": "reduce_zero_label", "ignore_index": "ignore_index", "classes": "classes_file"}
 
     def __init__(self, root: str | Path, split: str = "train", *, reduce_zero_label: bool = False,
                  ignore_index: int = 255, classes_file: str | Path | None = None):

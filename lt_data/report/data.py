@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..buckets import BUCKET_NAMES, bucket_index, frequency_order
+from ..buckets import BUCKET_NAMES, Buckets, bucket_index, frequency_order
 from ..errors import ArtifactError, LtDataError
 from .views import classes_per_image, tail_cooccurrence
 
@@ -22,7 +22,7 @@ EXPOSURE_METHODS = (("uniform (each image once)", "uniform", {}),
 
 # ---- numbers ------------------------------------------------------------------------------------
 
-def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool = True) -> dict:
+def report_data(stats, buckets: Buckets, *, top: int = 10, buckets_from_file: bool = True) -> dict:
     """Every number the report shows (the content of ``report.json``)."""
     k = stats.table.num_classes
     pixels, images = stats.pixels, stats.images
@@ -66,7 +66,7 @@ def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool 
     tail = np.flatnonzero(labels == 2)
     tail = tail[np.argsort(rank[tail])]
     ds = stats.dataset
-    refine = buckets.get("refine") or {}
+    refine = buckets.refine
     top = max(1, min(top, k))
     return {
         "dataset": {"name": stats.table.dataset, "layout": ds.get("layout"), "root": ds.get("root"),
@@ -74,10 +74,10 @@ def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool 
                     "total_pixels": int(stats.counts.sum() + stats.ignored.sum()),
                     "labelled_pixels": stats.labelled_pixels, "ignored_pixels": int(stats.ignored.sum()),
                     "ignore_index": stats.table.ignore_index, "skipped": len(stats.skipped)},
-        "buckets": {"rule": buckets["rule"], "notes": buckets.get("notes", []),
+        "buckets": {"rule": buckets.rule, "notes": buckets.notes,
                     "moves": refine.get("moves", []), "refine": {key: refine[key] for key in ("low", "high")
                                                                   if key in refine} or None,
-                    "from_file": buckets_from_file, "ids": {name: buckets[name] for name in BUCKET_NAMES}},
+                    "from_file": buckets_from_file, "ids": buckets.lists},
         "per_bucket": per_bucket,
         "imbalance_ratio": imbalance(np.arange(k)),
         "classes": classes,
@@ -85,8 +85,8 @@ def report_data(stats, buckets: dict, *, top: int = 10, buckets_from_file: bool 
         "most_frequent": order[:top].tolist(),
         "least_frequent": order[::-1][:top].tolist(),
         "tail_cooccurrence": tail_cooccurrence(present, tail.tolist()),
-        "classes_per_image": classes_per_image(present, {name: buckets[name] for name in BUCKET_NAMES}),
-        "source": {"stats": buckets.get("source", {}).get("stats"), "tool": "lt-data", "version": __version__},
+        "classes_per_image": classes_per_image(present, buckets.lists),
+        "source": {"stats": buckets.stats, "tool": "lt-data", "version": __version__},
     }
 
 
@@ -117,9 +117,10 @@ def bank_data(work: Path) -> tuple[dict | None, object | None]:
     """(what the report says about ``WORK/bank.zarr``, the opened TailBank or None). None, None when
     there is no bank; ``{"status": "refused", "message"}`` when it cannot be read for this work
     directory (built from other statistics, incomplete, ...)."""
-    from ..bank.reader import BANK_DIR, TailBank
+    from ..bank.reader import TailBank
+    from ..workdir import WorkDir
 
-    path = work / BANK_DIR
+    path = WorkDir.of(work).bank
     if not path.exists():
         return None, None
     try:
@@ -133,7 +134,7 @@ def bank_data(work: Path) -> tuple[dict | None, object | None]:
 
 # ---- what training sees --------------------------------------------------------------------------
 
-def exposure_rows(work: Path, buckets: dict) -> list[dict]:
+def exposure_rows(work: Path, buckets: Buckets) -> list[dict]:
     """Each bucket's share of the pixels one training epoch shows under each sampler (the samplers'
     defaults; :func:`lt_data.sampling.epoch_exposure`, no image decoded)."""
     from ..sampling import epoch_exposure
@@ -143,7 +144,7 @@ def exposure_rows(work: Path, buckets: dict) -> list[dict]:
         e = epoch_exposure(work, sampler=sampler, sampler_args=args)
         total = e["pixels"].sum() or 1.0
         rows.append({"method": name, "draws": e["draws"],
-                     **{b: float(e["pixels"][buckets[b]].sum() / total) for b in BUCKET_NAMES}})
+                     **{b: float(e["pixels"][buckets.ids(b)].sum() / total) for b in BUCKET_NAMES}})
     rows += paste_exposure_rows(work, rows[0])
     return rows
 

@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 
 from ..artifacts import check_replaceable, replace_dir
-from ..buckets import BUCKETS_FILE, compute_buckets, load_buckets
+from ..buckets import Buckets, compute_buckets
 from ..errors import LtDataError
 from ..io import atomic_write_json, atomic_write_text, read_json
 from ..names import REPORT_DIR
+from ..workdir import WorkDir
 from ..plots import render, write_figures
 from .data import add_eval, bank_data, exposure_rows, report_data
 from .figures import CONTACT_SHEET, build_figures, contact_sheet_png
@@ -48,25 +49,22 @@ def write_report(work: str | Path, *, top: int = 10, eval_work: str | Path | Non
     directory there that lt-data did not write (or another lt-data artifact) is refused
     (ArtifactError), and so is a file. ``progress``: a progress bar while the spatial prior reads
     label files."""
-    from ..stats import load_stats, stats_fingerprint
-
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise LtDataError(f"top must be a whole number of classes, at least 1; got {top!r}")
-    work = Path(work)
-    target = Path(out) if out is not None else work / REPORT_DIR
+    work = WorkDir.of(work)
+    target = Path(out) if out is not None else work.report
     check_replaceable(target, REPORT_SCHEMA, "report", _old_report)  # refuse before the work; again under the lock
-    stats = load_stats(work)
-    fingerprint = stats_fingerprint(work)
-    from_file = (work / BUCKETS_FILE).is_file()
+    stats = work.stats()
+    fingerprint = work.fingerprint
+    from_file = work.has_buckets
     if from_file:
-        buckets = load_buckets(work)  # refuses buckets of other statistics
+        buckets = work.buckets()  # refuses buckets of other statistics
     else:
-        buckets = compute_buckets(stats)
-        buckets["source"] = {"stats": fingerprint}
+        buckets = Buckets.from_json(compute_buckets(stats) | {"source": {"stats": fingerprint}})
     data = report_data(stats, buckets, top=top, buckets_from_file=from_file)
     data["exposure"] = exposure_rows(work, buckets)
     if eval_work is not None:
-        add_eval(data, stats, load_stats(Path(eval_work)), Path(eval_work))
+        add_eval(data, stats, WorkDir.of(eval_work).stats(), Path(eval_work))
     data["spatial_prior"] = spatial_data(work, stats.samples, progress=progress)
     images = {}
     bank_info, bank = bank_data(work)
@@ -77,7 +75,7 @@ def write_report(work: str | Path, *, top: int = 10, eval_work: str | Path | Non
     rendered = {name: render(fig) for name, fig in build_figures(data, bank).items()}
     pngs = {name: r["png"] for name, r in rendered.items()}
     data["plots"] = [f"{name}.png" for name in rendered]
-    data["source"]["buckets"] = (os.path.relpath(work.resolve() / BUCKETS_FILE, target.resolve())
+    data["source"]["buckets"] = (os.path.relpath(work.buckets_file.resolve(), target.resolve())
                                  if from_file else None)
     with replace_dir(target, REPORT_SCHEMA, "report", legacy=_old_report) as tmp:
         data["files"] = write_figures(tmp, rendered)
