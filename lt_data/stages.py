@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import LtDataError
-from .names import BANK_DIR, CUTMIX_DIR
+from .names import BANK_DIR, CLASS_STATS_FILE, COUNTS_FILE, CUTMIX_DIR, SAMPLES_FILE
 from .workdir import WorkDir
 
 
@@ -104,16 +104,17 @@ def _evaluate(stage: "Stage", ctx: Ctx, table: dict) -> dict[str, Path]:
 def _train(stage: "Stage", ctx: Ctx, table: dict) -> dict[str, Path]:
     from .config import TrainConfig
     from .metrics import format_metrics
+    from .runs import CHECKPOINT_FILE, METRICS_FILE
 
     val_work = _eval_split(ctx)
     opts = dict(table)  # the run directory defaults to WORK/runs/<recipe>, as for `lt-data train`
     opts.setdefault("val_work", str(val_work) if val_work else None)
     cfg = TrainConfig.from_dict({"work": str(ctx.work), **opts})
     metrics = stage.function()(cfg, progress=ctx.progress, echo=ctx.echo)
-    outputs = {"train": Path(cfg.run) / "checkpoint.pt"}
+    outputs = {"train": Path(cfg.run) / CHECKPOINT_FILE}
     ctx.echo(stage.summary(outputs["train"], ctx, cfg))
     if metrics:
-        outputs["evaluate"] = Path(cfg.run) / "metrics.json"
+        outputs["evaluate"] = Path(cfg.run) / METRICS_FILE
         ctx.echo(format_metrics(metrics))
         ctx.echo(STAGE["evaluate"].summary(outputs["evaluate"], ctx, val_work))
     return outputs
@@ -125,7 +126,7 @@ def _stats_summary(stats, ctx: Ctx) -> str:
     from .stats import format_table
 
     return (f"{format_table(stats)}\n"
-            f"[stats] {stats.num_images} images → {ctx.work}/class_stats.json, pixel_counts.npy, samples.jsonl")
+            f"[stats] {stats.num_images} images → {ctx.work}/{CLASS_STATS_FILE}, {COUNTS_FILE}, {SAMPLES_FILE}")
 
 
 def _buckets_summary(out: Path, ctx: Ctx) -> str:
