@@ -12,7 +12,8 @@ puts its artifact (docs/FORMATS.md)::
 and loads the statistics, the buckets and their fingerprints once: a second ask returns what the
 first one read, until one of the files it was read from changes (its size, modification time or
 inode: every lt-data write replaces a file by rename, so a rewrite always shows). ``WorkDir.of(p)``
-returns the one object of that folder in this process, so stages handed a path share its cache too.
+returns the one object of that folder in this process (the last few stay cached after use), so stages
+handed a path share what it read too.
 
 It is a path (``os.fspath(work)``, ``work / "name"``), so every function that takes a path takes it.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 import weakref
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -49,6 +51,8 @@ class WorkDir(os.PathLike):
 
     _interned: "weakref.WeakValueDictionary[str, WorkDir]" = weakref.WeakValueDictionary()
     _intern_lock = threading.Lock()
+    _recent: "OrderedDict[str, WorkDir]" = OrderedDict()
+    KEEP = 4  # work directories kept read after their last user let go
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -65,6 +69,10 @@ class WorkDir(os.PathLike):
             if found is None or found.path != Path(work):
                 found = cls(work)
                 cls._interned[key] = found
+            cls._recent[key] = found  # the last few stay alive between stages: `lt-data run`'s report and
+            cls._recent.move_to_end(key)  # trainer share one spatial prior
+            while len(cls._recent) > cls.KEEP:
+                cls._recent.popitem(last=False)
             return found
 
     # ---- a path ----------------------------------------------------------------------------------
