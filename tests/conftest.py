@@ -47,74 +47,125 @@ def coco_fixture_dir() -> Path:
     return _need(SHARED / "fixtures" / "nightrome")
 
 
+# ---- the named work directories, each built once per session (tests/builders.py builds them) --------
+# Shared: a test that writes into one copies it first (the *_copy fixtures, or builders.copy_work). Each
+# is checked at the end of the session: a file added, removed or rewritten there fails the run.
+
+def _files_of(path: Path) -> dict[str, tuple[int, int]]:
+    out = {}
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            out[str(p.relative_to(path))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _shared(request, path: Path) -> Path:
+    """``path``, registered as shared: when the session ends, fail if any test wrote into it."""
+    before = _files_of(path)
+
+    def unchanged():
+        after = _files_of(path)
+        changed = sorted(set(before) ^ set(after) | {k for k in set(before) & set(after) if before[k] != after[k]})
+        assert not changed, f"a test wrote into the shared work directory {path} (copy it first): {changed[:5]}"
+
+    request.addfinalizer(unchanged)
+    return path
+
+
 @pytest.fixture(scope="session")
-def camvid_work(camvid_root, tmp_path_factory):
-    """Statistics of CamVid train, computed once per session; copy before writing into it."""
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
+def camvid_work(camvid_root, tmp_path_factory, request) -> Path:
+    """Statistics of CamVid train (367 images)."""
+    from builders import camvid_stats
 
-    work = tmp_path_factory.mktemp("camvid_stats")
-    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    return work
+    return _shared(request, camvid_stats(camvid_root, tmp_path_factory.mktemp("camvid_stats") / "work"))
 
 
 @pytest.fixture(scope="session")
-def camvid_stores(camvid_work, tmp_path_factory):
+def camvid_val_work(camvid_root, tmp_path_factory, request) -> Path:
+    """Statistics of CamVid val (101 images)."""
+    from builders import camvid_stats
+
+    return _shared(request, camvid_stats(camvid_root, tmp_path_factory.mktemp("camvid_val") / "work", "val"))
+
+
+@pytest.fixture(scope="session")
+def camvid_stores(camvid_work, tmp_path_factory, request) -> Path:
     """CamVid train statistics with the default buckets (share rule: head Sky, Building, Road; tail
-    Pole, SignSymbol, Fence, Pedestrian, Bicyclist), the default bank and cutmix stores, built once
-    per session. Shared: copy before writing into it."""
-    import shutil
+    Pole, SignSymbol, Fence, Pedestrian, Bicyclist), the default bank and cutmix stores (2 workers)."""
+    from builders import add_stores, copy_work
 
-    from lt_data.bank import build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.cutmix import build_cutmix
-
-    work = tmp_path_factory.mktemp("camvid_stores") / "work"
-    shutil.copytree(camvid_work, work)
-    write_buckets(work)
-    build_bank(work, workers=2, progress=False)
-    build_cutmix(work, workers=2, progress=False)
-    return work
-
-
-@pytest.fixture
-def work_copy(camvid_work, tmp_path):
-    """A private copy of the CamVid statistics work directory."""
-    import shutil
-
-    dst = tmp_path / "work"
-    shutil.copytree(camvid_work, dst)
-    return dst
+    work = copy_work(camvid_work, tmp_path_factory.mktemp("camvid_stores") / "work")
+    return _shared(request, add_stores(work, bank={}, cutmix={}))
 
 
 @pytest.fixture(scope="session")
-def tiny_work(tmp_path_factory):
-    """(work, val): statistics, buckets and a bank of 8 generated 96x64 training images, and the
-    statistics of their 4 validation images. Shared: copy before writing into it."""
+def camvid_small_bank(camvid_work, tmp_path_factory, request) -> Path:
+    """A bank of CamVid train's Pedestrian and Bicyclist objects (classes 9, 10, the default minimum
+    area), built from ``camvid_work`` into a directory of its own: the path of the store."""
     from lt_data.bank import build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
-    from lt_data.synthetic import generate_street_scenes
-    from lt_data.evaluate import split_work
 
-    root = generate_street_scenes(tmp_path_factory.mktemp("data"), num_train=8, num_val=4, size=(96, 64), seed=1)
-    work = tmp_path_factory.mktemp("work")
-    run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
-    write_buckets(work)
-    build_bank(work, min_area=8, progress=False, workers=1)
-    val = split_work(work, "val", work / "eval-val", workers=1, progress=False)
-    return work, val
+    out = tmp_path_factory.mktemp("camvid_small_bank") / "bank.zarr"
+    return _shared(request, Path(build_bank(camvid_work, classes="9,10", workers=2, progress=False, out=out)))
 
 
 @pytest.fixture
-def tiny_copy(tiny_work, tmp_path):
-    """A private copy of ``tiny_work``'s training work directory (bank included)."""
-    import shutil
+def work_copy(camvid_work, tmp_path) -> Path:
+    """A private copy of ``camvid_work``."""
+    from builders import copy_work
 
-    dst = tmp_path / "work"
-    shutil.copytree(tiny_work[0], dst, ignore=shutil.ignore_patterns("eval-*"))
-    return dst
+    return copy_work(camvid_work, tmp_path / "work")
+
+
+@pytest.fixture(scope="session")
+def tiny_work(tmp_path_factory, request) -> tuple[Path, Path]:
+    """(work, val): statistics, buckets and a bank of 8 generated 96x64 training images, and the
+    statistics of their 4 validation images (in ``work/eval-val``)."""
+    from builders import street_scenes_work
+
+    work, val = street_scenes_work(tmp_path_factory.mktemp("tiny"), num_train=8, num_val=4, size=(96, 64), seed=1)
+    return _shared(request, work), val  # val lies inside work
+
+
+@pytest.fixture
+def tiny_copy(tiny_work, tmp_path) -> Path:
+    """A private copy of ``tiny_work``'s training work directory (bank included, eval-val not)."""
+    from builders import copy_work
+
+    return copy_work(tiny_work[0], tmp_path / "work", "eval-*")
+
+
+@pytest.fixture(scope="session")
+def many_work(tmp_path_factory, request) -> Path:
+    """A generated dataset with many tail classes (street scenes + 30 street items): statistics,
+    default buckets, bank (min_area 8) and cutmix of 40 training images of 160x120."""
+    from builders import street_scenes_work
+
+    work, _ = street_scenes_work(tmp_path_factory.mktemp("many"), num_train=40, size=(160, 120), seed=2,
+                                 extra_tail=30, cutmix=True)
+    return _shared(request, work)
+
+
+@pytest.fixture(scope="session")
+def small_work(tmp_path_factory, request) -> Path:
+    """Statistics and listed buckets (head road, middle car, tail bike) of 6 generated 64x48 images
+    (builders.make_block_folder): a 3-class work directory for tests that do not depend on the data
+    (a report of it is written in a quarter of a CamVid report's time)."""
+    from builders import make_block_folder, stats_of
+    from lt_data.buckets import write_buckets
+
+    base = tmp_path_factory.mktemp("small")
+    work = stats_of("folder", make_block_folder(base / "data"), base / "work")
+    write_buckets(work, "list", head_classes="road", tail_classes="bike")
+    return _shared(request, work)
+
+
+@pytest.fixture
+def small_copy(small_work, tmp_path) -> Path:
+    """A private copy of ``small_work``."""
+    from builders import copy_work
+
+    return copy_work(small_work, tmp_path / "work")
 
 
 # ---- a headless browser for the HTML pages ----------------------------------------------------------

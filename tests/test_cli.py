@@ -73,8 +73,9 @@ UNREACHABLE = json.dumps({"key": "k", "secret": "s", "endpoint_url": "http://127
     (["train", "--work", "{work}", "--loss", "nope", "--steps", "1"], "unknown loss 'nope'"),
     (["train", "--work", "s3://b/w", "--steps", "1"], "s3://b/w: the work must be a local path, not a URL"),
 ], ids=["layout", "url-root", "url-out", "url-work", "model", "loss", "url-train"])
-def test_user_errors_are_one_line_with_exit_code_2(args, says, camvid_root, camvid_work, tmp_path):
-    fill = {"camvid": camvid_root, "tmp": tmp_path, "work": camvid_work, "unreachable": UNREACHABLE}
+def test_user_errors_are_one_line_with_exit_code_2(args, says, camvid_root, work_copy, tmp_path):
+    # a copy: a refused train still leaves its run directory's lock file under WORK/runs
+    fill = {"camvid": camvid_root, "tmp": tmp_path, "work": work_copy, "unreachable": UNREACHABLE}
     p = subprocess.run([sys.executable, "-m", "lt_data", *[a.format(**fill) for a in args], "-q"] if args[0] != "buckets"
                        else [sys.executable, "-m", "lt_data", *args], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2, p.stderr
@@ -186,19 +187,19 @@ def test_a_dataset_root_through_a_symlink_is_recorded_as_typed(camvid_root, tmp_
     assert res.exit_code == 2 and str(link) in res.output and str(camvid_root) not in res.output
 
 
-def test_report_out_quiet_and_json(camvid_work, tmp_path):
+def test_report_out_quiet_and_json(small_work, tmp_path):
     out = tmp_path / "rep"
-    res = runner.invoke(app, ["report", str(camvid_work), "--out", str(out), "--json"])
+    res = runner.invoke(app, ["report", str(small_work), "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["path"] == str(out / "index.html") and (out / "report.json").is_file()
     assert data == {"path": str(out / "index.html"), **json.loads((out / "report.json").read_text())}
-    assert not (camvid_work / "report").exists()  # --out, not WORK/report
-    res = runner.invoke(app, ["report", str(camvid_work), "--out", str(out), "-q"])
+    assert not (small_work / "report").exists()  # --out, not WORK/report
+    res = runner.invoke(app, ["report", str(small_work), "--out", str(out), "-q"])
     assert res.exit_code == 0 and res.stdout.strip() == str(out / "index.html")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
-    res = runner.invoke(app, ["report", str(camvid_work), "--out", str(tmp_path / "mine")])
+    res = runner.invoke(app, ["report", str(small_work), "--out", str(tmp_path / "mine")])
     assert res.exit_code == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
 
 

@@ -63,14 +63,27 @@ def make_run(root: Path, name: str, loss: str, seed: int, ious, **config) -> Pat
     return run
 
 
-@pytest.fixture
-def runs(tmp_path) -> list[Path]:
+def _make_runs(tmp_path: Path) -> list[Path]:
     root = tmp_path / "runs"
     paths = [make_run(root, f"ce-s{s}", "ce", s, v) for s, v in CE.items()]
     paths += [make_run(root, f"auc-s{s}", "1*auc+ce", s, v) for s, v in AUC.items()]
     ext = tmp_path / "external.json"
     ext.write_text(json.dumps(metrics(EXTERNAL)))
     return paths + [ext]
+
+
+@pytest.fixture
+def runs(tmp_path) -> list[Path]:
+    return _make_runs(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory) -> tuple[list[Path], Path, dict]:
+    """(runs, out, data): the hand-made runs and ``write_comparison(runs, out)`` with the defaults,
+    written once for the tests that only read it."""
+    base = tmp_path_factory.mktemp("comparison")
+    runs = _make_runs(base)
+    return runs, base / "cmp", write_comparison(runs, base / "cmp")
 
 
 def _std(xs):
@@ -84,8 +97,8 @@ def _expected_groups():
             "external": [metrics(EXTERNAL)]}
 
 
-def test_numbers_equal_an_independent_computation(runs, tmp_path):
-    data = write_comparison(runs, tmp_path / "cmp")
+def test_numbers_equal_an_independent_computation(comparison):
+    _, out, data = comparison
     groups = {g["name"]: g for g in data["groups"]}
     expected = _expected_groups()
     assert list(groups) == ["ce", "1*auc+ce", "external"]  # seeds grouped; named by what differs: the loss
@@ -113,7 +126,7 @@ def test_numbers_equal_an_independent_computation(runs, tmp_path):
     assert data["class_order"] == [0, 1, 2, 3, 4]  # head, middle, tail; most ground-truth pixels first
     assert {r["name"] for r in data["runs"]} == {"ce-s0", "ce-s1", "ce-s2", "auc-s0", "auc-s1", "external"}
     assert "sample standard deviation" in data["std"]
-    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    saved = json.loads((out / "compare.json").read_text())
     assert saved["groups"][1]["measures"]["miou"]["mean"] == pytest.approx(groups["1*auc+ce"]["measures"]["miou"]["mean"])
 
 
@@ -174,9 +187,8 @@ def test_latex_tables_parse_as_expected_rows(runs, tmp_path):
     assert "| ce (baseline) | 3 |" in md and "| bike | tail |" in md.replace("| 4 | bike", "| bike")
 
 
-def test_figures_and_page(runs, tmp_path):
-    out = tmp_path / "cmp"
-    data = write_comparison(runs, out)
+def test_figures_and_page(comparison):
+    _, out, data = comparison
     for name in FIGURES:
         assert (out / f"{name}.svg").read_bytes().lstrip()[:5] in (b"<?xml", b"<svg ")
         assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF")
@@ -324,9 +336,11 @@ def _column(table: dict, col: int) -> list[str]:
     return [r[col] for r in table["rows"][1:]]
 
 
-def test_compare_page_renders_and_sorts_in_a_browser(runs, tmp_path, browser):
-    out = tmp_path / "cmp"
-    write_comparison(runs, out)
+def test_compare_page_renders_and_sorts_in_a_browser(comparison, tmp_path, browser):
+    import shutil
+
+    runs = comparison[0]
+    out = Path(shutil.copytree(comparison[1], tmp_path / "cmp"))  # a copy: the browser writes its probe beside it
     probe = """
   var t = document.querySelectorAll('table.sortable')[1], h = t.tHead.rows[0].cells;
   function names() { return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[1].textContent; }).join('|'); }

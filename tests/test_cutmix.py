@@ -13,6 +13,7 @@ import pytest
 import zarr
 from PIL import Image
 
+from builders import copy_work
 from lt_data.buckets import write_buckets
 from lt_data.cutmix import TailCutmix, build_cutmix, class_rects, level_boxes
 from lt_data.errors import ArtifactError, LtDataError
@@ -23,9 +24,10 @@ CAMVID_TAIL = [2, 6, 7, 9, 10]
 
 
 @pytest.fixture(scope="module")
-def camvid_work(camvid_root, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("camvid_cutmix")
-    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
+def camvid_cutmix(camvid_work, tmp_path_factory) -> Path:
+    """CamVid train statistics (the session's, copied), listed buckets and a cutmix store of paper 003's
+    r = 0.5, s = 1.5 (not the defaults)."""
+    work = copy_work(camvid_work, tmp_path_factory.mktemp("camvid_cutmix") / "work")
     write_buckets(work, "list", head_classes=[0, 1, 3, 4, 5, 8], tail_classes=CAMVID_TAIL)
     build_cutmix(work, levels=3, ratio=0.5, step=1.5, workers=2, progress=False)
     return work
@@ -96,8 +98,8 @@ def _exact_level(rect, size, t, r, s):
             min(max(math.ceil(ny1), 0), H), min(max(math.ceil(nx1), 0), W)]
 
 
-def test_camvid_subsets_and_boxes_equal_independent_computation(camvid_work, camvid_root):
-    cm = TailCutmix.open(camvid_work, work=camvid_work)
+def test_camvid_subsets_and_boxes_equal_independent_computation(camvid_cutmix, camvid_root):
+    cm = TailCutmix.open(camvid_cutmix, work=camvid_cutmix)
     assert cm.classes == CAMVID_TAIL and cm.levels == 3
     ids = [s["id"] for s in cm.samples]
     files = sorted((camvid_root / "trainannot").glob("*.png"))
@@ -117,8 +119,8 @@ def test_camvid_subsets_and_boxes_equal_independent_computation(camvid_work, cam
         assert cm.class_pixels(b).tolist() == [int((labels[s] == b).sum()) for s in subset]
 
 
-def test_camvid_crops_are_source_slices(camvid_work, camvid_root):
-    cm = TailCutmix.open(camvid_work)
+def test_camvid_crops_are_source_slices(camvid_cutmix, camvid_root):
+    cm = TailCutmix.open(camvid_cutmix)
     for b, i in ((10, 0), (9, 5)):
         sid = cm.samples[int(cm.subset(b)[i])]["id"]
         image = np.array(Image.open(camvid_root / "train" / f"{sid}.png").convert("RGB"))
@@ -136,8 +138,8 @@ def test_camvid_crops_are_source_slices(camvid_work, camvid_root):
         cm.box(10, 0, 4)
 
 
-def test_sample_and_pickle(camvid_work):
-    cm = TailCutmix.open(camvid_work)
+def test_sample_and_pickle(camvid_cutmix):
+    cm = TailCutmix.open(camvid_cutmix)
     cls, pos = cm.sample([10, 0, 2], np.random.default_rng(0))
     assert cls.tolist() == [10, 2]  # Sky is not a cutmix class: skipped
     assert 0 <= pos[0] < cm.count(10) and 0 <= pos[1] < cm.count(2)
@@ -146,24 +148,24 @@ def test_sample_and_pickle(camvid_work):
     np.testing.assert_array_equal(again.boxes(10), cm.boxes(10))
 
 
-def test_incomplete_store_refused_and_params_validated(camvid_work, tmp_path):
-    out = build_cutmix(camvid_work, classes="10", levels=2, workers=1, progress=False, out=tmp_path / "c.zarr")
+def test_incomplete_store_refused_and_params_validated(camvid_cutmix, tmp_path):
+    out = build_cutmix(camvid_cutmix, classes="10", levels=2, workers=1, progress=False, out=tmp_path / "c.zarr")
     assert TailCutmix.open(out).params["ratio"] == 0.1
     zarr.open_group(out, mode="r+").attrs["complete"] = False
     with pytest.raises(ArtifactError, match="incomplete store"):
         TailCutmix.open(out)
     with pytest.raises(ArtifactError, match="not an lt-data/tail-cutmix store"):
-        TailCutmix.open(_a_bank(camvid_work, tmp_path))  # a bank is not a cutmix store
-    build_cutmix(camvid_work, classes="10", levels=2, workers=1, progress=False, out=out)
+        TailCutmix.open(_a_bank(camvid_cutmix, tmp_path))  # a bank is not a cutmix store
+    build_cutmix(camvid_cutmix, classes="10", levels=2, workers=1, progress=False, out=out)
     assert TailCutmix.open(out).count(10) > 0
 
     from typer.testing import CliRunner
 
     from lt_data.cli import app
 
-    res = CliRunner().invoke(app, ["cutmix", "build", str(camvid_work), "--ratio", "1.5", "--out", str(out)])
+    res = CliRunner().invoke(app, ["cutmix", "build", str(camvid_cutmix), "--ratio", "1.5", "--out", str(out)])
     assert res.exit_code == 2 and "0 < r < 1" in res.output
-    res = CliRunner().invoke(app, ["cutmix", "build", str(camvid_work), "--levels", "2", "--classes", "10", "-j", "1",
+    res = CliRunner().invoke(app, ["cutmix", "build", str(camvid_cutmix), "--levels", "2", "--classes", "10", "-j", "1",
                                    "-q", "--out", str(tmp_path / "cli.zarr")])
     assert res.exit_code == 0, res.output
     assert TailCutmix.open(tmp_path / "cli.zarr").levels == 2

@@ -31,16 +31,13 @@ def _one_cluster():
 
 
 @pytest.fixture(scope="module")
-def works(camvid_root, tmp_path_factory):
-    """CamVid train statistics and buckets, once with the process pool and once through Dask."""
-    base = tmp_path_factory.mktemp("dask")
-    out = {}
-    for name, kw in (("pool", {}), ("dask", DASK)):
-        work = base / name
-        run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False, **kw)
-        write_buckets(work)
-        out[name] = work
-    return out
+def works(camvid_root, camvid_stores, tmp_path_factory):
+    """CamVid train statistics and default buckets, once with the process pool (the session's
+    ``camvid_stores``, whose bank and cutmix stores the pool built with 2 workers) and once through Dask."""
+    work = tmp_path_factory.mktemp("dask") / "dask"
+    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False, **DASK)
+    write_buckets(work)
+    return {"pool": camvid_stores, "dask": work}
 
 
 STATS_FILES = ("samples.jsonl", "dataset.json", "pixel_counts.npy", "ignored_pixels.npy", "class_stats.json",
@@ -83,7 +80,7 @@ def _store_equal(a_url, b_url, reader):
 
 
 def test_bank_through_dask_is_the_pools_bank(works, tmp_path):
-    pool = build_bank(works["pool"], out=tmp_path / "pool.zarr", workers=2, progress=False)
+    pool = works["pool"] / "bank.zarr"  # build_bank(work, workers=2): the defaults
     dask = build_bank(works["dask"], out=tmp_path / "dask.zarr", workers=2, progress=False, **DASK)
     _store_equal(pool, dask, TailBank)
     assert len(TailBank.open(dask)) > 100
@@ -98,7 +95,7 @@ def test_bank_with_a_cap_through_dask(works, tmp_path):
 
 
 def test_cutmix_through_dask_is_the_pools_store(works, tmp_path):
-    pool = build_cutmix(works["pool"], out=tmp_path / "pool.zarr", workers=2, progress=False)
+    pool = works["pool"] / "cutmix.zarr"  # build_cutmix(work, workers=2): the defaults
     dask = build_cutmix(works["dask"], out=tmp_path / "dask.zarr", workers=2, progress=False, **DASK)
     _store_equal(pool, dask, TailCutmix)
 

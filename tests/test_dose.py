@@ -14,25 +14,7 @@ from lt_data.dose import OBJECTS_PER_IMAGE, PASTED_SHARE, WARN_SHARE, bank_dose,
 from lt_data.paste import PastePlan, paste, paste_figures, pasted_mask
 
 
-@pytest.fixture(scope="session")
-def many_work(tmp_path_factory):
-    """A generated dataset with many tail classes (street scenes + 30 street items): statistics,
-    default buckets, bank and cutmix of 40 training images of 160x120."""
-    from lt_data.bank import build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.cutmix import build_cutmix
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
-    from lt_data.synthetic import generate_street_scenes
-
-    root = generate_street_scenes(tmp_path_factory.mktemp("many"), num_train=40, num_val=0, size=(160, 120),
-                                  seed=2, extra_tail=30)
-    work = tmp_path_factory.mktemp("many_work")
-    run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
-    write_buckets(work)
-    build_bank(work, min_area=8, progress=False, workers=1)
-    build_cutmix(work, progress=False, workers=1)
-    return work
+# many_work: a session fixture in conftest.py (40 generated images with 30 extra tail classes)
 
 
 # ---- the rule --------------------------------------------------------------------------------------

@@ -24,13 +24,6 @@ K = 11
 
 
 @pytest.fixture(scope="module")
-def camvid_val(camvid_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("camvid_val")
-    run_stats(get_layout("camvid", camvid_root, "val"), work, workers=2, progress=False)
-    return work
-
-
-@pytest.fixture(scope="module")
 def predictions(camvid_root, tmp_path_factory):
     """Predictions written from the true labels with 20% of pixels replaced by random classes, named
     after the images as mmseg's format_only names them; and the (label, prediction) pairs."""
@@ -58,9 +51,9 @@ def _set_counting_iou(pairs) -> dict[int, float]:
     return {c: inter[c] / union[c] for c in range(K) if union[c]}
 
 
-def test_pred_equals_set_counting(camvid_val, predictions):
+def test_pred_equals_set_counting(camvid_val_work, predictions):
     pred_dir, pairs = predictions
-    m = evaluate_predictions(pred_dir, camvid_val, workers=2, progress=False)
+    m = evaluate_predictions(pred_dir, camvid_val_work, workers=2, progress=False)
     want = _set_counting_iou(pairs)
     got = {c["id"]: c["iou"] for c in m["per_class"]}
     for c, v in want.items():
@@ -69,14 +62,14 @@ def test_pred_equals_set_counting(camvid_val, predictions):
     assert m["split"]["images"] == 101 and m["skipped"] == []
 
 
-def test_cli_pred_with_buckets_and_json(camvid_val, camvid_work, predictions, tmp_path):
+def test_cli_pred_with_buckets_and_json(camvid_val_work, camvid_work, predictions, tmp_path):
     from lt_data.buckets import write_buckets
 
     train = tmp_path / "train"
     shutil.copytree(camvid_work, train)
     write_buckets(train)
     pred_dir, pairs = predictions
-    r = CliRunner().invoke(app, ["evaluate", "--pred", str(pred_dir), "--work", str(camvid_val), "--buckets-from",
+    r = CliRunner().invoke(app, ["evaluate", "--pred", str(pred_dir), "--work", str(camvid_val_work), "--buckets-from",
                                  str(train), "--out", str(tmp_path / "m.json"), "--json", "-q"])
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
@@ -92,29 +85,29 @@ def _copy(pred_dir, tmp_path) -> Path:
     return dst
 
 
-def test_shifted_missing_and_extra_predictions_are_named(camvid_val, predictions, tmp_path):
+def test_shifted_missing_and_extra_predictions_are_named(camvid_val_work, predictions, tmp_path):
     pred_dir = _copy(predictions[0], tmp_path)
     files = sorted(pred_dir.glob("*.png"))
     shifted, gone = files[3], files[7]
     Image.fromarray(np.array(Image.open(shifted))[1:]).save(shifted)  # one row short
     gone.unlink()
     (pred_dir / "not_an_image_of_the_split.png").write_bytes(files[0].read_bytes())
-    r = CliRunner().invoke(app, ["evaluate", "--pred", str(pred_dir), "--work", str(camvid_val), "-q"])
+    r = CliRunner().invoke(app, ["evaluate", "--pred", str(pred_dir), "--work", str(camvid_val_work), "-q"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     line = r.output.strip()
     assert "\n" not in line and shifted.name in line and "480x359" in line
     assert gone.name in line and "missing prediction" in line and "not_an_image_of_the_split.png" in line
-    m = evaluate_predictions(pred_dir, camvid_val, skip_bad=True, progress=False)
+    m = evaluate_predictions(pred_dir, camvid_val_work, skip_bad=True, progress=False)
     assert m["split"]["images"] == 99 and len(m["skipped"]) == 3
 
 
-def test_values_outside_the_classes_say_raw_ids(camvid_val, predictions, tmp_path):
+def test_values_outside_the_classes_say_raw_ids(camvid_val_work, predictions, tmp_path):
     pred_dir = _copy(predictions[0], tmp_path)
     f = sorted(pred_dir.glob("*.png"))[0]
     a = np.array(Image.open(f))
     a[0, 0] = 33
     Image.fromarray(a).save(f)
-    r = CliRunner().invoke(app, ["evaluate", "--pred", str(pred_dir), "--work", str(camvid_val), "-q"])
+    r = CliRunner().invoke(app, ["evaluate", "--pred", str(pred_dir), "--work", str(camvid_val_work), "-q"])
     assert r.exit_code == 2 and f.name in r.output and "[33]" in r.output and "--pred-ids raw" in r.output
 
 
@@ -135,10 +128,10 @@ def test_raw_label_ids_as_cityscapes_metric_writes_them(cityscapes_fixture_root,
         evaluate_predictions(pred, work, pred_ids="train", workers=1, progress=False)
 
 
-def test_bucket_iou_equals_the_offline_evaluation(camvid_val, predictions):
+def test_bucket_iou_equals_the_offline_evaluation(camvid_val_work, predictions):
     pred_dir, pairs = predictions
-    offline = evaluate_predictions(pred_dir, camvid_val, workers=1, progress=False)
-    metric = BucketIoU.from_work(camvid_val)
+    offline = evaluate_predictions(pred_dir, camvid_val_work, workers=1, progress=False)
+    metric = BucketIoU.from_work(camvid_val_work)
     for y, p in pairs:
         logits = torch.nn.functional.one_hot(torch.from_numpy(p).long(), K).permute(2, 0, 1)[None].float()
         metric.update({"out": logits}, torch.from_numpy(y.astype(np.int64))[None, None])  # torchvision-style output

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from builders import copy_work
 from lt_data.classes import ClassTable
 from lt_data.cli import app
 from lt_data.exports import (CLASS_WEIGHTS_FILE, DEFAULT_BETA, SAMPLE_CLASS_STATS_DICT_FILE, SAMPLE_CLASS_STATS_FILE,
@@ -24,11 +25,10 @@ from lt_data.stats import ClassStats, load_stats, run_stats, stats_fingerprint
 
 
 @pytest.fixture(scope="module")
-def camvid_exports(camvid_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("camvid_exports")
-    run_stats(get_layout("camvid", camvid_root, "train"), work, workers=2, progress=False)
-    out = write_exports(work)
-    return work, out
+def camvid_exports(camvid_work, tmp_path_factory):
+    """(work, exports): a copy of the session's CamVid train statistics with the default exports written."""
+    work = copy_work(camvid_work, tmp_path_factory.mktemp("camvid_exports") / "work")
+    return work, write_exports(work)
 
 
 def _daformer_by_hand(label_files, k):

@@ -18,18 +18,15 @@ TINY = {"hidden_sizes": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_attention_
         "decoder_hidden_size": 32}
 
 
-def test_segformer_trains_with_bank_paste_and_auc_then_evaluates(camvid_work, camvid_root, tmp_path):
-    from lt_data.bank import build_bank
+def test_segformer_trains_with_bank_paste_and_auc_then_evaluates(camvid_work, camvid_small_bank, camvid_val_work,
+                                                                 tmp_path):
     from lt_data.buckets import write_buckets
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
 
     work = tmp_path / "train"
     shutil.copytree(camvid_work, work)
     write_buckets(work)
-    build_bank(work, classes="9,10", progress=False)  # Pedestrian, Bicyclist: a small bank
-    val = tmp_path / "val"
-    run_stats(get_layout("camvid", camvid_root, "val"), val, workers=1, progress=False)
+    shutil.copytree(camvid_small_bank, work / "bank.zarr")  # Pedestrian, Bicyclist: a small bank
+    val = camvid_val_work
     run = tmp_path / "run"
     result = CliRunner().invoke(app, [
         "train", "--work", str(work), "--run-dir", str(run), "--model", "segformer", "--loss", "1*auc+ce",

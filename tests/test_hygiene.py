@@ -1,9 +1,14 @@
 """Every process a command starts ends with it, however it ends; the lock is the holder's alone.
 
 Each command that starts processes is run on a dataset large enough to be caught mid-way, killed
-(SIGKILL) or terminated (SIGTERM) as soon as its workers exist, and then: no process it started is
-alive 5 s later (read from the process table), its lock is free, nothing half-written is left, and a
-re-run gives the same bytes as an uninterrupted run.
+(SIGKILL) or terminated (SIGTERM) as soon as its workers exist (a store build: as soon as its workers
+and its temporary store exist), and then: no process it started is alive 5 s later (read from the
+process table), its lock is free, nothing half-written is left, and a re-run gives the same bytes as
+an uninterrupted run.
+
+The store builds run on CamVid train (the session's ``camvid_stores``: its bank and cutmix stores are
+the uninterrupted runs); statistics, evaluation and the Dask backend on CamVid train repeated
+``STATS_REPEAT`` times, since counting is fast.
 """
 
 from __future__ import annotations
@@ -18,27 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from builders import repeated_camvid
+
 LT = [sys.executable, "-m", "lt_data"]
-REPEAT = 2  # CamVid train twice over: 734 samples, a few seconds of work on 2 cores
-
-
-@pytest.fixture(scope="module")
-def big_folder(camvid_root, tmp_path_factory) -> Path:
-    return _repeated(camvid_root, tmp_path_factory.mktemp("big"), REPEAT)
-
-
-def _repeated(camvid_root: Path, root: Path, repeat: int) -> Path:
-    """CamVid train, repeated, as a folder-layout dataset of symbolic links (nothing copied)."""
-    (root / "images" / "train").mkdir(parents=True)
-    (root / "labels" / "train").mkdir(parents=True)
-    names = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
-             "Bicyclist"]
-    (root / "classes.txt").write_text("\n".join(names) + "\n")
-    for f in sorted((camvid_root / "train").glob("*.png")):
-        for k in range(repeat):
-            (root / "images" / "train" / f"{f.stem}_{k}.png").symlink_to(f)
-            (root / "labels" / "train" / f"{f.stem}_{k}.png").symlink_to(camvid_root / "trainannot" / f.name)
-    return root
+STATS_REPEAT = 8  # CamVid train 8 times over: 2936 samples, 2 s of counting on 2 cores (1 s after start-up)
 
 
 def _children(pid: int) -> set[int]:
@@ -77,16 +65,19 @@ def _cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def _kill_midway(cmd: list[str], sig: int, want: int = 2, timeout: float = 60) -> tuple[int, set[int], str]:
-    """Start ``cmd``, wait until it has ``want`` descendant processes, send ``sig`` to the main process
+def _kill_midway(cmd: list[str], sig: int, want: int = 2, timeout: float = 60,
+                 ready=None) -> tuple[int, set[int], str]:
+    """Start ``cmd``, wait until it has ``want`` descendant processes (and, given ``ready``, until
+    ``ready()`` is true: the command is in the middle of its work), send ``sig`` to the main process
     alone; returns (exit code, the descendants seen, stderr)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen: set[int] = set()
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout and proc.poll() is None:
         seen |= _children(proc.pid)
-        if len(seen) >= want:
-            time.sleep(0.1)  # let them take work
+        if len(seen) >= want and (ready is None or ready()):
+            if ready is None:
+                time.sleep(0.1)  # let them take work
             seen |= _children(proc.pid)
             break
         time.sleep(0.01)
@@ -123,20 +114,9 @@ def _stats_cmd(root: Path, out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def big_work(big_folder, tmp_path_factory) -> Path:
-    """Statistics, buckets and (uninterrupted) bank and cutmix stores of ``big_folder``."""
-    work = tmp_path_factory.mktemp("bigwork")
-    subprocess.run(_stats_cmd(big_folder, work), check=True)
-    subprocess.run(LT + ["buckets", str(work)], check=True, stdout=subprocess.DEVNULL)
-    for stage in ("bank", "cutmix"):
-        subprocess.run(LT + [stage, "build", str(work), "-j", "2", "-q"], check=True, capture_output=True)
-    return work
-
-
-@pytest.fixture(scope="module")
 def stats_folder(camvid_root, tmp_path_factory) -> tuple[Path, Path]:
     """A dataset big enough that counting it takes seconds (statistics are fast), and its statistics."""
-    root = _repeated(camvid_root, tmp_path_factory.mktemp("stats_data"), 30)
+    root = repeated_camvid(camvid_root, tmp_path_factory.mktemp("stats_data"), STATS_REPEAT)
     work = tmp_path_factory.mktemp("stats_ref")
     subprocess.run(_stats_cmd(root, work), check=True)
     return root, work
@@ -144,29 +124,31 @@ def stats_folder(camvid_root, tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_stats_killed_leaves_no_worker(stats_folder, tmp_path, sig):
-    big_folder, big_work = stats_folder
+    root, reference = stats_folder
     out = tmp_path / "stats"
-    code, seen, err = _kill_midway(_stats_cmd(big_folder, out), sig)
+    code, seen, err = _kill_midway(_stats_cmd(root, out), sig)
     assert code == -signal.SIGKILL if sig == signal.SIGKILL else code == 143
     if sig == signal.SIGTERM:
         assert err.strip().splitlines()[-1].startswith("terminated") and "Traceback" not in err
     assert not _all_gone(seen), "workers outlived the command"
-    subprocess.run(_stats_cmd(big_folder, out), check=True)
-    a, b = _files(out), _files(big_work)
+    subprocess.run(_stats_cmd(root, out), check=True)
+    a, b = _files(out), _files(reference)
     for name in ("pixel_counts.npy", "ignored_pixels.npy", "samples.jsonl"):
         assert a[name] == b[name]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 @pytest.mark.parametrize("stage", ["bank", "cutmix"])
-def test_store_build_killed_leaves_no_worker_and_a_free_lock(big_work, tmp_path, sig, stage):
+def test_store_build_killed_leaves_no_worker_and_a_free_lock(camvid_stores, tmp_path, sig, stage):
     import shutil
 
-    work = tmp_path / "work"
-    shutil.copytree(big_work, work, ignore=shutil.ignore_patterns("*.zarr", ".*"))
+    work = tmp_path / "work"  # camvid_stores' bank and cutmix stores: the uninterrupted builds
+    shutil.copytree(camvid_stores, work, ignore=shutil.ignore_patterns("*.zarr", ".*"))
     cmd = LT + [stage, "build", str(work), "-j", "2", "-q"]
-    code, seen, err = _kill_midway(cmd, sig)
+    code, seen, err = _kill_midway(cmd, sig, ready=lambda: any(work.glob(f".{stage}.zarr.tmp-*")))
     assert code == -signal.SIGKILL if sig == signal.SIGKILL else code == 143
+    if sig == signal.SIGKILL:
+        assert list(work.glob(f".{stage}.zarr.tmp-*")), "killed while it wrote its temporary store"
     if sig == signal.SIGTERM:
         assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("terminated")
         assert not list(work.glob(f".{stage}.zarr.tmp-*")), "SIGTERM left the temporary sibling"
@@ -174,14 +156,14 @@ def test_store_build_killed_leaves_no_worker_and_a_free_lock(big_work, tmp_path,
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr  # the lock died with its holder
     assert not list(work.glob(f".{stage}.zarr.tmp-*"))
-    assert _files(work / f"{stage}.zarr") == _files(big_work / f"{stage}.zarr")
+    assert _files(work / f"{stage}.zarr") == _files(camvid_stores / f"{stage}.zarr")
 
 
-def test_leftovers_removed_when_the_store_is_up_to_date(big_work, tmp_path):
+def test_leftovers_removed_when_the_store_is_up_to_date(camvid_stores, tmp_path):
     import shutil
 
     work = tmp_path / "work"
-    shutil.copytree(big_work, work, ignore=shutil.ignore_patterns(".*", "bank.zarr"))
+    shutil.copytree(camvid_stores, work, ignore=shutil.ignore_patterns(".*", "bank.zarr"))
     stale = work / ".cutmix.zarr.tmp-99999-abcdef"   # what a killed --force build leaves
     (stale / "boxes").mkdir(parents=True)
     (stale / "boxes" / "c0").write_bytes(b"x" * 1000)
@@ -199,9 +181,11 @@ import os, sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
 from lt_data.artifacts import lock
 with lock({str(tmp_path / 'artifact')!r}, "x"):
-    if os.fork() == 0:
+    child = os.fork()
+    if child == 0:
         time.sleep(30)
         os._exit(0)
+    open({str(tmp_path / 'child.pid')!r}, "w").write(str(child))
     os.kill(os.getpid(), 9)
 """
     subprocess.run([sys.executable, "-c", code])
@@ -216,7 +200,7 @@ with lock({str(tmp_path / 'artifact')!r}, "x"):
         except ArtifactError:
             assert time.monotonic() - t0 < 5, "the forked child kept the lock"
             time.sleep(0.05)
-    subprocess.run(["pkill", "-f", "time.sleep\\(30\\)"], check=False)
+    os.kill(int((tmp_path / "child.pid").read_text()), signal.SIGKILL)  # the sleeping child, by its pid
 
 
 def _ended(code: int, err: str, sig: int) -> None:
@@ -227,9 +211,10 @@ def _ended(code: int, err: str, sig: int) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_evaluate_pred_killed_leaves_no_worker(big_folder, big_work, tmp_path, sig):
-    pred = big_folder / "labels" / "train"  # the labels themselves as predictions: train ids 0..10, 11 void
-    cmd = LT + ["evaluate", "--pred", str(pred), "--work", str(big_work), "-j", "2", "-q", "--out",
+def test_evaluate_pred_killed_leaves_no_worker(stats_folder, tmp_path, sig):
+    root, reference = stats_folder
+    pred = root / "labels" / "train"  # the labels themselves as predictions: train ids 0..10, 11 void
+    cmd = LT + ["evaluate", "--pred", str(pred), "--work", str(reference), "-j", "2", "-q", "--out",
                 str(tmp_path / "m.json"), "--skip-bad"]
     code, seen, err = _kill_midway(cmd, sig)
     _ended(code, err, sig)
@@ -251,7 +236,7 @@ def test_train_killed_leaves_no_dataloader_worker(tiny_work, tmp_path, sig):
 
 def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
     pytest.importorskip("distributed")
-    data = _repeated(camvid_root, tmp_path / "data", 80)  # long enough to be interrupted while counting
+    data = repeated_camvid(camvid_root, tmp_path / "data", 80)  # long enough to be interrupted while counting
     cmd = LT + ["stats", "-l", "folder", str(data), "--ignore-index", "11", "--out", str(tmp_path / "s"),
                 "--backend", "dask", "--scheduler", "local:2", "-q"]
     # as from a terminal: Ctrl-C handled (a test run in the background inherits it ignored)
@@ -275,9 +260,10 @@ def test_dask_ctrl_c_is_one_line(camvid_root, tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_dask_backend_killed_leaves_no_worker(big_folder, tmp_path, sig):
+def test_dask_backend_killed_leaves_no_worker(stats_folder, tmp_path, sig):
     pytest.importorskip("distributed")
-    cmd = LT + ["stats", "-l", "folder", str(big_folder), "--ignore-index", "11", "--out", str(tmp_path / "s"),
+    root = stats_folder[0]
+    cmd = LT + ["stats", "-l", "folder", str(root), "--ignore-index", "11", "--out", str(tmp_path / "s"),
                 "--backend", "dask", "--scheduler", "local:2", "-q"]
     code, seen, err = _kill_midway(cmd, sig)
     _ended(code, err, sig)

@@ -8,12 +8,14 @@ import io
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from builders import copy_work
 from lt_data.buckets import write_buckets
 from lt_data.classes import load_class_table
 from lt_data.cli import app
@@ -66,10 +68,18 @@ def _decode_data_uri(src: str) -> Image.Image:
     return im
 
 
-def test_camvid_report(work_copy):
-    write_buckets(work_copy)
-    index = write_report(work_copy)
-    out = work_copy / "report"
+@pytest.fixture(scope="module")
+def camvid_report(camvid_work, tmp_path_factory):
+    """(work, index): a copy of the CamVid train statistics, its default buckets and the report
+    ``write_report`` wrote into ``work/report``; written once for the tests that only read it."""
+    work = copy_work(camvid_work, tmp_path_factory.mktemp("camvid_report") / "work")
+    write_buckets(work)
+    return work, write_report(work)
+
+
+def test_camvid_report(camvid_report):
+    work, index = camvid_report
+    out = work / "report"
     assert index == out / "index.html"
     page = _parse(index)
     assert len(page.images) == len(PLOTS)
@@ -92,8 +102,8 @@ def test_camvid_report(work_copy):
 
     # numbers: equal an independent computation from the raw artifacts
     data = json.loads((out / "report.json").read_text())
-    counts = np.load(work_copy / "pixel_counts.npy")
-    buckets = json.loads((work_copy / "buckets.json").read_text())
+    counts = np.load(work / "pixel_counts.npy")
+    buckets = json.loads((work / "buckets.json").read_text())
     total = counts.sum()
     for name in ("head", "middle", "tail"):
         ids = buckets[name]
@@ -156,7 +166,8 @@ def _check_spatial_panels(data):
         assert ax.title.get_color() == BUCKET_COLORS[data["classes"][c]["bucket"]]
 
 
-def test_report_without_buckets_and_with_stale_buckets(work_copy, tmp_path):
+def test_report_without_buckets_and_with_stale_buckets(small_work, tmp_path):
+    work_copy = copy_work(small_work, tmp_path / "work", "buckets.json")
     index = write_report(work_copy)  # no buckets.json: default rule, said in the report
     assert "computed for this report" in index.read_text()
     assert not (work_copy / "buckets.json").exists(), "the report stage never writes another stage's artifact"
@@ -171,20 +182,23 @@ def test_report_without_buckets_and_with_stale_buckets(work_copy, tmp_path):
         write_report(work_copy)
 
 
-def test_report_with_refined_and_one_sided_buckets(work_copy):
-    iou = work_copy / "iou.json"
-    iou.write_text(json.dumps({"per_class": [{"id": k, "iou": 0.9 if k in (2, 9) else 0.3} for k in range(11)]}))
-    write_buckets(work_copy, refine=iou)
-    page = _parse(write_report(work_copy))
+def test_report_with_refined_and_one_sided_buckets(small_copy):
+    iou = small_copy / "iou.json"  # its listed buckets: head road, middle car, tail bike
+    iou.write_text(json.dumps({"per_class": [{"id": 0, "iou": 0.3}, {"id": 1, "iou": 0.3}, {"id": 2, "iou": 0.9}]}))
+    write_buckets(small_copy, refine=iou)  # default thresholds: below 0.4 middle → tail, above 0.6 tail → middle
+    page = _parse(write_report(small_copy))
     text = " ".join(page.text)
-    assert "Refinement moves" in text and "Pedestrian" in text
+    assert "Refinement moves" in text and "bike" in text
+    moves = json.loads((small_copy / "report" / "report.json").read_text())["buckets"]["moves"]
+    assert sorted((m["name"], m["from"], m["to"]) for m in moves) == [("bike", "tail", "middle"),
+                                                                     ("car", "middle", "tail")]
     for img in page.images:
         _decode_data_uri(img["src"])
     # one tail class and no head: nothing to pair, no tail × tail plot, and the page still works
-    write_buckets(work_copy, "list", tail_classes="Bicyclist")
-    page = _parse(write_report(work_copy))
+    write_buckets(small_copy, "list", tail_classes="bike")
+    page = _parse(write_report(small_copy))
     assert len(page.images) == len(PLOTS) - 1
-    assert not (work_copy / "report" / "tail_cooccurrence.png").exists()
+    assert not (small_copy / "report" / "tail_cooccurrence.png").exists()
     assert "1 tail class: nothing to pair" in " ".join(page.text)
 
 
@@ -242,9 +256,8 @@ def _check_vector_files(out, names):
         assert pdf.startswith(b"%PDF") and b"%%EOF" in pdf[-32:], name
 
 
-def test_report_figures_as_png_svg_and_pdf_and_sortable_tables(work_copy):
-    write_buckets(work_copy)
-    out = write_report(work_copy).parent
+def test_report_figures_as_png_svg_and_pdf_and_sortable_tables(camvid_report):
+    out = camvid_report[1].parent
     data = json.loads((out / "report.json").read_text())
     names = [p[:-4] for p in data["plots"]]
     assert names == list(PLOTS)
@@ -265,9 +278,17 @@ def _bank_arrays(work):
     return g["class_id"][...], g["area"][...]
 
 
-def test_report_with_bank_and_evaluation_split(tiny_copy, tiny_work):
+@pytest.fixture(scope="module")
+def tiny_report(tiny_work, tmp_path_factory):
+    """(work, result): a copy of ``tiny_work`` (bank included) and the result of ``lt-data report WORK
+    --eval-work VAL`` on it, which wrote ``work/report``; run once for the tests that only read it."""
+    work = copy_work(tiny_work[0], tmp_path_factory.mktemp("tiny_report") / "work", "eval-*")
+    return work, CliRunner().invoke(app, ["report", str(work), "--eval-work", str(tiny_work[1])])
+
+
+def test_report_with_bank_and_evaluation_split(tiny_report, tiny_work):
     val = tiny_work[1]
-    r = CliRunner().invoke(app, ["report", str(tiny_copy), "--eval-work", str(val)])
+    tiny_copy, r = tiny_report
     assert r.exit_code == 0, r.output
     out = tiny_copy / "report"
     data = json.loads((out / "report.json").read_text())
@@ -303,17 +324,20 @@ def test_report_with_bank_and_evaluation_split(tiny_copy, tiny_work):
     assert "## Training vs evaluation split" in md and "bank_objects.png" in md
 
 
-def test_report_says_in_one_line_why_a_bank_is_not_shown(tiny_copy):
-    meta = tiny_copy / "bank.zarr" / "zarr.json"
+def test_report_says_in_one_line_why_a_bank_is_not_shown(small_copy):
+    from lt_data.bank import build_bank
+
+    build_bank(small_copy, workers=1, progress=False)  # the tail class, bike
+    meta = small_copy / "bank.zarr" / "zarr.json"
     doc = json.loads(meta.read_text())
     doc["attributes"]["fingerprints"]["stats"] = "0" * 16  # as if built from other statistics
     meta.write_text(json.dumps(doc))
-    page = _parse(write_report(tiny_copy))
+    page = _parse(write_report(small_copy))
     notes = [t for t in page.text if t.startswith("Not shown:")]
     assert len(notes) == 1 and "refused" in notes[0] and "statistics differ" in notes[0]
-    data = json.loads((tiny_copy / "report" / "report.json").read_text())
+    data = json.loads((small_copy / "report" / "report.json").read_text())
     assert data["bank"]["status"] == "refused" and "object_sizes.png" not in data["plots"]
-    assert not (tiny_copy / "report" / "bank_objects.png").exists()
+    assert not (small_copy / "report" / "bank_objects.png").exists()
 
 
 def test_report_refuses_an_evaluation_split_of_another_class_table(tiny_copy, tmp_path):
@@ -341,8 +365,12 @@ def test_report_with_a_bank_runs_without_torch(tiny_copy, tiny_work):
     assert (tiny_copy / "report" / "object_sizes.pdf").is_file()
 
 
-def test_report_renders_and_sorts_in_a_browser(tiny_copy, tiny_work, browser, tmp_path):
-    index = write_report(tiny_copy, eval_work=tiny_work[1])
+def test_report_renders_and_sorts_in_a_browser(tiny_report, browser, tmp_path):
+    import shutil
+
+    assert tiny_report[1].exit_code == 0, tiny_report[1].output
+    # a copy: the browser writes its probe page beside the page it opens
+    index = Path(shutil.copytree(tiny_report[0] / "report", tmp_path / "report")) / "index.html"
     data = json.loads((index.parent / "report.json").read_text())
     probe = """
   var t = document.querySelectorAll('table.sortable')[0], h = t.tHead.rows[0].cells;
@@ -370,29 +398,29 @@ def test_report_renders_and_sorts_in_a_browser(tiny_copy, tiny_work, browser, tm
     assert (np.abs(px - np.array((0, 114, 178))).sum(1) < 30).sum() > 500, "the head-coloured bars are painted"
 
 
-def test_report_into_another_directory_refuses_a_folder_it_did_not_write(tiny_copy, tmp_path):
+def test_report_into_another_directory_refuses_a_folder_it_did_not_write(small_copy, tmp_path):
     from lt_data.errors import LtDataError
 
     out = tmp_path / "paper" / "fig"
-    index = write_report(tiny_copy, out=out)
-    assert index == out / "index.html" and not (tiny_copy / "report").exists()
+    index = write_report(small_copy, out=out)
+    assert index == out / "index.html" and not (small_copy / "report").exists()
     data = load_report(index)
     assert data == json.loads((out / "report.json").read_text()) and load_report(out) == data
-    assert (out / data["source"]["buckets"]).resolve() == (tiny_copy / "buckets.json").resolve()
-    assert write_report(tiny_copy, out=out) == index  # its own report: replaced
+    assert (out / data["source"]["buckets"]).resolve() == (small_copy / "buckets.json").resolve()
+    assert write_report(small_copy, out=out) == index  # its own report: replaced
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(LtDataError) as err:
-        write_report(tiny_copy, out=mine)
+        write_report(small_copy, out=mine)
     assert "\n" not in str(err.value) and "did not create" in str(err.value) and "notes.txt" in str(err.value)
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     with pytest.raises(LtDataError, match="not a report"):
-        write_report(tiny_copy, out=tiny_copy)  # the work directory itself: statistics, not a report
-    assert (tiny_copy / "pixel_counts.npy").is_file()
+        write_report(small_copy, out=small_copy)  # the work directory itself: statistics, not a report
+    assert (small_copy / "pixel_counts.npy").is_file()
 
 
-def test_report_figures_have_readable_text_and_a_bucket_legend(tiny_copy, tiny_work):
+def test_report_figures_have_readable_text_and_a_bucket_legend(tiny_report):
     """Every text of every figure is at least 12 px at the saved size, and every figure names the
     bucket colours it uses in a legend."""
     from matplotlib.text import Text
@@ -401,8 +429,11 @@ def test_report_figures_have_readable_text_and_a_bucket_legend(tiny_copy, tiny_w
     from lt_data.buckets import BUCKET_NAMES
     from lt_data.plots import DPI
 
-    data = load_report(write_report(tiny_copy, eval_work=tiny_work[1]))
-    figures = build_figures(data, TailBank.open(tiny_copy / "bank.zarr", work=tiny_copy))
+    work, r = tiny_report
+    assert r.exit_code == 0, r.output
+    data = load_report(work / "report" / "index.html")
+    assert data["eval"]["num_images"] == 4 and data["bank"]["status"] == "ok"  # every figure is there
+    figures = build_figures(data, TailBank.open(work / "bank.zarr", work=work))
     assert set(figures) == {p[:-4] for p in data["plots"]} and len(figures) == len(PLOTS) + 2
     for name, fig in figures.items():
         fig.draw_without_rendering()

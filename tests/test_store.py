@@ -16,45 +16,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from PIL import Image
 from typer.testing import CliRunner
 
+import builders
+from builders import make_block_folder
 from lt_data.bank import TailBank, build_bank
 from lt_data.buckets import load_buckets, write_buckets
 from lt_data.cli import app
 from lt_data.cutmix import TailCutmix, build_cutmix
 from lt_data.errors import ArtifactError
-from lt_data.layouts import get_layout
-from lt_data.stats import load_stats, run_stats, stats_fingerprint
+from lt_data.stats import load_stats, stats_fingerprint
 
 runner = CliRunner()
 
 
-def make_folder(root: Path, n: int = 6, seed: int = 0, names=("road", "car", "bike")) -> Path:
-    """A folder dataset: class 0 everywhere, one class-1 block and two class-2 blocks per image."""
-    rng = np.random.default_rng(seed)
-    (root / "images" / "train").mkdir(parents=True)
-    (root / "labels" / "train").mkdir(parents=True)
-    (root / "classes.txt").write_text("\n".join(names) + "\n")
-    for i in range(n):
-        lab = np.zeros((48, 64), np.uint8)
-        y, x = rng.integers(0, 20, 2)
-        lab[y:y + 20, x:x + 30] = 1
-        lab[30:40, 2:12] = 2
-        lab[36:46, 50:60] = 2
-        Image.fromarray(lab).save(root / "labels" / "train" / f"s{i:02d}.png")
-        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(root / "images" / "train" / f"s{i:02d}.png")
-    return root
-
-
 def stats_of(root: Path, work: Path) -> Path:
-    run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
-    return work
+    return builders.stats_of("folder", root, work)
 
 
 @pytest.fixture
 def work(tmp_path) -> Path:
-    w = stats_of(make_folder(tmp_path / "data"), tmp_path / "work")
+    w = stats_of(make_block_folder(tmp_path / "data"), tmp_path / "work")
     write_buckets(w, "list", head_classes="road", tail_classes="bike")
     return w
 
@@ -121,7 +103,7 @@ def test_identical_stats_rerun_keeps_the_fingerprint_and_what_was_built(work, tm
 def test_stats_of_another_dataset_make_every_later_artifact_refused(work, tmp_path):
     bank = build_bank(work, progress=False)
     cut = build_cutmix(work, progress=False)
-    other = make_folder(tmp_path / "other", seed=1, names=("sky", "tree", "bird"))
+    other = make_block_folder(tmp_path / "other", seed=1, names=("sky", "tree", "bird"))
     stats_of(other, work)
     with pytest.raises(ArtifactError, match="buckets.json: built from other statistics"):
         load_buckets(work)
@@ -156,13 +138,10 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_store(work):
     build_bank(work, progress=False)  # the lock went with its holder
 
 
-def test_two_concurrent_builds_end_with_an_intact_store(camvid_work, tmp_path):
-    work = tmp_path / "w"
-    import shutil
-
-    shutil.copytree(camvid_work, work)
+def test_two_concurrent_builds_end_with_an_intact_store(camvid_work, camvid_small_bank, tmp_path):
+    work = builders.copy_work(camvid_work, tmp_path / "w")
     out = tmp_path / "bank.zarr"
-    reference = TailBank.open(build_bank(work, classes="9,10", workers=1, progress=False, out=tmp_path / "ref.zarr"))
+    reference = TailBank.open(camvid_small_bank)  # the same classes, built alone
     cmd = [sys.executable, "-m", "lt_data.cli", "bank", "build", str(work), "--classes", "9,10", "--workers", "1",
            "--out", str(out), "--force", "-q"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]

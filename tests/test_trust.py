@@ -37,11 +37,25 @@ def _one_error_line(r) -> str:
     return lines[0]
 
 
-def test_a_hostile_checkpoint_never_runs(tiny_work, tmp_path):
-    work, val = tiny_work
-    run = tmp_path / "run"
-    r = _run("train", "--work", str(work), "--run-dir", str(run), "--steps", "1", *TINY, "-q")
+@pytest.fixture(scope="module")
+def trained_run(tiny_work, tmp_path_factory) -> Path:
+    """A run directory of one training step on ``tiny_work`` (``lt-data train`` in a process of its own),
+    trained once for the module; the tests copy it (``_run_copy``) before using it."""
+    run = tmp_path_factory.mktemp("trust") / "run"
+    r = _run("train", "--work", str(tiny_work[0]), "--run-dir", str(run), "--steps", "1", *TINY, "-q")
     assert r.returncode == 0, r.stderr
+    return run
+
+
+def _run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def test_a_hostile_checkpoint_never_runs(tiny_work, trained_run, tmp_path):
+    work, val = tiny_work
+    run = _run_copy(trained_run, tmp_path)
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)  # ours loads safely
     target = tmp_path / "pwned"
     ckpt["model"] = _Payload(target)
@@ -105,10 +119,9 @@ def test_stats_rewrites_its_own_work_directory(tiny_copy):
     assert get_layout  # imported for the layout registry
 
 
-def test_evaluate_refuses_to_overwrite_a_foreign_file(tiny_work, tmp_path):
-    work, val = tiny_work
-    run = tmp_path / "run"
-    assert _run("train", "--work", str(work), "--run-dir", str(run), "--steps", "1", *TINY, "-q").returncode == 0
+def test_evaluate_refuses_to_overwrite_a_foreign_file(tiny_work, trained_run, tmp_path):
+    val = tiny_work[1]
+    run = _run_copy(trained_run, tmp_path)
     notes = tmp_path / "notes.json"
     notes.write_text("my notes")
     line = _one_error_line(_run("evaluate", str(run / "checkpoint.pt"), "--work", str(val), "--out", str(notes)))
@@ -120,12 +133,11 @@ def test_evaluate_refuses_to_overwrite_a_foreign_file(tiny_work, tmp_path):
     assert again.returncode == 0, again.stderr  # its own metrics file may be replaced
 
 
-def test_evaluate_into_a_run_being_trained_is_refused(tiny_work, tmp_path):
+def test_evaluate_into_a_run_being_trained_is_refused(tiny_work, trained_run, tmp_path):
     from lt_data.artifacts import lock
 
-    work, val = tiny_work
-    run = tmp_path / "run"
-    assert _run("train", "--work", str(work), "--run-dir", str(run), "--steps", "1", *TINY, "-q").returncode == 0
+    val = tiny_work[1]
+    run = _run_copy(trained_run, tmp_path)
     with lock(run, "this training run"):  # as a training in progress holds it
         line = _one_error_line(_run("evaluate", str(run / "checkpoint.pt"), "--work", str(val)))
     assert "--out" in line and "training" in line
