@@ -351,7 +351,7 @@ def dask_client(scheduler: str | None, workers: int):
             # The workers ignore Ctrl-C (lt_data.dask_worker): it is the main process's, which closes
             # the cluster. (Ignoring it in the main process while the cluster starts would be
             # inherited too, but would lose a Ctrl-C pressed meanwhile.)
-            cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True, dashboard_address=None,
+            cluster = LocalCluster(n_workers=key[1], threads_per_worker=1, processes=True, dashboard_address=":0",
                                    silence_logs=40, preload=["lt_data.dask_worker"])
             client = Client(cluster, set_as_default=False)
         else:

@@ -141,3 +141,28 @@ def test_a_crash_in_a_dask_task_names_the_sample():
 def test_backend_mistakes(backend, scheduler, message):
     with pytest.raises(LtDataError, match=message):
         list(map_samples(_crash, [1], 1, backend=backend, scheduler=scheduler, progress=False))
+
+
+def test_a_dashboard_port_in_use_prints_nothing(tmp_path):
+    """Another Dask cluster on the machine (its dashboard on 8787) is no business of a user's stats run:
+    the run's own cluster takes a free port and says nothing (it printed a 3-line warning)."""
+    import socket
+    import subprocess
+    import sys
+
+    from builders import make_folder_dataset
+
+    root = make_folder_dataset(tmp_path / "data", n=2)
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already held by something else: the same situation
+    try:
+        res = subprocess.run([sys.executable, "-m", "lt_data", "stats", "-l", "folder", str(root), "--out",
+                              str(tmp_path / "w"), "--backend", "dask", "--scheduler", "local:1", "-q"],
+                             capture_output=True, text=True, timeout=180)
+    finally:
+        holder.close()
+    assert res.returncode == 0 and res.stderr == "", res.stderr
