@@ -68,7 +68,7 @@ def output_dir(path: str | Path, what: str = "output") -> Path:
 # ---- one writer -----------------------------------------------------------------------------------
 
 @contextmanager
-def lock(target: str | Path, what: str = "it") -> Iterator[None]:
+def lock(target: str | Path, what: str = "it", *, tidy: bool = False) -> Iterator[None]:
     """Hold the exclusive write lock of ``target`` (a local path); refuse if another process holds it.
 
     The lock file ``.NAME.lock`` sits beside ``target`` and stays there (removing a lock file races
@@ -76,10 +76,15 @@ def lock(target: str | Path, what: str = "it") -> Iterator[None]:
     The holder's alone: a flock belongs to the open file, which a forked child (a worker process, a
     DataLoader worker) would share and keep alive after the holder died, so every fork closes the
     child's copy (:func:`_close_locks_in_child`) and exec never inherits it (O_CLOEXEC).
+
+    ``tidy``: when the holder ends without ``target`` existing (refused before writing anything), the
+    lock file goes too, and the folder around it when the lock made it and it is empty: a refused
+    command leaves nothing behind. It goes while still held, so no other holder is robbed of it.
     """
     import fcntl
 
     target = Path(target)
+    made_parent = not target.parent.exists()
     parent = output_dir(target.parent, "output")
     path = parent / f".{target.name}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -97,6 +102,13 @@ def lock(target: str | Path, what: str = "it") -> Iterator[None]:
             yield
         finally:
             os.ftruncate(fd, 0)
+            if tidy and not target.exists():
+                path.unlink(missing_ok=True)
+                if made_parent:
+                    try:
+                        parent.rmdir()
+                    except OSError:  # not empty: something else is there now
+                        pass
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         _HELD_LOCKS.discard(fd)

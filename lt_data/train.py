@@ -73,7 +73,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
     from .artifacts import lock
 
     cfg.validate()
-    with lock(Path(cfg.run), "this training run") if rank_and_world()[0] == 0 else nullcontext():
+    with lock(Path(cfg.run), "this training run", tidy=True) if rank_and_world()[0] == 0 else nullcontext():
         return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo,
                       trust_checkpoint=trust_checkpoint)
 

@@ -47,8 +47,10 @@ def _train(work, *args):
         "bad-paste-args", "paste-without-store"])
 def test_bad_training_options(tiny_work, tmp_path, args, word):
     work, _ = tiny_work
-    _one_error_line(_train(work, "--run-dir", str(tmp_path / "r"), "--steps", "1", *args), word)
-    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
+    _one_error_line(_train(work, "--run-dir", str(tmp_path / "runs" / "r"), "--steps", "1", *args), word)
+    assert list(tmp_path.iterdir()) == [], "a refused training leaves nothing: no run directory, no lock file"
+    assert sorted(p.relative_to(work) for p in work.rglob("*")) == before
 
 
 def test_paste_bank_without_a_bank(tiny_copy, tmp_path):
