@@ -95,10 +95,22 @@ class Buckets:
     def ids(self, name: Bucket) -> list[int]:
         return getattr(self, name)
 
+    def union(self, names) -> list[int]:
+        """The sorted ids of the buckets ``names`` together (:func:`bucket_spec`'s names)."""
+        return sorted({c for name in names for c in self.ids(name)})
+
     @property
     def lists(self) -> dict[str, list[int]]:
         """``{"head": ids, "middle": ids, "tail": ids}``: what :func:`lt_data.metrics.evaluate_confusion` takes."""
         return {name: self.ids(name) for name in BUCKET_NAMES}
+
+
+def bucket_spec(spec) -> list[str] | None:
+    """The bucket names a ``--classes`` value names (``tail``, ``middle+tail``); None for ids or class names."""
+    if not isinstance(spec, str):
+        return None
+    names = [part.strip() for part in spec.split("+")]
+    return names if all(name in BUCKET_NAMES for name in names) else None
 
 
 # ---- pure splitting on a vector of frequencies ----------------------------------------------------

@@ -107,14 +107,14 @@ def check_store_buckets(store, work, mode: PasteMode) -> None:
     """Refuse a store built for a bucket (``--classes tail``, the default) whose classes differ from
     that bucket in ``work``'s buckets.json now (``lt-data buckets --refine`` moved classes since):
     it would paste the old tail and never the new one. One line saying how to rebuild."""
-    from .buckets import BUCKET_NAMES
+    from .buckets import bucket_spec
     from .errors import ArtifactError
 
     spec = ((store.params or {}).get("class_source") or {}).get("spec")
-    if not isinstance(spec, str) or not all(p.strip() in BUCKET_NAMES for p in spec.split("+")):
+    names = bucket_spec(spec)
+    if names is None:
         return  # built for explicit classes: the user's choice
-    buckets = WorkDir.of(work).buckets()
-    now = sorted({int(c) for name in spec.split("+") for c in buckets.ids(name.strip())})
+    now = WorkDir.of(work).buckets().union(names)
     if now != sorted(int(c) for c in store.classes):
         raise ArtifactError(f"{store.url}: built for the {spec} classes {sorted(store.classes)}, but {spec} in "
                             f"{WorkDir.of(work).buckets_file} is now {now} (refined since?); run `lt-data {mode} "

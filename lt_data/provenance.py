@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .buckets import parse_class_ids
+from .buckets import bucket_spec, parse_class_ids
 from .classes import ClassTable
 from .errors import ArtifactError, LtDataError
 from .io import file_sha256
-from .names import BUCKET_NAMES
 from .workdir import WorkDir
 
 
@@ -28,10 +27,10 @@ def select_classes(spec: str | Sequence[int] | None, table: ClassTable, work: st
     if spec is None:
         spec = "tail"
     record: dict = {"spec": spec if isinstance(spec, str) else [int(c) for c in spec]}
-    if isinstance(spec, str) and all(p.strip() in BUCKET_NAMES for p in spec.split("+")):
+    names = bucket_spec(spec)
+    if names is not None:
         work = WorkDir.of(work)
-        buckets = work.buckets()
-        ids = sorted({int(c) for name in spec.split("+") for c in buckets.ids(name.strip())})
+        ids = work.buckets().union(names)
         record["buckets_fingerprint"] = file_sha256(work.buckets_file)[:16]
     else:
         ids = parse_class_ids(spec, table.names, "--classes")
