@@ -41,6 +41,7 @@ def stats(
     from ..layouts import LAYOUTS, get_layout
     from ..parallel import check_backend
     from ..stages import on_local_copy
+    from ..names import CLASS_STATS_FILE
     from ..stats import format_table, stats_fingerprint
 
     with _user_errors(out):
@@ -68,7 +69,7 @@ def stats(
             return
         if not quiet:
             typer.echo(format_table(result))
-        typer.echo(f"wrote {out}/class_stats.json ({result.num_images} images, {result.table.num_classes} classes"
+        typer.echo(f"wrote {out}/{CLASS_STATS_FILE} ({result.num_images} images, {result.table.num_classes} classes"
                    + (f", {len(result.skipped)} skipped" if result.skipped else "") + ")")
 
 
