@@ -9,7 +9,7 @@ import typer
 
 from ..errors import LtDataError, local_path
 from .exits import _user_errors
-from .options import (BACKEND_HELP, JSON_HELP, SCHEDULER_HELP, STORAGE_HELP, Backend, BucketRule, CocoSource,
+from .options import (BACKEND, JSON_HELP, SCHEDULER, STORAGE, WORKERS, Backend, BucketRule, CocoSource,
                       LayoutName, _print_json)
 from .paths import _output_dir, _storage, _where
 
@@ -19,7 +19,7 @@ def stats(
     layout: LayoutName = typer.Option(..., "--layout", "-l", help="The dataset's layout (README: what each expects)."),
     split: str = typer.Option("train", "--split", "-s", metavar="SPLIT", help="Split name (train, val, training, train2017, ...)."),
     out: str = typer.Option(..., "--out", "-o", metavar="WORK", help="Work directory for the artifacts."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
+    workers: Optional[int] = WORKERS,
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad samples with a warning instead of failing."),
     reduce_zero_label: Optional[bool] = typer.Option(None, "--reduce-zero-label/--no-reduce-zero-label",
                                                      help="folder: value 0 is ignored, k becomes k-1."),
@@ -30,9 +30,9 @@ def stats(
                                              help="cityscapes: read *_labelTrainIds.png instead of *_labelIds.png."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
-    backend: Backend = typer.Option("processes", "--backend", help=BACKEND_HELP),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    storage_options: Optional[str] = STORAGE,
+    backend: Backend = BACKEND,
+    scheduler: Optional[str] = SCHEDULER,
 ):
     """Count per-image per-class pixels of a split and write the statistics to OUT.
 
@@ -96,7 +96,7 @@ def buckets(
                                          "middle (default 0.6)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output path."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
+    storage_options: Optional[str] = STORAGE,
 ):
     """Split the classes into head / middle / tail buckets and write WORK/buckets.json (WORK may be a URL)."""
     from ..buckets import BUCKETS_FILE, format_buckets, load_buckets

@@ -48,6 +48,12 @@ BACKEND_HELP = "processes (a process pool on this machine, the default) | dask (
 SCHEDULER_HELP = ("--backend dask: a scheduler address (tcp://HOST:8786) or local:N to start N local worker "
                   "processes (default local:WORKERS).")
 
+# the options every command that maps over samples takes (stats, bank build, cutmix build), declared once
+WORKERS = typer.Option(None, "--workers", "-j", help="Processes (default: all cores).")
+STORAGE = typer.Option(None, "--storage-options", help=STORAGE_HELP)
+BACKEND = typer.Option("processes", "--backend", help=BACKEND_HELP)
+SCHEDULER = typer.Option(None, "--scheduler", help=SCHEDULER_HELP)
+
 
 def _print_json(obj) -> None:
     import json

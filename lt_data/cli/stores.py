@@ -10,7 +10,7 @@ import typer
 
 from ..errors import BadInput, LtDataError, show_path
 from .exits import _user_errors
-from .options import BACKEND_HELP, SCHEDULER_HELP, STORAGE_HELP, Backend, Choose, PasteMode, _parse_set
+from .options import BACKEND, SCHEDULER, STORAGE, WORKERS, Backend, Choose, PasteMode, _parse_set
 from .paths import _storage, _where
 
 
@@ -25,14 +25,14 @@ def bank_build(
                                "largest (largest areas)."),
     seed: int = typer.Option(0, "--seed", help="Seed of --choose uniform."),
     connectivity: int = typer.Option(8, "--connectivity", help="4 or 8."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
+    workers: Optional[int] = WORKERS,
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/bank.zarr)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete bank exists."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
-    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
-    backend: Backend = typer.Option("processes", "--backend", help=BACKEND_HELP),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    storage_options: Optional[str] = STORAGE,
+    backend: Backend = BACKEND,
+    scheduler: Optional[str] = SCHEDULER,
 ):
     """Extract every object (connected component) of the selected classes into WORK/bank.zarr."""
     from ..bank import TailBank, format_info
@@ -73,7 +73,7 @@ def bank_info(
     bank: str = typer.Argument(..., metavar="BANK", help="A bank store (path or URL) or a work directory holding bank.zarr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     verify: bool = typer.Option(False, "--verify", help="Also check the content (CRC-32) of every file of the store."),
-    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
+    storage_options: Optional[str] = STORAGE,
 ):
     """Per-class counts, area distribution, size on disk and build parameters of a bank."""
     import json
@@ -96,7 +96,7 @@ def bank_show(
     per_class: int = typer.Option(12, "--per-class", help="Objects per class (drawn uniformly, seeded)."),
     cell: int = typer.Option(96, "--cell", help="Tile size in pixels."),
     seed: int = typer.Option(0, "--seed", help="Seed of the objects drawn."),
-    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
+    storage_options: Optional[str] = STORAGE,
 ):
     """Draw a contact sheet: a row of objects per class, masks over a checkerboard."""
     from PIL import Image
@@ -125,14 +125,14 @@ def cutmix_build(
     ratio: float = typer.Option(0.1, "--ratio", "-r", help="r of paper 003, 0 < r < 1."),
     step: float = typer.Option(1.1, "--step", "-s", help="s of paper 003, s > 1."),
     classes: str = typer.Option("tail", "--classes", "-c", help="tail | middle | head or a comma list of ids/names."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: all cores)."),
+    workers: Optional[int] = WORKERS,
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Store path or fsspec URL (default WORK/cutmix.zarr)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when an up-to-date complete store exists."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable labels with a warning instead of failing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or table."),
-    storage_options: Optional[str] = typer.Option(None, "--storage-options", help=STORAGE_HELP),
-    backend: Backend = typer.Option("processes", "--backend", help=BACKEND_HELP),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    storage_options: Optional[str] = STORAGE,
+    backend: Backend = BACKEND,
+    scheduler: Optional[str] = SCHEDULER,
 ):
     """For each selected class b: the images containing b and their level boxes, into WORK/cutmix.zarr."""
     from ..cutmix import TailCutmix, format_summary
