@@ -245,3 +245,14 @@ class Browser:
 @pytest.fixture
 def browser(chromium, tmp_path) -> Browser:
     return Browser(chromium, tmp_path / "chromium-profile")
+
+
+# The longest files first: with two processes taking a file at a time (pytest-xdist --dist loadfile),
+# a long file started last keeps one process busy while the other waits for it.
+LONGEST_FIRST = ("test_pipeline.py", "test_hygiene.py", "test_report.py", "test_trust.py", "test_fsspec.py",
+                 "test_bank.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))  # stable: the rest keep their order
