@@ -3,12 +3,15 @@
 
     python scripts/dose_experiment.py --data many --out runs/dose --seeds 0 1
     python scripts/dose_experiment.py --data camvid --out runs/dose --seeds 0 1
+    python scripts/dose_experiment.py --data msrc --out runs/real --seeds 0 1 2 --only ce auc_bank_derived ...
 
 Datasets:
   many    the synthetic street scenes with 20 extra "street item" classes (lt_data.synthetic,
           extra_tail=20: 30 classes, 24 of them tail under the default `share` buckets), 800 train /
           200 val images of 256×192, generated under OUT/many-data;
-  camvid  CamVid (../shared/data/camvid) train for training, test for evaluation.
+  camvid  CamVid (../shared/data/camvid) train for training, test for evaluation;
+  msrc    MSRC v2 (../shared/data/msrc_v2, folder layout) train for training, val for evaluation.
+Each dataset fixes its crop and batch size (DATA below), the same for every recipe.
 
 Recipes (the same model, schedule and seeds; only the loss and the paste change):
   ce                 CE, no paste
@@ -21,9 +24,13 @@ Recipes (the same model, schedule and seeds; only the loss and the paste change)
   auc_bank_big       1·AUC + CE + bank paste at the derived sample ratio, resize 1.5 (objects enlarged)
   auc_bank_prior     the derived dose, each object placed where its class appears in the data
                      (placement "prior": lt_data.spatial) instead of uniformly at random
+  auc_bank_lo        1·AUC + CE + bank paste, every missing class (sample 1), a lighter dose (resize per dataset)
+  auc_bank_hi        1·AUC + CE + bank paste, every missing class (sample 1), a heavier dose (resize per dataset)
+  auc_bank_rcs       the derived dose, images drawn by rare class sampling (DAFormer's RCS, its defaults)
   auc                1·AUC + CE, no paste (what the loss alone does)
   ce_cutmix_derived  CE + tail cutmix at the derived probability
   ce_cutmix_p1       CE + tail cutmix, one crop in every image (paper 003)
+  ce_cutmix_half     CE + tail cutmix, a crop in half of the images (prob 0.5)
 Each run is OUT/DATA/RECIPE_sSEED (a finished run is kept; `lt-data train` resumes or skips it);
 then `lt-data compare` writes OUT/DATA/compare/ (compare.md holds the tables of docs/EXPERIMENTS.md).
 """
@@ -39,7 +46,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-LT = [str(BIN / "lt-data")] if (BIN / "lt-data").exists() else [sys.executable, "-m", "lt_data"]
+LT = [sys.executable, "-m", "lt_data"]  # the lt_data on sys.path (PYTHONPATH runs a snapshot of the code)
 
 RECIPES = {
     "ce": ["--loss", "ce"],
@@ -52,14 +59,23 @@ RECIPES = {
     "auc_bank_many": ["--loss", "1*auc+ce", "--paste", "bank"],  # ~10 objects per image, resize 1 (per dataset)
     "auc_bank_big": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"resize_ratio": 1.5}'],
     "auc_bank_prior": ["--loss", "1*auc+ce", "--paste", "bank", "--set", 'paste_args={"placement": "prior"}'],
+    "auc_bank_lo": ["--loss", "1*auc+ce", "--paste", "bank"],  # resize set per dataset below
+    "auc_bank_hi": ["--loss", "1*auc+ce", "--paste", "bank"],  # resize set per dataset below
+    "auc_bank_rcs": ["--loss", "1*auc+ce", "--paste", "bank", "--sampler", "rcs"],
     "auc": ["--loss", "1*auc+ce"],
     "ce_cutmix_derived": ["--loss", "ce", "--paste", "cutmix"],
     "ce_cutmix_p1": ["--loss", "ce", "--paste", "cutmix", "--set", 'paste_args={"prob": 1.0}'],
+    "ce_cutmix_half": ["--loss", "ce", "--paste", "cutmix", "--set", 'paste_args={"prob": 0.5}'],
 }
-DATA = {  # crop and the sample ratios of "few" (about 2 objects per image) and "many" (about 10)
-    "many": {"crop": [128, 192], "few": 0.1, "many": 0.55},
-    "camvid": {"crop": [176, 240], "few": 0.5, "many": 1.0},
+DATA = {  # crop, batch, the sample ratios of "few" (about 2 objects per image) and "many" (about 10), and
+    # the resize ratios of "lo" and "hi" (about a quarter and two and a half times the derived share)
+    "many": {"crop": [128, 192], "batch": 8, "few": 0.1, "many": 0.55},
+    "camvid": {"crop": [176, 240], "batch": 8, "few": 0.5, "many": 1.0},
+    # the real-data round (2026-12-07): small crops and batch 4 so that 7 recipes x 3 seeds fit a CPU session
+    "camvid_small": {"crop": [128, 176], "batch": 4, "lo": 0.5, "hi": 1.5},
+    "msrc": {"crop": [128, 176], "batch": 4, "lo": 0.11, "hi": 0.35},
 }
+SOURCE = {"many": "many", "camvid": "camvid", "camvid_small": "camvid", "msrc": "msrc"}
 
 
 def sh(*cmd: str) -> None:
@@ -67,7 +83,8 @@ def sh(*cmd: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def prepare(data: str, out: Path, camvid: Path) -> tuple[Path, Path]:
+def prepare(data: str, out: Path, camvid: Path, msrc: Path) -> tuple[Path, Path]:
+    data = SOURCE[data]
     train, val = out / f"{data}-train", out / f"{data}-val"
     if data == "many":
         root = out / "many-data"
@@ -76,6 +93,8 @@ def prepare(data: str, out: Path, camvid: Path) -> tuple[Path, Path]:
 
             generate_street_scenes(root, num_train=800, num_val=200, size=(256, 192), extra_tail=20, progress=True)
         layout, splits = ["-l", "folder", str(root)], ("train", "val")
+    elif data == "msrc":
+        layout, splits = ["-l", "folder", str(msrc)], ("train", "val")
     else:
         layout, splits = ["-l", "camvid", str(camvid)], ("train", "test")
     for split, work in zip(splits, (train, val)):
@@ -93,6 +112,7 @@ def main() -> None:
     ap.add_argument("--data", choices=sorted(DATA), required=True)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "dose")
     ap.add_argument("--camvid", type=Path, default=REPO.parent / "shared" / "data" / "camvid")
+    ap.add_argument("--msrc", type=Path, default=REPO.parent / "shared" / "data" / "msrc_v2")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--only", nargs="*", default=None, help=f"recipes (default all): {', '.join(RECIPES)}")
@@ -102,7 +122,7 @@ def main() -> None:
     args = ap.parse_args()
 
     out = args.out.resolve()
-    train, val = prepare(args.data, out, args.camvid)
+    train, val = prepare(args.data, out, args.camvid, args.msrc)
     spec = DATA[args.data]
     runs_dir = out / args.data
     names = args.only or list(RECIPES)
@@ -113,11 +133,16 @@ def main() -> None:
                 if name in ("auc_bank_few", "auc_bank_many"):
                     ratio = spec[name.rsplit("_", 1)[1]]
                     cmd += ["--set", "paste_args=" + json.dumps({"sample_ratio": ratio, "resize_ratio": 1.0})]
+                if name in ("auc_bank_lo", "auc_bank_hi"):
+                    ratio = spec[name.rsplit("_", 1)[1]]
+                    cmd += ["--set", "paste_args=" + json.dumps({"sample_ratio": 1.0, "resize_ratio": ratio,
+                                                                  "per_image": True})]
                 run = runs_dir / f"{name}_s{seed}"
                 if (run / "metrics.json").is_file():
                     continue
                 sh(*LT, "train", "--work", str(train), "--val-work", str(val), "--run-dir", str(run),
                    "--steps", str(args.steps), "--set", f"seed={seed}", "--set", f"crop_size={json.dumps(spec['crop'])}",
+                   "--set", f"batch_size={spec.get('batch', 8)}",
                    "--set", "lr=0.002", "--set", "workers=2", *cmd, "-q")
     done = sorted(str(p.parent) for p in runs_dir.glob("*_s*/metrics.json"))
     if done:
