@@ -257,7 +257,8 @@ class TailCutmixPaste:
 
 
 def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, store=None,
-                 crop_size: tuple[int, int] | None = None, derive: bool = True, **options):
+                 crop_size: tuple[int, int] | None = None, scale_range: tuple[float, float] = (0.5, 1.5),
+                 derive: bool = True, **options):
     """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
 
     The store is opened with ``work``'s fingerprints checked: one built from other statistics would
@@ -266,8 +267,9 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
     rejects raise LtDataError. ``store``: the already opened store (:func:`open_store`).
 
     The dose options you leave out (``sample_ratio``, ``resize_ratio``, ``per_image``; ``prob``) are
-    derived from the data for ``crop_size`` as the trainer does (:func:`lt_data.dose.resolve_dose`;
-    ``derive=False`` keeps the planner's own defaults); the resolved dose is ``planner.dose``."""
+    derived from the data for crops of ``crop_size`` after a rescale in ``scale_range`` as the
+    trainer does (:func:`lt_data.dose.resolve_dose`; ``derive=False`` keeps the planner's own
+    defaults); the resolved dose is ``planner.dose``."""
     from .dose import resolve_dose
     from .workdir import WorkDir
 
@@ -275,7 +277,8 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
     tail = WorkDir.of(work).tail() if tail is None else tail
     dose = None
     if derive:
-        dose = resolve_dose(mode, work, crop_size=crop_size, paste_args={**options, "tail": tail}, store=store)
+        dose = resolve_dose(mode, work, crop_size=crop_size, scale_range=scale_range,
+                            paste_args={**options, "tail": tail}, store=store)
         options = {k: v for k, v in dose.args.items() if k != "tail"}
     if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
         options["resize_ratio"] = tuple(options["resize_ratio"])

@@ -42,7 +42,8 @@ HELP = {
     'checkpoint_every': 'checkpoint every N steps',
     'amp': 'mixed precision (CUDA only)',
     'device': 'auto | cpu | cuda | cuda:N',
-    'threads': "torch intra-op threads on the CPU (null: torch's default)",
+    'threads': "torch intra-op threads on the CPU (null: torch's default, the machine's cores); the numbers of a run depend on it",
+    'deterministic': 'CUDA: deterministic kernels where torch has them, a warning where it has none (slower); CPU runs repeat bit for bit without it',
 }
 
 
@@ -79,6 +80,7 @@ class TrainConfig:
     amp: bool = True
     device: str = "auto"
     threads: int | None = None
+    deterministic: bool = False
 
     def __post_init__(self):
         for key in ("work", "run", "val_work"):

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from .errors import LtDataError
+from .geometry import train_geometry
 from .layouts import Layout, Sample, get_layout
 from .paste import PastePlan, Strategy, paste, paste_figures
 
@@ -101,30 +102,6 @@ class SegmentationDataset(Dataset):
         return {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
                 "label": torch.from_numpy(label.astype(np.int64)), "index": int(index),
                 "present": torch.from_numpy(hist[: self.num_classes] > 0)}
-
-
-def train_geometry(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, *,
-                   crop_size: tuple[int, int] | None, scale_range=(0.5, 2.0), flip: float = 0.5
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Random scale, pad, crop and flip, applied identically to ``image (H, W, 3)`` and ``label (H, W)``."""
-    lo, hi = scale_range
-    s = float(rng.uniform(lo, hi))
-    h, w = label.shape
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    label = cv2.resize(label, (nw, nh), interpolation=cv2.INTER_NEAREST)
-    if crop_size is not None:
-        ch, cw = crop_size
-        ph, pw = max(ch - nh, 0), max(cw - nw, 0)
-        if ph or pw:
-            image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-            label = cv2.copyMakeBorder(label, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=IGNORE_INDEX)
-        y = int(rng.integers(0, label.shape[0] - ch + 1))
-        x = int(rng.integers(0, label.shape[1] - cw + 1))
-        image, label = image[y:y + ch, x:x + cw], label[y:y + ch, x:x + cw]
-    if rng.random() < flip:
-        image, label = image[:, ::-1], label[:, ::-1]
-    return image, label
 
 
 class CarryErrors(Dataset):

@@ -16,6 +16,31 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def environment(device: torch.device) -> dict:
+    """What a run's numbers depend on besides its options and data: torch's version, the device, the
+    intra-op thread count (a CPU run with 1 thread differs from one with 2 after a few steps) and the
+    CPU's vector capability. Same environment, same options, same seed: the same run, bit for bit."""
+    env = {"torch": str(torch.__version__), "device": str(device), "threads": int(torch.get_num_threads()),
+           "cpu_capability": str(torch.backends.cpu.get_cpu_capability())}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+        env["cuda"] = str(torch.version.cuda)
+    return env
+
+
+def deterministic_kernels(on: bool) -> bool:
+    """Ask torch for deterministic kernels (CUDA: cuDNN without autotuning, deterministic
+    scatter/index ops; a warning, not an error, for ops that have none, such as the backward of
+    bilinear upsampling). Returns the previous setting, to restore it."""
+    before = torch.are_deterministic_algorithms_enabled()
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS reductions in a fixed order
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    return before
+
+
 def rank_and_world() -> tuple[int, int]:
     """(rank, world size) of the initialised process group, (0, 1) without one."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():

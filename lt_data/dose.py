@@ -12,16 +12,21 @@ from an image), each shrunk until it fits the crop. The rule below gives a new d
 
 1. A dataset of the papers (the layout is ``cityscapes``, ``ade20k`` or ``coco_stuff164k`` with its
    class count) gets AUCSeg's published values (``manifests/aucseg.json``).
-2. Otherwise, with m̄ the mean number of tail classes (with objects in the bank) an image lacks,
-   A the canvas (the training crop, within the median image) and ā the mean area of a drawn
-   object (per tail class, then averaged over classes, since classes are drawn uniformly):
+2. Otherwise the rule, on the crops training draws (:func:`crop_draws`: the training geometry,
+   random scale and crop, applied to up to ``DOSE_CROPS`` label maps, so that a crop's missing tail
+   classes and labelled pixels are the crop's, not the whole image's). With m̄ the mean number of
+   tail classes (with objects in the bank) a crop lacks, A the canvas (the training crop) and ā the
+   mean area of a drawn object (per tail class, then averaged over classes):
 
        wanted       = max(OBJECTS_PER_IMAGE, PASTED_SHARE × A / ā)  → at least 5 objects, more when small
        sample_ratio = min(1, wanted / m̄)
-       n            = mean over images of ceil(sample_ratio × missing)
-       resize_ratio = clip(sqrt(PASTED_SHARE × A / (n × ā)), MIN_RESIZE, 1)
+       resize_ratio = the ratio in [MIN_RESIZE, 1] whose expected share is PASTED_SHARE
 
-   so that the pasted objects cover about ``PASTED_SHARE`` of the canvas: small objects at full
+   The expected share (:func:`bank_expectation`) follows the planner crop by crop:
+   ``ceil(sample_ratio × missing)`` objects of the missing classes, each ``area × r²`` shrunk to
+   fit the crop as the planner shrinks it, overlaps counted once, over the crop's labelled pixels
+   after pasting (a paste over ignore pixels labels them), as training measures ``pasted_share``.
+   So the pasted objects cover about ``PASTED_SHARE`` of the labelled pixels: small objects at full
    size, several; large ones shrunk, about five (objects are never enlarged). Missing classes are
    found per image (AUCSeg's published planner).
 
@@ -49,7 +54,7 @@ from .workdir import WorkDir
 from .names import STORES, PasteMode  # paste mode → store directory (bank.zarr, cutmix.zarr)
 
 OBJECTS_PER_IMAGE = 5.0   # at least: the published designs (Cityscapes ~5 missing of 7, ADE20K / COCO-Stuff ceil(0.05 × ~120))
-PASTED_SHARE = 0.10       # target share of the canvas covered by pasted objects (docs/EXPERIMENTS.md, "Paste dose")
+PASTED_SHARE = 0.10       # target share of the labelled pixels covered by pasted objects (docs/EXPERIMENTS.md, "Paste dose")
 MIN_RESIZE = 0.1          # COCO-Stuff's published resize ratio, the smallest of the three
 CUTMIX_PROB = 1.0         # paper 003: a level crop in every image (measured better than 0.31: EXPERIMENTS.md)
 WARN_SHARE = 0.30         # a bank dose pasting more than this share of the labelled pixels is warned about
@@ -57,6 +62,9 @@ WARN_SHARE = 0.30         # a bank dose pasting more than this share of the labe
 # replaces part of the image rather than dropping objects out of context into it, so its warning
 # comes later, where the image the model learns from is mostly another one.
 WARN_SHARE_CUTMIX = 0.60
+
+DOSE_CROPS = 256          # label maps whose training crops the dose is computed on (a seeded draw of the split)
+DOSE_SEED = 0xD05E        # their images and geometry: the same crops whatever the training seed
 
 BANK_KEYS = ("sample_ratio", "resize_ratio", "per_image")
 CUTMIX_KEYS = ("prob",)
@@ -84,8 +92,13 @@ class Dose:
         keys = (*BANK_KEYS, "placement") if self.mode == "bank" else CUTMIX_KEYS
         parts = [f"{k}={_show(self.args[k])} ({self.source.get(k, 'explicit')})" for k in keys if k in self.args]
         f = self.figures
+        where = ""
+        if f.get("canvas"):
+            scale = f.get("scale_range")
+            where = (f" in {f['canvas'][0]}x{f['canvas'][1]} crops (rescaled {_show(scale[0])}-{_show(scale[1])})"
+                     if scale else " in whole images")
         return (f"{self.mode} paste dose: " + ", ".join(parts) + f"; expected {f.get('objects_per_image', 0):.2f} "
-                f"objects and {f.get('pasted_share', 0):.2%} of the pixels pasted per image")
+                f"objects per image and {f.get('pasted_share', 0):.2%} of the labelled pixels pasted{where}")
 
 
 def open_store(mode: PasteMode, work):
@@ -168,36 +181,142 @@ def canvas_size(work_stats, crop_size: tuple[int, int] | None) -> tuple[int, int
     return min(int(crop_size[0]), h), min(int(crop_size[1]), w)
 
 
-def _mean_sq(r) -> float:
-    """E[r²] for a resize ratio, or a (low, high) range drawn uniformly."""
+@dataclass(frozen=True)
+class CropDraws:
+    """What training's crops hold, for the dose: per crop the classes ``present (N, K)`` bool, the
+    ``labelled (N,)`` and all ``pixels (N,)`` of the crop, and the ``canvas`` (H, W) a batch image
+    has (the crop; whole images: the median image)."""
+
+    present: np.ndarray
+    labelled: np.ndarray
+    pixels: np.ndarray
+    canvas: tuple[int, int]
+    scale_range: tuple[float, float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labelled)
+
+
+def crop_draws(work, crop_size: tuple[int, int] | None = None,
+               scale_range: tuple[float, float] = (0.5, 1.5)) -> CropDraws:
+    """The crops training draws, seen through their labels: the training geometry
+    (:func:`lt_data.geometry.draw_geometry`: random scale in ``scale_range``, padding, a random
+    ``crop_size`` crop) applied to the label maps of up to ``DOSE_CROPS`` images of the split (a
+    seeded choice; a small split gives each image several crops), always the same draws for the
+    same work directory. ``crop_size=None``: whole images as stored, from the statistics (nothing
+    is decoded). Read once per version of the statistics (:meth:`WorkDir.memo`)."""
+    wd = WorkDir.of(work)
+    stats = wd.stats(verify=False)
+    if crop_size is None:
+        labelled = stats.counts.sum(axis=1)
+        return CropDraws(stats.counts > 0, labelled, labelled + stats.ignored, canvas_size(stats, None))
+    crop = (int(crop_size[0]), int(crop_size[1]))
+    scale = (float(scale_range[0]), float(scale_range[1]))
+    return wd.memo(f"crop_draws:{crop}:{scale}", wd.stats_files, lambda: _draw_crops(wd, stats, crop, scale))
+
+
+def _draw_crops(wd, stats, crop: tuple[int, int], scale: tuple[float, float]) -> CropDraws:
+    import cv2
+
+    from .geometry import apply_geometry, draw_geometry
+
+    n, k = stats.counts.shape
+    picks = np.sort(np.random.default_rng(DOSE_SEED).choice(n, size=min(n, DOSE_CROPS), replace=False))
+    per_image = max(1, min(4, math.ceil(DOSE_CROPS / max(n, 1))))
+    layout = wd.layout()
+    present, labelled = [], []
+    for i in picks.tolist():
+        label = layout.read_label(stats.samples[i])
+        for j in range(per_image):
+            g = draw_geometry(label.shape[:2], np.random.default_rng([DOSE_SEED, i, j]), crop_size=crop,
+                              scale_range=scale, flip=0.0)
+            hist = cv2.calcHist([np.ascontiguousarray(apply_geometry(label, g, label=True))], [0], None, [256],
+                                [0, 256]).ravel()
+            present.append(hist[:k] > 0)
+            labelled.append(hist[:k].sum())
+    pixels = np.full(len(labelled), crop[0] * crop[1], dtype=np.float64)
+    return CropDraws(np.array(present, dtype=bool).reshape(-1, k), np.array(labelled, dtype=np.float64), pixels,
+                     crop, scale)
+
+
+def _ratios(r) -> np.ndarray:
+    """The resize ratios a planner draws: one number, or a (low, high) range drawn uniformly (9 points)."""
     if isinstance(r, (tuple, list)):
-        lo, hi = float(r[0]), float(r[1])
-        return (lo * lo + lo * hi + hi * hi) / 3.0
-    return float(r) ** 2
+        return np.linspace(float(r[0]), float(r[1]), 9)
+    return np.array([float(r)])
+
+
+def object_areas(bank, classes: np.ndarray, canvas: tuple[int, int], resize) -> np.ndarray:
+    """(T,) per class of ``classes``: the mean pixels one pasted object covers at ``resize``, shrunk
+    to fit the ``canvas`` (H, W) as the planner shrinks it (``min(1, H / (h·r), W / (w·r))``)."""
+    box = bank.column("box").astype(np.float64)
+    area = bank.column("area").astype(np.float64)
+    cls = bank.column("class_id")
+    h, w = canvas
+    covered = np.zeros(len(area))
+    for r in _ratios(resize):
+        fit = np.minimum(1.0, np.minimum(h / np.maximum(box[:, 2] * r, 1), w / np.maximum(box[:, 3] * r, 1)))
+        covered += area * (r * fit) ** 2
+    covered /= len(_ratios(resize))
+    return np.array([float(covered[cls == c].mean()) for c in classes]) if len(classes) else np.zeros(0)
+
+
+def bank_expectation(draws: CropDraws, missing: np.ndarray, areas: np.ndarray, *, sample_ratio: float,
+                     max_per_image: int | None = None, receive_prob: float = 1.0) -> tuple[float, float]:
+    """``(objects per image, pasted share)`` a per-image bank planner gives on ``draws``:
+    ``missing (N, T)`` bool, the tail classes each crop lacks; ``areas (T,)`` from
+    :func:`object_areas`. Per crop, ``ceil(sample_ratio × missing)`` objects (capped at
+    ``max_per_image``, times ``receive_prob``) of classes drawn uniformly among the missing ones;
+    overlapping objects cover a pixel once (n independent placements of area a cover
+    ``pixels · (1 − (1 − a / pixels)^n)``);
+    the share is of the labelled pixels after pasting, where a paste over ignore labels the pixel, as
+    :func:`lt_data.paste.paste_figures` measures it (a ratio of sums over crops, as batches sum)."""
+    if not len(draws) or not missing.shape[1]:
+        return 0.0, 0.0
+    m = missing.sum(axis=1).astype(np.float64)
+    n = np.ceil(sample_ratio * m - 1e-9)
+    if max_per_image:
+        n = np.minimum(n, max_per_image)
+    mean_area = (missing * areas[None, :]).sum(axis=1) / np.maximum(m, 1)
+    return float(receive_prob * n.mean()), _covered_share(draws, n, mean_area, receive_prob)
+
+
+def _covered_share(draws: CropDraws, n: np.ndarray, area: np.ndarray, prob: float = 1.0) -> float:
+    """Share of the labelled pixels after pasting, with probability ``prob``, ``n (N,)`` objects of
+    ``area (N,)`` pixels into each crop at independent random places (overlaps counted once)."""
+    covered = prob * draws.pixels * (1 - (1 - np.minimum(area / draws.pixels, 1)) ** n)
+    labelled = draws.labelled + covered * (1 - draws.labelled / draws.pixels)
+    return float(min(1.0, covered.sum() / max(labelled.sum(), 1.0)))
 
 
 def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, explicit: dict | None = None,
-              bank=None, tail=None) -> Dose:
+              bank=None, tail=None, scale_range: tuple[float, float] = (0.5, 1.5)) -> Dose:
     """The memory-bank dose for ``work`` (module docstring): explicit options win, then AUCSeg's
-    preset for the papers' datasets, then the rule. ``bank`` (a TailBank) defaults to
-    ``WORK/bank.zarr``; ``tail`` to the work directory's tail bucket."""
+    preset for the papers' datasets, then the rule, on the crops training draws for ``crop_size``
+    and ``scale_range`` (:func:`crop_draws`; the trainer's defaults). ``bank`` (a TailBank)
+    defaults to ``WORK/bank.zarr``; ``tail`` to the work directory's tail bucket."""
     from .bank import TailBank
 
     explicit = dict(explicit or {})
     wd = WorkDir.of(work)
-    stats = wd.stats(verify=False)
     bank = TailBank.open(wd.bank) if bank is None else bank
     tail = wd.tail() if tail is None else tail
     classes = np.array(sorted({int(c) for c in tail if bank.count(int(c)) > 0}), dtype=np.int64)
-    h, w = canvas_size(stats, crop_size)
+    draws = crop_draws(work, crop_size, scale_range)
+    h, w = draws.canvas
     canvas = h * w
-    present = stats.counts[:, classes] > 0 if len(classes) else np.zeros((len(stats.counts), 0), bool)
-    missing = (~present).sum(axis=1)
-    mean_missing = float(missing.mean()) if len(missing) else 0.0
+    missing = ~draws.present[:, classes]
+    mean_missing = float(missing.sum(axis=1).mean()) if len(draws) else 0.0
     area = bank.column("area").astype(np.float64)
     cls = bank.column("class_id")
     per_class = [float(np.minimum(area[cls == c], canvas).mean()) for c in classes]
     mean_area = float(np.mean(per_class)) if per_class else 0.0
+
+    def expect(args: dict) -> tuple[float, float]:
+        areas = object_areas(bank, classes, (h, w), args.get("resize_ratio", 1.0))
+        return bank_expectation(draws, missing, areas, sample_ratio=float(args.get("sample_ratio", 1.0)),
+                                max_per_image=args.get("max_per_image"),
+                                receive_prob=float(args.get("receive_prob", 1.0)))
 
     args, source = {}, {}
     preset = published_preset(work)
@@ -207,39 +326,53 @@ def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, exp
         source.update({k: f"preset:{name}" for k in BANK_KEYS})
     else:
         wanted = max(OBJECTS_PER_IMAGE, PASTED_SHARE * canvas / mean_area) if mean_area > 0 else OBJECTS_PER_IMAGE
-        sample = min(1.0, wanted / mean_missing) if mean_missing > 0 else 1.0
-        n = float(np.ceil(sample * missing - 1e-9).mean()) if len(missing) else 0.0
-        resize = math.sqrt(PASTED_SHARE * canvas / (n * mean_area)) if n > 0 and mean_area > 0 else 1.0
-        args.update(sample_ratio=round(sample, 4), resize_ratio=round(min(1.0, max(MIN_RESIZE, resize)), 3),
+        sample = round(min(1.0, wanted / mean_missing) if mean_missing > 0 else 1.0, 4)
+        rule = {"sample_ratio": sample, **{k: v for k, v in explicit.items() if k != "resize_ratio"}}
+        args.update(sample_ratio=sample, resize_ratio=round(_solve_resize(lambda r: expect({**rule, "resize_ratio": r})[1]), 3),
                     per_image=True)
         source.update({k: "rule" for k in BANK_KEYS})
     for k, v in explicit.items():
         args[k] = tuple(v) if k == "resize_ratio" and isinstance(v, list) else v
         source[k] = "explicit"
-    s = float(args.get("sample_ratio", 1.0))
     # per image as published; with per_image false (classes missing from the whole batch) fewer are
     # pasted, so this is an upper bound
-    objects = float(np.ceil(s * missing - 1e-9).mean()) if len(missing) else 0.0
-    share = min(1.0, objects * _mean_sq(args.get("resize_ratio", 1.0)) * mean_area / max(canvas, 1))
+    objects, share = expect(args)
     figures = {"tail_classes": int(len(classes)), "missing_per_image": round(mean_missing, 3),
-               "canvas": [h, w], "mean_object_area": round(mean_area, 1),
+               "crops": len(draws), "canvas": [h, w],
+               "scale_range": list(draws.scale_range) if draws.scale_range else None,
+               "mean_object_area": round(mean_area, 1),
                "objects_per_image": round(objects, 3), "pasted_share": round(share, 5),
                "rule": {"objects_per_image": OBJECTS_PER_IMAGE, "pasted_share": PASTED_SHARE, "min_resize": MIN_RESIZE}}
     return Dose("bank", args, source, figures)
 
 
+def _solve_resize(share_at) -> float:
+    """The resize ratio in [MIN_RESIZE, 1] whose expected share is PASTED_SHARE (the share grows
+    with the ratio): 1 when even full size covers less, MIN_RESIZE when even that covers more."""
+    lo, hi = MIN_RESIZE, 1.0
+    if share_at(hi) <= PASTED_SHARE:
+        return hi
+    if share_at(lo) >= PASTED_SHARE:
+        return lo
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if share_at(mid) < PASTED_SHARE else (lo, mid)
+    return (lo + hi) / 2
+
+
 def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, explicit: dict | None = None,
-                cutmix=None, tail=None) -> Dose:
-    """The tail-cutmix dose for ``work`` (module docstring); ``cutmix`` defaults to ``WORK/cutmix.zarr``."""
+                cutmix=None, tail=None, scale_range: tuple[float, float] = (0.5, 1.5)) -> Dose:
+    """The tail-cutmix dose for ``work`` (module docstring); ``cutmix`` defaults to ``WORK/cutmix.zarr``.
+    The expected share is of the labelled pixels of the crops training draws (:func:`crop_draws`)."""
     from .cutmix import TailCutmix
 
     explicit = dict(explicit or {})
     wd = WorkDir.of(work)
-    stats = wd.stats(verify=False)
     cutmix = TailCutmix.open(wd.cutmix) if cutmix is None else cutmix
     tail = wd.tail() if tail is None else tail
     classes = [int(c) for c in sorted(set(tail)) if cutmix.count(int(c)) > 0]
-    h, w = canvas_size(stats, crop_size)
+    draws = crop_draws(work, crop_size, scale_range)
+    h, w = draws.canvas
     levels = [int(t) for t in explicit.get("levels", range(cutmix.levels + 1))]
     per_level = []
     for t in levels:
@@ -264,22 +397,25 @@ def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, e
         source[k] = "explicit"
     per_image = int(args.get("per_image", 1))
     objects = float(args["prob"]) * per_image
-    figures = {"tail_classes": len(classes), "canvas": [h, w], "levels": levels,
+    share = _covered_share(draws, np.full(len(draws), per_image), np.full(len(draws), per_paste * h * w),
+                           float(args["prob"])) if len(draws) else 0.0
+    figures = {"tail_classes": len(classes), "canvas": [h, w], "levels": levels, "crops": len(draws),
                "share_per_paste": round(per_paste, 5), "share_per_level": [round(v, 5) for v in per_level],
-               "objects_per_image": round(objects, 3), "pasted_share": round(min(1.0, objects * per_paste), 5),
+               "objects_per_image": round(objects, 3), "pasted_share": round(share, 5),
                "rule": {"prob": CUTMIX_PROB}}
     return Dose("cutmix", args, source, figures)
 
 
 def resolve_dose(mode: PasteMode, work: str | Path, *, crop_size: tuple[int, int] | None = None,
-                 paste_args: dict | None = None, store=None) -> Dose:
+                 paste_args: dict | None = None, store=None, scale_range: tuple[float, float] = (0.5, 1.5)) -> Dose:
     """The dose of paste ``mode`` (``bank`` | ``cutmix``) with the user's ``paste_args`` (which win;
-    ``tail`` among them selects the classes)."""
+    ``tail`` among them selects the classes), for training crops of ``crop_size`` after a random
+    rescale in ``scale_range``."""
     args = dict(paste_args or {})
     tail = args.pop("tail", None) or None
     if mode == "bank":
-        return bank_dose(work, crop_size=crop_size, explicit=args, bank=store, tail=tail)
-    return cutmix_dose(work, crop_size=crop_size, explicit=args, cutmix=store, tail=tail)
+        return bank_dose(work, crop_size=crop_size, explicit=args, bank=store, tail=tail, scale_range=scale_range)
+    return cutmix_dose(work, crop_size=crop_size, explicit=args, cutmix=store, tail=tail, scale_range=scale_range)
 
 
 def dose_warning(dose: Dose, share: float | None = None) -> str | None:
@@ -294,4 +430,4 @@ def dose_warning(dose: Dose, share: float | None = None) -> str | None:
             f"paste_args empty for the dose derived from the data")
 
 
-__all__ = ["STORES", "Dose", "open_store", "bank_dose", "cutmix_dose", "dose_warning", "preset_for", "published_preset", "resolve_dose"]
+__all__ = ["STORES", "CropDraws", "Dose", "bank_expectation", "crop_draws", "object_areas", "open_store", "bank_dose", "cutmix_dose", "dose_warning", "preset_for", "published_preset", "resolve_dose"]

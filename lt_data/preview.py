@@ -21,6 +21,7 @@ from .paste import PastePlan, paste_figures
 from .workdir import WorkDir
 
 from .classes import IGNORE_INDEX
+from .config import TrainConfig
 
 
 def overlay(image: np.ndarray, label: np.ndarray, colors: np.ndarray, alpha: float = 0.55) -> np.ndarray:
@@ -141,14 +142,16 @@ def render_batch(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, co
 
 
 def write_preview(work: str | Path, out: str | Path, *, mode: PasteMode = "bank", batches: int = 2, batch_size: int = 4,
-                  crop_size: tuple[int, int] | None = None, seed: int = 0, paste_args: dict | None = None,
+                  crop_size: tuple[int, int] | None = None, scale_range: tuple[float, float] | None = None,
+                  seed: int = 0, paste_args: dict | None = None,
                   echo=None) -> Path:
     """Render ``batches`` training batches of the work directory before/after pasting into ``out`` (PNG):
     the column titles once on top, the batches one under another (a white gap between them), and one
     legend below naming every class shown.
 
     The paste dose is the trainer's: ``paste_args`` win, the rest is derived from the data for
-    ``crop_size`` (:mod:`lt_data.dose`). ``echo`` receives the resolved dose, the measured
+    ``crop_size`` crops after a rescale in ``scale_range`` (default: the trainer's, 0.5–1.5, with a
+    crop; none without) (:mod:`lt_data.dose`). ``echo`` receives the resolved dose, the measured
     ``pasted_share`` / ``pasted_objects`` of the drawn batches and, past the warning share, a warning."""
     from PIL import Image
 
@@ -161,10 +164,12 @@ def write_preview(work: str | Path, out: str | Path, *, mode: PasteMode = "bank"
         raise LtDataError(f"preview crop must be two positive sizes (height, width), got {crop_size}")
     work = WorkDir.of(work)
     paste_args = dict(paste_args or {})
+    if scale_range is None:  # a crop as the trainer draws it by default; whole images as stored
+        scale_range = TrainConfig.scale_range if crop_size else (1.0, 1.0)
     store = open_store(mode, work)
-    dose = resolve_dose(mode, work, crop_size=crop_size, paste_args=paste_args, store=store)
+    dose = resolve_dose(mode, work, crop_size=crop_size, scale_range=scale_range, paste_args=paste_args, store=store)
     planner = work_planner(mode, work, paste_args.get("tail") or None, store=store, derive=False, **dose.args)
-    ds = SegmentationDataset(work, crop_size=crop_size, scale_range=(0.75, 1.25) if crop_size else (1.0, 1.0))
+    ds = SegmentationDataset(work, crop_size=crop_size, scale_range=scale_range)
     if crop_size is None:  # whole images: batch only images of the most common size
         sizes = [(s.height, s.width) for s in ds.samples]
         common = max(set(sizes), key=sizes.count)

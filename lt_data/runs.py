@@ -39,7 +39,8 @@ LOG_FILE = "log.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.json"
 
-OPERATIONAL = frozenset({"run", "workers", "log_every", "checkpoint_every", "eval_every", "device", "threads"})
+OPERATIONAL = frozenset({"run", "workers", "log_every", "checkpoint_every", "eval_every", "device", "threads",
+                         "deterministic"})
 # compared through ``inputs``, as resolved paths with the fingerprints of their statistics
 AS_INPUTS = frozenset({"work", "val_work"})
 
@@ -62,10 +63,12 @@ def recipe_name(model: str, loss: str | dict, paste: str, sampler: str = "unifor
     return name
 
 
-def run_record(config: dict, world_size: int, paste: dict | None = None) -> dict:
+def run_record(config: dict, world_size: int, paste: dict | None = None, environment: dict | None = None) -> dict:
     """What the run directory and its checkpoints remember: the options, the inputs' fingerprints, the
-    world size, and the resolved paste dose (``paste``: :meth:`lt_data.dose.Dose.to_json`: the
-    planner's arguments, derived ones included, with where each came from)."""
+    world size, the resolved paste dose (``paste``: :meth:`lt_data.dose.Dose.to_json`: the
+    planner's arguments, derived ones included, with where each came from) and the ``environment``
+    the numbers depend on (torch, device, threads: :func:`lt_data.devices.environment`; recorded,
+    not compared on resume)."""
     from .workdir import WorkDir
 
     def where(work):
@@ -74,7 +77,10 @@ def run_record(config: dict, world_size: int, paste: dict | None = None) -> dict
     inputs = {"work": where(config["work"]), "work_statistics": WorkDir.of(config["work"]).fingerprint,
               "val_work": where(config.get("val_work")),
               "val_work_statistics": WorkDir.of(config["val_work"]).fingerprint if config.get("val_work") else None}
-    return {"config": config, "inputs": inputs, "world_size": int(world_size), "paste": paste}
+    record = {"config": config, "inputs": inputs, "world_size": int(world_size), "paste": paste}
+    if environment is not None:
+        record["environment"] = environment
+    return record
 
 
 def _show(value) -> str:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .checkpoints import read_checkpoint, restore, save_checkpoint
 from .config import TrainConfig, schedule_warning
 from .dataset import normalize
-from .devices import rank_and_world, resolve_device, unwrap
+from .devices import deterministic_kernels, environment, rank_and_world, resolve_device, unwrap
 from .errors import ArtifactError, LtDataError, build_checked, check_terminated
 from .evaluate import evaluate_model
 from .io import atomic_write_json, read_json
@@ -56,7 +56,8 @@ def build_planner(cfg: TrainConfig):
     from .augment import work_planner
 
     options = {k: v for k, v in cfg.paste_args.items() if k != "tail"}
-    return work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, crop_size=cfg.crop_size, **options)
+    return work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, crop_size=cfg.crop_size,
+                        scale_range=cfg.scale_range, **options)
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_after: int | None = None,
@@ -73,9 +74,14 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
     from .artifacts import lock
 
     cfg.validate()
-    with lock(Path(cfg.run), "this training run", tidy=True) if rank_and_world()[0] == 0 else nullcontext():
-        return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo,
-                      trust_checkpoint=trust_checkpoint)
+    before = deterministic_kernels(cfg.deterministic) if cfg.deterministic else None
+    try:
+        with lock(Path(cfg.run), "this training run", tidy=True) if rank_and_world()[0] == 0 else nullcontext():
+            return _train(cfg, progress=progress, resume=resume, stop_after=stop_after, echo=echo,
+                          trust_checkpoint=trust_checkpoint)
+    finally:
+        if before is not None:
+            torch.use_deterministic_algorithms(before)
 
 
 def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | None,
@@ -98,7 +104,8 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
         raise ArtifactError(f"{cfg.val_work}: the evaluation split's class table differs from {cfg.work}'s")
     planner = build_planner(cfg)  # opens the store once: the dose and the planner come from it
     dose = planner.dose if planner is not None else None
-    record = run_record(asdict(cfg), world, paste=dose.to_json() if dose is not None else None)
+    record = run_record(asdict(cfg), world, paste=dose.to_json() if dose is not None else None,
+                        environment=environment(device))
     run = Path(cfg.run)
     ckpt_path = run / CHECKPOINT_FILE
     check_run_dir(run)

@@ -53,10 +53,12 @@ def _stats(work):
 
 
 def test_rule_from_the_statistics(many_work):
+    """Whole images (no crop): the rule's inputs come from the statistics, and the derived resize
+    ratio is the one whose expected share is the target."""
     from lt_data.bank import TailBank
     from lt_data.buckets import load_buckets
 
-    d = bank_dose(many_work, crop_size=(96, 128))
+    d = bank_dose(many_work)
     tail = load_buckets(many_work)["tail"]
     bank = TailBank.open(many_work / "bank.zarr")
     classes = [c for c in tail if bank.count(c) > 0]
@@ -64,19 +66,78 @@ def test_rule_from_the_statistics(many_work):
     counts = _stats(many_work).counts
     missing = (counts[:, classes] == 0).sum(axis=1)  # independent: per image, tail classes it lacks
     assert d.figures["missing_per_image"] == pytest.approx(missing.mean(), abs=1e-3)
+    assert d.figures["crops"] == len(counts)
     # independent: each tail class's mean object area (capped at the canvas), averaged over the classes
     area, cls = bank.column("area").astype(float), bank.column("class_id")
-    canvas = 96 * 128
+    h, w = d.figures["canvas"]
+    assert (h, w) == (120, 160)
+    canvas = h * w
     mean_area = np.mean([np.minimum(area[cls == c], canvas).mean() for c in classes])
     wanted = max(OBJECTS_PER_IMAGE, PASTED_SHARE * canvas / mean_area)
     assert d.args["sample_ratio"] == pytest.approx(min(1, wanted / missing.mean()), abs=1e-3)
     objects = np.mean([math.ceil(d.args["sample_ratio"] * m - 1e-9) for m in missing])
     assert d.figures["objects_per_image"] == pytest.approx(objects, abs=1e-3)
     assert objects >= OBJECTS_PER_IMAGE - 0.5
-    resize = min(1.0, max(0.1, math.sqrt(PASTED_SHARE * canvas / (objects * mean_area))))
-    assert d.args["resize_ratio"] == pytest.approx(resize, abs=1e-3)
     assert d.args["per_image"] is True and set(d.source.values()) == {"rule"}
-    assert d.figures["pasted_share"] == pytest.approx(min(PASTED_SHARE, objects * mean_area / canvas), rel=0.02)
+    # full size covers less than the target here, so the objects are not shrunk
+    assert d.args["resize_ratio"] == 1.0 and d.figures["pasted_share"] < PASTED_SHARE
+    # every missing class (an explicit sample ratio): full size covers more, and the derived resize
+    # ratio is the one whose expected share is the target; the share grows with the ratio around it
+    e = bank_dose(many_work, explicit={"sample_ratio": 1.0})
+    assert e.source == {"sample_ratio": "explicit", "resize_ratio": "rule", "per_image": "rule"}
+    assert 0.1 < e.args["resize_ratio"] < 1 and e.figures["pasted_share"] == pytest.approx(PASTED_SHARE, rel=0.02)
+    lo = bank_dose(many_work, explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 0.8})
+    hi = bank_dose(many_work, explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 1.2})
+    assert lo.figures["pasted_share"] < PASTED_SHARE < hi.figures["pasted_share"]
+
+
+def _measured(work, dose_args: dict, mode: str = "bank", *, crop, scale=(0.5, 1.5), epochs=3, batch_size=4):
+    """Mean pasted_share and pasted_objects over ``epochs`` of the training loader, as the trainer logs them."""
+    from lt_data.augment import work_planner
+    from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
+
+    planner = work_planner(mode, work, crop_size=crop, scale_range=scale, **dose_args)
+    loader = make_loader(SegmentationDataset(work, crop_size=crop, scale_range=scale), batch_size=batch_size,
+                         planner=planner, seed=1)
+    shares, objects = [], []
+    for _ in range(epochs):
+        for batch in loader:
+            apply_paste(batch, figures=True)
+            shares.append(float(batch["pasted_share"]))
+            objects.append(batch["pasted_objects"])
+    return planner.dose, float(np.mean(shares)), float(np.mean(objects))
+
+
+@pytest.mark.parametrize("dose_args", [{}, {"sample_ratio": 1.0, "resize_ratio": 1.0}, {"resize_ratio": (0.3, 0.9)}],
+                         ids=["derived", "full", "range"])
+def test_expected_share_is_what_training_measures(many_work, dose_args):
+    """The dose is computed on the crops training draws (a crop lacks more tail classes than its
+    image): the expected share and objects per image agree with what the loader's batches measure."""
+    dose, share, objects = _measured(many_work, dose_args, crop=(64, 96))
+    assert dose.figures["missing_per_image"] > bank_dose(many_work).figures["missing_per_image"] + 1  # crops lack more
+    assert share == pytest.approx(dose.figures["pasted_share"], rel=0.2)
+    assert objects == pytest.approx(dose.figures["objects_per_image"], rel=0.1)
+    if not dose_args:
+        assert dose.figures["pasted_share"] == pytest.approx(PASTED_SHARE, rel=0.02)
+
+
+def test_expected_cutmix_share_is_what_training_measures(many_work):
+    dose, share, objects = _measured(many_work, {}, "cutmix", crop=(64, 96))
+    assert objects == 1.0
+    assert share == pytest.approx(dose.figures["pasted_share"], rel=0.2)
+
+
+def test_crop_draws_are_fixed_by_the_work_directory(many_work):
+    """The dose's crops do not depend on the training seed or on who asks: one draw per version."""
+    from lt_data.dose import crop_draws
+
+    a = crop_draws(many_work, (64, 96), (0.5, 1.5))
+    assert a is crop_draws(many_work, (64, 96), (0.5, 1.5))  # read once
+    b = crop_draws(many_work, (64, 96), (1.0, 1.0))
+    assert a.present.shape == b.present.shape and len(a) == 4 * 40  # 40 images, 4 crops each
+    assert (a.pixels == 64 * 96).all() and (a.labelled <= a.pixels).all()
+    whole = crop_draws(many_work)
+    assert (whole.present == (_stats(many_work).counts > 0)).all()
 
 
 def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
@@ -95,18 +156,22 @@ def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
 
 
 def test_camvid_keeps_aucseg_planner(camvid_stores):
-    """CamVid's 5 tail classes: an image lacks ~1 of them, so the rule keeps sample 1 and full size."""
+    """CamVid's 5 tail classes: a crop lacks ~2 of them, so the rule keeps sample 1 and full size,
+    and the share it expects is the share training's batches measure."""
     from lt_data.buckets import load_buckets
 
     assert load_buckets(camvid_stores)["tail"] == [2, 6, 7, 9, 10]
     d = bank_dose(camvid_stores, crop_size=(240, 320))
     assert d.args == {"sample_ratio": 1.0, "resize_ratio": 1.0, "per_image": True}
+    dose, share, objects = _measured(camvid_stores, {}, crop=(176, 240), epochs=1, batch_size=8)
+    assert dose.args == d.args and share == pytest.approx(dose.figures["pasted_share"], rel=0.2)
+    assert objects == pytest.approx(dose.figures["objects_per_image"], rel=0.1)
 
 
 def test_cutmix_probability_from_the_level_boxes(many_work):
     from lt_data.cutmix import TailCutmix
 
-    d = cutmix_dose(many_work, crop_size=(96, 128))
+    d = cutmix_dose(many_work)  # whole images: the canvas is the median image, 120x160
     cm = TailCutmix.open(many_work / "cutmix.zarr")
     # independent: level 1 box areas over the canvas, shrunk to fit, averaged per class then over classes
     per_class = []
@@ -115,11 +180,17 @@ def test_cutmix_probability_from_the_level_boxes(many_work):
             continue
         b = cm.boxes(c)[:, 1].astype(float)
         h, w = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-        fit = np.minimum(1, np.minimum(96 / h, 128 / w))
-        per_class.append(np.mean(h * w * fit ** 2) / (96 * 128))
+        fit = np.minimum(1, np.minimum(120 / h, 160 / w))
+        per_class.append(np.mean(h * w * fit ** 2) / (120 * 160))
     assert d.figures["share_per_level"][1] == pytest.approx(np.mean(per_class), rel=1e-3)
     assert 0 < d.args["prob"] <= 1
-    assert d.figures["pasted_share"] == pytest.approx(min(1, d.args["prob"] * d.figures["share_per_paste"]), rel=1e-2)
+    # one paste per image covers its area once; the share is of the labelled pixels after the paste
+    stats = _stats(many_work)
+    labelled = stats.counts.sum(axis=1).astype(float)
+    pixels = labelled + stats.ignored
+    covered = d.args["prob"] * np.minimum(d.figures["share_per_paste"] * 120 * 160, pixels)
+    share = covered.sum() / (labelled + covered * (1 - labelled / pixels)).sum()
+    assert d.figures["pasted_share"] == pytest.approx(share, rel=1e-3)
 
 
 # ---- the measured share ------------------------------------------------------------------------------
@@ -245,3 +316,11 @@ def test_a_bank_of_an_earlier_tail_is_refused_in_one_line(tiny_copy, capsys):
     atomic_write_json(tiny_copy / "buckets.json", buckets)
     with pytest.raises(ArtifactError, match=r"bank.zarr: built for the tail classes .* is now .*lt-data bank build"):
         open_store("bank", tiny_copy)
+
+
+def test_expected_share_at_half_the_images_is_what_training_measures(many_work):
+    dose, share, objects = _measured(many_work, {"prob": 0.5}, "cutmix", crop=(64, 96), epochs=6)
+    assert objects == pytest.approx(0.5, abs=0.1)
+    assert share == pytest.approx(dose.figures["pasted_share"], rel=0.2)
+    dose, share, _ = _measured(many_work, {"sample_ratio": 1.0, "receive_prob": 0.5}, crop=(64, 96), epochs=6)
+    assert share == pytest.approx(dose.figures["pasted_share"], rel=0.2)

@@ -150,16 +150,19 @@ def exposure_rows(work: Path, buckets: Buckets) -> list[dict]:
 
 
 def paste_exposure_rows(work: Path, base: dict) -> list[dict]:
-    """Rows for bank paste and tail cutmix at the dose the trainer derives (whole images; a store that
-    is missing or built from other statistics gives no row): the dose's expected objects per image
-    and pasted share (:mod:`lt_data.dose`), the pasted pixels added to the tail on top of the uniform
-    epoch ``base`` (what they cover below is not subtracted). No torch, no image decoded."""
+    """Rows for bank paste and tail cutmix at the dose the trainer derives for its default crop and
+    rescale (a store that is missing or built from other statistics gives no row): the dose's
+    expected objects per image and pasted share (:mod:`lt_data.dose`, the figure `lt-data train`
+    prints), the pasted pixels added to the tail on top of the uniform epoch ``base`` (what they
+    cover below is not subtracted). No torch; label maps only (the dose's crops)."""
+    from ..config import TrainConfig
     from ..dose import open_store, resolve_dose
 
     rows = []
     for mode, title in (("bank", "memory-bank paste"), ("cutmix", "tail cutmix")):
         try:
-            dose = resolve_dose(mode, work, store=open_store(mode, work))
+            dose = resolve_dose(mode, work, store=open_store(mode, work), crop_size=TrainConfig.crop_size,
+                                scale_range=TrainConfig.scale_range)
         except (ArtifactError, LtDataError, OSError):
             continue
         share = float(dose.figures["pasted_share"])

@@ -9,8 +9,9 @@ from .views import pct
 
 EXPOSURE_NOTE = ("Share of the pixels of one training epoch that falls in each bucket, under each sampler "
                  "(lt-data train --sampler; defaults shown), and with pasting at the dose lt-data train derives "
-                 "when no paste_args are given (whole images; docs/DOSE.md), estimated from the statistics and the "
-                 "stores: the dose's expected objects per image and share of the labelled pixels pasted, added to "
+                 "when no paste_args are given, for the trainer's default crop (240x320 after a 0.5-1.5 rescale; "
+                 "docs/DOSE.md), estimated from the label maps' crops and the stores: the dose's expected objects "
+                 "per image and share of the labelled pixels pasted (the figure lt-data train prints), added to "
                  "the tail of a uniform epoch.")
 
 
