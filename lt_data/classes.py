@@ -197,6 +197,29 @@ def class_ids_problem(value, num_classes: int) -> str | None:
     return None
 
 
+def stray_label(label: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX) -> int | None:
+    """The smallest value of ``label`` (any integer array) that is neither a class id
+    (``0..num_classes-1``) nor ``ignore_index``, or None. One ``max()`` when all is well (a label
+    map holding ignore pixels costs one more pass)."""
+    if label.size == 0:
+        return None
+    top = int(label.max())
+    low = int(label.min()) if label.dtype.kind == "i" else 0
+    if top < num_classes and low >= 0:
+        return None
+    stray = (label < 0) | ((label >= num_classes) & (label != ignore_index))
+    return int(label[stray].min()) if stray.any() else None
+
+
+def stray_label_message(value: int, num_classes: int, ignore_index: int = IGNORE_INDEX) -> str:
+    """What to tell a user whose label map holds ``value`` (:func:`stray_label`)."""
+    return (f"label value {value} is neither a train id of the work directory (0..{num_classes - 1}) nor ignore "
+            f"({ignore_index}): raw dataset ids? Convert them to train ids first (lt-data's layouts do it when they "
+            f"read Cityscapes, ADE20K, COCO-Stuff and CamVid; in mmseg `reduce_zero_label=True` for ADE20K-style "
+            f"labels or a label map; CamVid's void 11 is ignore 255), or pass check_labels=False if the values are "
+            f"meant")
+
+
 def default_palette(n: int) -> np.ndarray:
     """Deterministic, well-separated colours (the PASCAL VOC bit-interleaving scheme)."""
     out = np.zeros((n, 3), dtype=np.uint8)

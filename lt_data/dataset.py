@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
-from .errors import LtDataError
+from .errors import DataError, LtDataError
 from .geometry import train_geometry
 from .layouts import Layout, Sample, get_layout
 from .paste import PastePlan, Strategy, paste, paste_figures
 
-from .classes import IGNORE_INDEX
+from .classes import IGNORE_INDEX, stray_label, stray_label_message
 
 
 class SegmentationDataset(Dataset):
@@ -37,10 +37,15 @@ class SegmentationDataset(Dataset):
     An item may be asked for as ``(index, class)`` (rare class sampling's ``focus_crop``): the
     geometry is then drawn again, up to ``focus_tries`` times, until the crop holds more than
     ``focus_pixels`` pixels of that class, as DAFormer does.
+
+    Every label is checked against the class table (``check_labels``; read from the histogram the
+    item computes anyway): a value that is neither a train id nor ignore, a raw dataset id, is
+    refused in one line naming the label file and the value.
     """
 
     focus_pixels: int = 0
     focus_tries: int = 10
+    check_labels: bool = True
 
     def __init__(self, work: str | Path | None = None, *, layout: Layout | None = None,
                  samples: Sequence[Sample] | None = None, train: bool = True, crop_size: tuple[int, int] | None = None,
@@ -75,6 +80,16 @@ class SegmentationDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def _check_label(self, s: Sample, label: np.ndarray, hist: np.ndarray) -> None:
+        k = self.num_classes
+        if label.dtype == np.uint8:  # the histogram holds every value it can take
+            stray = np.flatnonzero(hist[k:IGNORE_INDEX])
+            value = int(stray[0]) + k if len(stray) else None
+        else:
+            value = stray_label(label, k)
+        if value is not None:
+            raise DataError(self.layout.label_path(s), stray_label_message(value, k))
+
     def __len__(self) -> int:
         return len(self.samples)
 
@@ -99,6 +114,8 @@ class SegmentationDataset(Dataset):
         # classes present, counted on the uint8 map (a 256-bin histogram costs ~0.1 ms): the paste
         # planner needs them and would otherwise scan the int64 batch again
         hist = cv2.calcHist([np.ascontiguousarray(label)], [0], None, [256], [0, 256]).ravel()
+        if self.check_labels:
+            self._check_label(s, label, hist)
         return {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
                 "label": torch.from_numpy(label.astype(np.int64)), "index": int(index),
                 "present": torch.from_numpy(hist[: self.num_classes] > 0)}

@@ -68,13 +68,15 @@ def mmseg_registry(monkeypatch):
     sub = types.ModuleType("mmseg.registry")
     sub.MODELS = registry
     mmseg.registry = sub
+    mmseg.datasets = types.ModuleType("mmseg.datasets")  # the integration checks a config could use it
     monkeypatch.setitem(sys.modules, "mmseg", mmseg)
     monkeypatch.setitem(sys.modules, "mmseg.registry", sub)
+    monkeypatch.setitem(sys.modules, "mmseg.datasets", mmseg.datasets)
     name = "lt_data.integrations.mmseg"
     integration = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
     yield registry, integration
-    monkeypatch.delitem(sys.modules, "mmseg")
-    monkeypatch.delitem(sys.modules, "mmseg.registry")
+    for module in ("mmseg", "mmseg.registry", "mmseg.datasets"):
+        monkeypatch.delitem(sys.modules, module)
     importlib.reload(integration)
 
 

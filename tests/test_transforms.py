@@ -434,3 +434,150 @@ def test_albumentations_seed_reproduces(alb, paste_work):
     assert _same(first, run(pickle.loads(pickle.dumps(aug))))
     with pytest.raises(ValueError, match="mask"):
         aug(image=layout.read_image(samples[0]))
+
+
+@pytest.mark.parametrize("case", ["version", "ops"])
+def test_mmseg_with_the_wrong_mmcv_fails_in_one_line_naming_the_fix(tmp_path, case):
+    """mmseg 1.2.2 + mmcv-lite 2.2.0 (its version assert, which names only the lower bound), and
+    mmseg + mmcv-lite 2.1.0 (mmseg.datasets needs mmcv's compiled ops): the import fails in one line
+    with the bounds read from the installed mmseg and the command that fixes it."""
+    pytest.importorskip("mmengine.registry")
+    init = """
+        MMCV_MIN = '2.0.0rc4'
+        MMCV_MAX = '2.2.0'
+        """
+    if case == "version":  # mmseg 1.2.2's check, word for word in its message
+        init += """
+        assert False, 'MMCV==2.2.0 is used but incompatible. ' 'Please install mmcv>=2.0.0rc4.'
+        """
+    pkg = _package(tmp_path / "mmseg_pkg", {
+        "mmseg/__init__.py": init,
+        "mmseg/registry/__init__.py": """
+            from mmengine.registry import MODELS as _MODELS, TRANSFORMS as _TRANSFORMS, Registry
+            MODELS = Registry("model", parent=_MODELS, scope="mmseg", locations=["mmseg.models"])
+            TRANSFORMS = Registry("transform", parent=_TRANSFORMS, scope="mmseg", locations=["mmseg.datasets"])
+            """,
+        "mmseg/datasets/__init__.py": "raise ModuleNotFoundError(\"No module named 'mmcv._ext'\", name='mmcv._ext')\n"})
+    res = _python("""
+        try:
+            import lt_data.integrations.mmseg
+        except ImportError as e:
+            print(e)
+        """, [pkg], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    message = res.stdout.strip()
+    assert message.count("\n") == 0 and message.startswith("lt_data.integrations.mmseg: ")
+    assert "mim install 'mmcv>=2.0.0rc4,<2.2.0'" in message
+    assert "pip uninstall -y mmsegmentation && pip install 'mmcv-lite>=2.0.0rc4,<2.2.0'" in message
+    if case == "version":
+        assert "`import mmseg.registry` failed" in message and "< 2.2.0" in message
+    else:
+        assert "`import mmseg.datasets` failed" in message and "compiled ops" in message
+
+
+def test_albumentations_cutmix_paste_writes_the_level_crop(alb, paste_work, monkeypatch):
+    A, _ = alb
+    from lt_data.cutmix import TailCutmix
+    from lt_data.integrations.albumentations import CutmixPaste
+
+    work, layout, samples = paste_work
+    paste = CutmixPaste(work=work, paste_args=dict(levels=[1, 2]))
+    assert paste.dose.args["prob"] == 1.0 and paste.dose.source["prob"] == "rule"
+    aug = A.Compose([A.HorizontalFlip(p=1.0), paste], seed=0)
+    spy = Spy(monkeypatch, paste.core)
+    store = TailCutmix.open(work / "cutmix.zarr")
+    for s in samples:
+        rgb, label = layout.read_image(s), layout.read_label(s)
+        out = aug(image=rgb, mask=label)
+        plan, drawn = spy.calls[-1]
+        assert len(drawn) == len(plan) == 1
+        crops = []
+        for b, i, level in drawn:
+            src = samples[int(store.subset(b)[i])]
+            y0, x0, y1, x1 = store.box(b, i, level)
+            crop_lab = layout.read_label(src)[y0:y1, x0:x1]
+            assert (crop_lab == b).any()
+            crops.append((layout.read_image(src)[y0:y1, x0:x1], np.ones(crop_lab.shape, bool), crop_lab))
+        img, lab = compose_expected(rgb[:, ::-1], label[:, ::-1], crops, plan.offsets.tolist(), "rgb")
+        np.testing.assert_array_equal(out["mask"], lab)
+        np.testing.assert_array_equal(out["image"], img)
+
+
+@pytest.mark.parametrize("mode", ["bank", "cutmix"])
+def test_albumentations_masks_get_the_pastes_of_mask(alb, paste_work, mode):
+    """Several label maps of one image (masks=): each gets the pastes mask= gets with the same seed."""
+    A, _ = alb
+    from lt_data.integrations.albumentations import BankPaste, CutmixPaste
+
+    work, layout, samples = paste_work
+    cls = BankPaste if mode == "bank" else CutmixPaste
+
+    def build():
+        return A.Compose([A.RandomCrop(48, 64), cls(work=work, crop_size=(48, 64)), A.HorizontalFlip()], seed=5)
+
+    changed = 0
+    for s in samples[:4]:
+        rgb, label = layout.read_image(s), layout.read_label(s)
+        single = build()(image=rgb, mask=label)
+        multi = build()(image=rgb, masks=[label, label.copy()])
+        assert len(multi["masks"]) == 2
+        for m in multi["masks"]:
+            np.testing.assert_array_equal(m, single["mask"])
+        np.testing.assert_array_equal(multi["image"], single["image"])
+        changed += int((single["mask"] != A.Compose([A.RandomCrop(48, 64), A.HorizontalFlip()], seed=5)(
+            image=rgb, mask=label)["mask"]).any())
+    assert changed >= 1
+
+
+# ---- labels checked at the door -----------------------------------------------------------------------
+
+def _raw_label(layout, s):
+    """A label map with one raw id: 11, CamVid's void, which is not a train id of this 7-class table."""
+    label = layout.read_label(s).copy()
+    label[::4, ::4] = 11  # a grid: some of it survives any crop
+    return label
+
+
+def test_raw_ids_are_refused_by_every_transform(alb, mm, paste_work):
+    A, BankPaste = alb
+    from lt_data.errors import LtDataError
+    from lt_data.integrations.albumentations import CutmixPaste
+
+    work, layout, samples = paste_work
+    label, rgb = _raw_label(layout, samples[0]), layout.read_image(samples[0])
+    assert layout.table.num_classes <= 11
+    for cls in (BankPaste, CutmixPaste):
+        with pytest.raises(LtDataError, match=r"label value 11 is neither a train id .* raw dataset ids\?"):
+            A.Compose([cls(work=work)], seed=0)(image=rgb, mask=label)
+        out = A.Compose([cls(work=work, check_labels=False)], seed=0)(image=rgb, mask=label)
+        assert (out["mask"] == 11).any()  # the user's own values, let through
+    for name in ("LtDataBankPaste", "LtDataCutmixPaste"):
+        t = mm.TRANSFORMS.build(dict(type=name, work=str(work)))
+        with pytest.raises(LtDataError, match="label value 11"):
+            t({"img": rgb[..., ::-1].copy(), "gt_seg_map": label})
+        t = mm.TRANSFORMS.build(dict(type=name, work=str(work), check_labels=False))
+        assert "img" in t({"img": rgb[..., ::-1].copy(), "gt_seg_map": label})
+    # ignore (255) and every train id pass
+    fine = layout.read_label(samples[0]).copy()
+    fine[:2, :2] = 255
+    A.Compose([BankPaste(work=work)], seed=0)(image=rgb, mask=fine)
+
+
+def test_raw_ids_are_refused_by_the_dataset_naming_the_file(paste_work, monkeypatch):
+    from lt_data.dataset import SegmentationDataset, make_loader
+    from lt_data.errors import DataError
+
+    work, layout, samples = paste_work
+    ds = SegmentationDataset(work, crop_size=(48, 64))
+    bad = samples[2]
+    real = ds.layout.read_label
+    monkeypatch.setattr(ds.layout, "read_label", lambda s: _raw_label(layout, s) if s.id == bad.id else real(s))
+    ds[0]
+    with pytest.raises(DataError) as err:
+        ds[2]
+    assert str(err.value).startswith(str(layout.label_path(bad))) and "label value 11" in str(err.value)
+    with pytest.raises(DataError, match="label value 11"):  # through the loader's carried errors, one line
+        for _ in make_loader(ds, batch_size=4, shuffle=False):
+            pass
+    ds.check_labels = False
+    assert (ds[2]["label"] == 11).any()

@@ -1,4 +1,5 @@
-"""AUCSeg's T-Memory Bank paste as an albumentations transform: :class:`BankPaste`.
+"""AUCSeg's T-Memory Bank and paper 003's tail cutmix as albumentations transforms: :class:`BankPaste`,
+:class:`CutmixPaste`.
 
 ::
 
@@ -8,7 +9,7 @@
     aug = A.Compose([
         A.RandomCrop(512, 1024),
         A.HorizontalFlip(),
-        BankPaste(work="work/cityscapes", crop_size=(512, 1024)),
+        BankPaste(work="work/cityscapes", crop_size=(512, 1024)),   # or CutmixPaste(...)
         A.ColorJitter(),
     ], seed=0)
     out = aug(image=image_rgb, mask=label)  # label: (H, W) train ids of the work directory, 255 = ignore
@@ -22,7 +23,10 @@ Dataset's; the paste dose is derived once, at construction, from the data for ``
 of the images this transform receives; default the work directory's median image), and
 ``paste_args`` override it. Images are RGB by default (``channel_order``), uint8 or float (0..1, as
 albumentations' float images); the mask keeps its dtype. Place it after the geometric transforms.
-Only semantic label maps are supported (``mask``; not ``masks``, boxes or keypoints).
+Semantic label maps only: ``mask``, or ``masks`` (several label maps of one image, each given the
+same pastes; the first decides which classes the image lacks); boxes and keypoints are not moved.
+A label value that is neither a train id nor 255 (a raw dataset id) is refused in one line unless
+``check_labels=False``. ``CutmixPaste`` is the same with ``WORK/cutmix.zarr``.
 """
 
 from __future__ import annotations
@@ -40,26 +44,23 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess by the 
 
 from .image_paste import ImagePaste, global_generator
 
+_ALBUMENTATIONS_2 = int(A.__version__.split(".")[0]) >= 2
 
-class BankPaste(A.DualTransform):
-    """Paste tail objects from the work directory's memory bank into ``image`` and ``mask``.
 
-    Args:
-        work: the lt-data work directory (statistics, buckets and ``bank.zarr``).
-        paste_args: planner options (``tail``, ``sample_ratio``, ``resize_ratio``, ``per_image``,
-            ``max_per_image``, ...); dose options left out are derived from the data.
-        crop_size: ``(h, w)`` of the images this transform receives, for the derived dose.
-        channel_order: ``"rgb"`` (default) or ``"bgr"``, that of the images handed in.
-        p: probability of applying the transform.
-    """
+class _Paste(A.DualTransform):
+    """The paste of mode ``mode`` as an albumentations transform (:class:`BankPaste`, :class:`CutmixPaste`)."""
+
+    mode = "bank"
 
     def __init__(self, work: str | Path, paste_args: dict | None = None, crop_size: tuple[int, int] | None = None,
-                 channel_order: str = "rgb", p: float = 1.0):
+                 channel_order: str = "rgb", check_labels: bool = True, p: float = 1.0):
         super().__init__(p=p)
         self.work = str(work)
         self.paste_args = dict(paste_args or {})
         self.channel_order = channel_order
-        self.core = ImagePaste("bank", work, self.paste_args, crop_size=crop_size, channel_order=channel_order)
+        self.check_labels = bool(check_labels)
+        self.core = ImagePaste(self.mode, work, self.paste_args, crop_size=crop_size, channel_order=channel_order,
+                               check_labels=check_labels)
         self.crop_size = self.core.crop_size
 
     @property
@@ -68,19 +69,23 @@ class BankPaste(A.DualTransform):
         return self.core.dose
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("work", "paste_args", "crop_size", "channel_order")
+        return ("work", "paste_args", "crop_size", "channel_order", "check_labels")
 
     @property
     def targets_as_params(self) -> list[str]:
-        return ["mask"]
+        # albumentations 2.x hands get_params_dependent_on_data every target, and requires the ones
+        # named here: mask= or masks= is enough. 1.x only passes the ones named.
+        return [] if _ALBUMENTATIONS_2 else ["mask"]
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        mask = data.get("mask")
-        if mask is None:
-            raise ValueError("BankPaste needs the label map: call the pipeline with mask=LABELS "
-                             "((H, W) class ids of the work directory, 255 = ignore)")
+        label = data.get("mask")
+        if label is None and data.get("masks") is not None and len(data["masks"]):
+            label = data["masks"][0]  # several label maps of one image: the first decides what it lacks
+        if label is None:
+            raise ValueError(f"{type(self).__name__} needs the label map: call the pipeline with mask=LABELS "
+                             "((H, W) class ids of the work directory, 255 = ignore) or masks=[LABELS, ...]")
         rng = getattr(self, "random_generator", None)  # albumentations 2.x; 1.x draws from numpy's global state
-        return {"plan": self.core.plan(mask, rng if rng is not None else global_generator())}
+        return {"plan": self.core.plan(label, rng if rng is not None else global_generator())}
 
     def get_params_dependent_on_targets(self, params: dict[str, Any]) -> dict[str, Any]:  # albumentations 1.x
         return self.get_params_dependent_on_data(params, params)
@@ -91,8 +96,41 @@ class BankPaste(A.DualTransform):
     def apply_to_mask(self, mask: np.ndarray, plan=None, **params: Any) -> np.ndarray:
         return self.core.apply(None, mask, plan)[1]
 
-    def apply_to_masks(self, masks, *args: Any, **params: Any):
-        raise NotImplementedError("BankPaste pastes into a semantic label map (mask=), not into masks=")
+    def apply_to_masks(self, masks, plan=None, **params: Any):
+        """Each of ``masks`` (a list of (H, W) label maps, or an (N, H, W) array) gets the same pastes."""
+        out = [self.apply_to_mask(m, plan) for m in masks]
+        return np.stack(out) if isinstance(masks, np.ndarray) else out
 
 
-__all__ = ["BankPaste"]
+class BankPaste(_Paste):
+    """Paste tail objects from the work directory's memory bank into ``image`` and ``mask`` / ``masks``.
+
+    Args:
+        work: the lt-data work directory (statistics, buckets and ``bank.zarr``).
+        paste_args: planner options (``tail``, ``sample_ratio``, ``resize_ratio``, ``per_image``,
+            ``max_per_image``, ...); dose options left out are derived from the data.
+        crop_size: ``(h, w)`` of the images this transform receives, for the derived dose.
+        channel_order: ``"rgb"`` (default) or ``"bgr"``, that of the images handed in.
+        check_labels: refuse a label value that is neither a train id nor 255 (a raw dataset id).
+        p: probability of applying the transform.
+    """
+
+    mode = "bank"
+
+
+class CutmixPaste(_Paste):
+    """Paper 003's multi-level tail cutmix from the work directory's ``cutmix.zarr``: a level crop of
+    an image holding a tail class (level 0: that class's pixels of the whole image) pasted at a
+    random position of ``image`` and ``mask`` / ``masks``.
+
+    Args:
+        work: the lt-data work directory (statistics, buckets and ``cutmix.zarr``).
+        paste_args: planner options (``tail``, ``levels``, ``prob``, ``per_image``); ``prob`` left out
+            is derived (1: a crop in every image, as the paper does).
+        crop_size, channel_order, check_labels, p: as for :class:`BankPaste`.
+    """
+
+    mode = "cutmix"
+
+
+__all__ = ["BankPaste", "CutmixPaste"]

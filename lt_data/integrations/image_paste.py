@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..classes import stray_label, stray_label_message
 from ..errors import LtDataError
 from ..names import STORES, PasteMode
 from ..paste import PastePlan, paste
@@ -50,10 +51,14 @@ class ImagePaste:
     :func:`lt_data.augment.work_planner` — the same rule as ``lt-data train``. ``dose`` is the result.
 
     ``channel_order``: that of the images handed in (the bank stores RGB).
+
+    ``check_labels``: every label map handed in is checked against the work directory's class count
+    and the ignore index (one ``max()``); a raw dataset id (CamVid's void 11, ADE20K's 0..150) is
+    refused in one line naming the value and how to convert it. ``False`` lets such values through.
     """
 
     def __init__(self, mode: PasteMode, work: str | Path, paste_args: dict | None = None, *, crop_size=None,
-                 channel_order: str = "rgb"):
+                 channel_order: str = "rgb", check_labels: bool = True):
         from ..augment import work_planner
 
         if mode not in STORES:
@@ -69,6 +74,10 @@ class ImagePaste:
         self.crop_size = _size_pair(crop_size)
         self.planner = work_planner(mode, work, tail, crop_size=self.crop_size, **args)
         self.dose = self.planner.dose
+        self.check_labels = bool(check_labels)
+        from ..workdir import WorkDir
+
+        self.num_classes = WorkDir.of(work).table.num_classes
 
     def __repr__(self) -> str:
         return f"ImagePaste({self.mode!r}, {self.work!r}, {self.dose.describe() if self.dose else ''})"
@@ -77,6 +86,10 @@ class ImagePaste:
     def plan(self, label: np.ndarray, rng: np.random.Generator) -> PastePlan:
         """The paste plan for one label map ``(H, W)`` (or ``(H, W, 1)``), drawn from ``rng``."""
         lab = _label_plane(label)
+        if self.check_labels:
+            value = stray_label(lab, self.num_classes)
+            if value is not None:
+                raise LtDataError(f"{self.mode} paste of {self.work}: {stray_label_message(value, self.num_classes)}")
         if lab.dtype not in _TORCH_LABEL_DTYPES:
             lab = lab.astype(np.int64)
         return self.planner.plan(torch.from_numpy(np.ascontiguousarray(lab))[None], rng)

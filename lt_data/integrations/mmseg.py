@@ -40,7 +40,8 @@ on the CPU, in the DataLoader workers::
 
 They read ``results["img"]`` (H, W, 3; mmcv's ``LoadImageFromFile`` gives BGR, hence the default
 ``channel_order="bgr"``) and ``results["gt_seg_map"]`` (H, W class ids, 255 ignore; the class ids must
-be the work directory's train ids) and write them back with the same shapes and dtypes; they record
+be the work directory's train ids: another value, a raw dataset id, is refused in one line unless
+``check_labels=False``) and write them back with the same shapes and dtypes; they record
 ``results["lt_data_pasted"]`` (objects pasted) and ``results["lt_data_pasted_classes"]`` (their
 classes). Place them after the geometric transforms (resize, crop, flip), so that pasted objects keep
 their size and every paste lands in the crop the model sees, and before ``PackSegInputs``. The
@@ -160,11 +161,12 @@ class _PasteTransform(_TransformBase):
     mode = "bank"
 
     def __init__(self, work, paste_args: dict | None = None, crop_size=None, channel_order: str = "bgr",
-                 seed: int | None = None):
+                 seed: int | None = None, check_labels: bool = True):
         from .image_paste import ImagePaste
 
         super().__init__()
-        self.core = ImagePaste(self.mode, work, paste_args, crop_size=crop_size, channel_order=channel_order)
+        self.core = ImagePaste(self.mode, work, paste_args, crop_size=crop_size, channel_order=channel_order,
+                               check_labels=check_labels)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise ValueError(f"seed must be an int or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
@@ -275,26 +277,59 @@ def _missing_module(err: BaseException) -> str | None:
     return m.group(1) if m else None
 
 
+def mmcv_bounds() -> tuple[str, str]:
+    """The mmcv versions the installed mmseg accepts, ``(min, max)`` with max excluded, read from its
+    ``MMCV_MIN`` / ``MMCV_MAX`` (mmseg 1.2.2: 2.0.0rc4, 2.2.0) without importing it; mmseg 1.2.2's
+    when they cannot be read. Its own assertion message names only the lower bound."""
+    try:
+        spec = importlib.util.find_spec("mmseg")
+        text = open(spec.origin, encoding="utf-8").read() if spec and spec.origin else ""
+    except (ImportError, ValueError, OSError):
+        text = ""
+    found = dict(re.findall(r"^(MMCV_MIN|MMCV_MAX)\s*=\s*['\"]([^'\"]+)['\"]", text, flags=re.M))
+    return found.get("MMCV_MIN", "2.0.0rc4"), found.get("MMCV_MAX", "2.2.0")
+
+
+def _mim_mmcv(low: str, high: str) -> str:
+    """The command that installs a full mmcv (with compiled ops) the installed mmseg accepts."""
+    cuda = torch.version.cuda
+    build = f"torch {torch.__version__.split('+')[0]}" + (f" and CUDA {cuda}" if cuda else " on the CPU")
+    return (f"`pip uninstall -y mmcv-lite mmcv; pip install -U openmim && mim install 'mmcv>={low},<{high}'` "
+            f"(mim picks the wheel built for {build}; where none is published it compiles mmcv, which needs a "
+            f"C++ compiler{' and the CUDA toolkit' if cuda else ''})")
+
+
+def _without_mmseg(low: str, high: str) -> str:
+    return (f"for lt-data's transforms and losses in mmengine's registry without mmseg, "
+            f"`pip uninstall -y mmsegmentation && pip install 'mmcv-lite>={low},<{high}'` (lt-data's [mmseg] extra)")
+
+
 def _broken_mmseg(what: str, err: BaseException) -> ImportError:
-    """The ImportError for an mmseg that is installed but cannot be imported: it names the missing
-    package and how to install it."""
+    """The ImportError for an mmseg that is installed but cannot be imported: one line naming what is
+    wrong and the exact fix (a missing package, mmcv outside mmseg's bounds, mmcv without compiled ops)."""
     missing = _missing_module(err)
     top = missing.split(".")[0] if missing else None
-    if top == "mmseg":
+    low, high = mmcv_bounds()
+    text = " ".join(str(err).split())
+    if isinstance(err, AssertionError) and text.startswith("MMCV=="):
+        have = text.split()[0].split("==", 1)[1]
+        hint = (f"this mmseg accepts mmcv >= {low} and < {high} (its message names only the lower bound), and mmcv "
+                f"{have} is installed: to train with mmseg {_mim_mmcv(low, high)}; {_without_mmseg(low, high)}")
+    elif isinstance(err, AssertionError) and text.startswith("MMEngine=="):
+        hint = "install an mmengine this mmseg accepts: `pip install 'mmengine>=0.10,<1.0'`"
+    elif top == "mmseg":
         hint = f"{missing} is missing from the mmseg installation: reinstall it (`pip install -U mmsegmentation`)"
     elif missing and missing.startswith("mmcv._ext"):
-        hint = (f"{missing} is mmcv's compiled ops, which mmcv-lite (or an mmcv built without ops) does not have; "
-                f"mmseg needs the full mmcv: `pip install -U openmim && mim install mmcv` (a version your mmseg "
-                f"accepts)")
+        hint = (f"{missing} is mmcv's compiled ops, which mmcv-lite (or an mmcv built without ops) does not have, and "
+                f"mmseg's datasets and models need them: {_mim_mmcv(low, high)}; {_without_mmseg(low, high)}")
     elif top == "mmcv":
-        hint = ("mmseg needs the full mmcv (2.x for mmseg 1.x) with its compiled ops: "
-                "`pip install -U openmim && mim install mmcv` (a version your mmseg accepts)")
+        hint = f"mmseg 1.x needs mmcv >= {low}, < {high} with its compiled ops: {_mim_mmcv(low, high)}"
     elif top:
         hint = (f"{top} is a dependency of mmseg (mmsegmentation) and is not installed: "
                 f"`pip install {_PIP_NAMES.get(top, top)}`")
     else:
         hint = "fix the mmsegmentation installation as that message says"
-    reason = str(err).rstrip(".")
+    reason = text.rstrip(".")
     return ImportError(
         f"lt_data.integrations.mmseg: mmsegmentation is installed, but `import {what}` failed with "
         f"{type(err).__name__}: {reason}; {hint}. Until then lt-data cannot register "
@@ -304,7 +339,8 @@ def _broken_mmseg(what: str, err: BaseException) -> ImportError:
 
 def _import_mmseg_registry():
     """``mmseg.registry`` (mmseg 1.x), None without mmseg or for mmseg 0.x (which has no such module);
-    an mmseg that fails to import raises ImportError (:func:`_broken_mmseg`)."""
+    an mmseg that fails to import, or whose ``mmseg.datasets`` (what a training config needs: its
+    datasets and transforms) fails to, raises ImportError (:func:`_broken_mmseg`)."""
     if not _mmseg_installed():
         return None
     try:
@@ -313,6 +349,10 @@ def _import_mmseg_registry():
         if _missing_module(e) == "mmseg.registry" and "mmseg" in sys.modules:
             return None  # mmseg 0.x
         raise _broken_mmseg("mmseg.registry", e) from e
+    try:
+        import mmseg.datasets  # noqa: F401  (mmcv's compiled ops, through its transforms)
+    except Exception as e:
+        raise _broken_mmseg("mmseg.datasets", e) from e
     return registry
 
 
@@ -345,6 +385,21 @@ def _transform_registry():
 
 REGISTERED = register()
 REGISTERED_TRANSFORMS = register_transforms()
+
+
+def _warn_opencv() -> None:
+    """mmcv-lite (the [mmseg] extra) installs opencv-python beside lt-data's headless OpenCV: say so
+    when its GUI build is what cv2 now loads (:mod:`lt_data.integrations.opencv`)."""
+    import warnings
+
+    from .opencv import opencv_problem
+
+    problem = opencv_problem()
+    if problem:
+        warnings.warn(problem, stacklevel=3)
+
+
+_warn_opencv()
 
 __all__ = ["LtDataAUCLoss", "LtDataPATLoss", "LtDataBankPaste", "LtDataCutmixPaste", "REGISTERED",
            "REGISTERED_TRANSFORMS", "register", "register_transforms"]
