@@ -111,6 +111,9 @@ class MemoryBankPaste:
                 raise ValueError("placement 'prior' needs finite, non-negative prior densities")
             self.prior = density
 
+    def __repr__(self) -> str:
+        return _repr(self, ("sample_ratio", "resize_ratio", "per_image", "max_per_image", "receive_prob", "placement"))
+
     def _position(self, c: int, nh: int, nw: int, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
         """Top-left corner of an ``nh × nw`` object of class ``c`` inside an ``h × w`` image."""
         if self.prior is None:
@@ -221,6 +224,9 @@ class TailCutmixPaste:
             raise ValueError(f"prob must be in [0, 1] and per_image >= 0, got {prob}, {per_image}")
         self.prob, self.per_image = float(prob), int(per_image)
 
+    def __repr__(self) -> str:
+        return _repr(self, ("levels", "prob", "per_image"))
+
     def plan(self, labels: torch.Tensor, rng: np.random.Generator, present: np.ndarray | None = None) -> PastePlan:
         b, h, w = labels.shape
         receive = np.repeat(np.flatnonzero(rng.random(b) < self.prob), self.per_image)
@@ -256,6 +262,21 @@ class TailCutmixPaste:
         return _pack(out_pix, out_lab, out_mask, out_img, out_off, out_cls)
 
 
+def planner_keys(mode: PasteMode) -> tuple[str, ...]:
+    """The options the ``bank`` or ``cutmix`` planner takes (its keyword arguments after the store and tail)."""
+    import inspect
+
+    cls = MemoryBankPaste if mode == "bank" else TailCutmixPaste
+    return tuple(n for n, p in inspect.signature(cls.__init__).parameters.items()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def _repr(planner, keys) -> str:
+    store = getattr(planner, "bank", None) or getattr(planner, "cutmix", None)
+    args = ", ".join(f"{k}={getattr(planner, k)!r}" for k in keys)
+    return f"{type(planner).__name__}({getattr(store, 'url', store)!r}, tail={planner.tail.tolist()}, {args})"
+
+
 def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, store=None,
                  crop_size: tuple[int, int] | None = None, scale_range: tuple[float, float] = (0.5, 1.5),
                  derive: bool = True, **options):
@@ -287,8 +308,13 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
         from .spatial import spatial_prior  # read only for the one valid value that needs it
 
         options["prior"] = spatial_prior(work)
+    cls = MemoryBankPaste if mode == "bank" else TailCutmixPaste
+    unknown = sorted(set(options) - set(planner_keys(mode)))
+    if unknown:
+        raise LtDataError(f"{mode} paste options {shown}: unknown {', '.join(map(repr, unknown))}; the {mode} "
+                          f"planner takes {', '.join(planner_keys(mode))} (and tail)")
     try:
-        planner = (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
+        planner = cls(store, tail, **options)
     except (TypeError, ValueError) as e:
         raise LtDataError(f"{mode} paste options {shown}: {e}") from None
     planner.dose = dose

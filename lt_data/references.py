@@ -121,14 +121,9 @@ def citation(ref: dict) -> str:
             + (" " + ", ".join(ids) + "." if ids else ""))
 
 
-def render_short(keys=("aucseg", "pat", "tail-cutmix", "daformer", "lvis")) -> list[str]:
-    """One line per entry for ``--help``: the title, venue and year, the first link."""
-    out = []
-    for key in keys:
-        ref = reference(key)
-        link = links(ref)[0][1] if links(ref) else ""
-        out.append(f"{ref['title']}. {ref['venue']}, {ref['year']}." + (f" {link}" if link else ""))
-    return out
+def render_names(keys=("aucseg", "pat", "tail-cutmix", "daformer", "lvis")) -> str:
+    """The methods in one line for ``--help``: each title's short form (before its colon) and year."""
+    return ", ".join(f"{reference(k)['title'].split(':')[0]} ({reference(k)['year']})" for k in keys)
 
 
 def render_markdown(refs=REFERENCES, *, heading: str | None = "## References", used_for: bool = True) -> str:

@@ -162,8 +162,9 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
     log = open(run / LOG_FILE, "a") if rank == 0 else None
     if log and ckpt is not None and not complete:
         log.write(json.dumps({"step": step, "resume": {"steps": cfg.steps}}) + "\n")
+    terminal = sys.stderr.isatty()  # redirected to a log: a line every 30 s, and no evaluation bar inside it
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {run.name}", unit="step",
-               disable=not progress or rank != 0, dynamic_ncols=True)
+               disable=not progress or rank != 0, dynamic_ncols=True, mininterval=0.1 if terminal else 30)
     metrics: dict = {}
     done_here = 0
     dosed = cfg.paste != "none"
@@ -218,7 +219,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
                 if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                     save_checkpoint(ckpt_path, model, opt, scaler, step, epoch + (i + 1 == per_epoch), record)
                 if cfg.val_work and cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                    metrics = _eval_and_log(model, cfg, device, log, step, progress)
+                    metrics = _eval_and_log(model, cfg, device, log, step, progress and terminal)
                     model.train()
             else:
                 epoch += 1
@@ -228,7 +229,7 @@ def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | 
             save_checkpoint(ckpt_path, model, opt, scaler, step, epoch, record)
         if cfg.val_work and step >= cfg.steps:
             metrics = (_metrics_at(run, step) if complete else {}) or _eval_and_log(model, cfg, device, log, step,
-                                                                                    progress)
+                                                                                    progress and terminal)
     finally:
         bar.close()
         if log:

@@ -384,3 +384,30 @@ def test_runs_with_other_derived_doses_are_other_recipes(tmp_path):
         (p / "config.json").write_text(json.dumps(record))
     groups = group_runs(load_runs(paths))
     assert [g.runs for g in groups] == [[0, 1], [2, 3]]
+
+
+def test_notes_say_what_differs_beyond_the_method_and_where_n_is_one(tmp_path):
+    from lt_data.compare import compare_data, load_runs
+
+    root = tmp_path / "r"
+    paths = [make_run(root, "ce0", "ce", 0, CE[0]), make_run(root, "ce1", "ce", 1, CE[1]),
+             make_run(root, "auc0", "1*auc+ce", 0, AUC[0], steps=400, warmup=20),
+             make_run(root, "auc1", "1*auc+ce", 1, AUC[1], steps=400, warmup=20)]
+    notes = compare_data(load_runs(paths))["notes"]
+    assert any(n.startswith("The recipes differ in more than the method (steps: 200 vs 400; warmup: null vs 20)")
+               for n in notes), notes
+    assert not any("n = 1" in n for n in notes)
+    # same schedule, one recipe measured once
+    paths = [make_run(root / "b", "ce0", "ce", 0, CE[0]), make_run(root / "b", "ce1", "ce", 1, CE[1]),
+             make_run(root / "b", "auc0", "1*auc+ce", 0, AUC[0])]
+    notes = compare_data(load_runs(paths))["notes"]
+    assert [n for n in notes if "n = 1" in n] == ["auc0: n = 1, no spread; a difference from another recipe may be "
+                                                  "seed to seed noise (run more seeds: --set seed=N)."]
+    assert not any("more than the method" in n for n in notes)
+    # runs of one recipe from two environments
+    for name, threads in (("ce0", 1), ("ce1", 2)):
+        record = json.loads((root / "b" / name / "config.json").read_text())
+        record["environment"] = {"torch": "2.13.0", "device": "cpu", "threads": threads}
+        (root / "b" / name / "config.json").write_text(json.dumps(record))
+    notes = compare_data(load_runs(paths[:2]))["notes"]
+    assert len(notes) == 1 and "different environments" in notes[0]

@@ -324,3 +324,24 @@ def test_expected_share_at_half_the_images_is_what_training_measures(many_work):
     assert share == pytest.approx(dose.figures["pasted_share"], rel=0.2)
     dose, share, _ = _measured(many_work, {"sample_ratio": 1.0, "receive_prob": 0.5}, crop=(64, 96), epochs=6)
     assert share == pytest.approx(dose.figures["pasted_share"], rel=0.2)
+
+
+def test_a_mistyped_planner_option_names_the_valid_ones(many_work):
+    from lt_data.augment import work_planner
+    from lt_data.errors import LtDataError
+
+    with pytest.raises(LtDataError, match=r"unknown 'sample_ratoi'; the bank planner takes sample_ratio, resize_ratio"):
+        work_planner("bank", many_work, sample_ratoi=0.5)
+    with pytest.raises(LtDataError, match=r"unknown 'probability'; the cutmix planner takes levels, prob, per_image"):
+        work_planner("cutmix", many_work, probability=0.5)
+
+
+def test_planners_read_as_what_they_paste(many_work):
+    from lt_data.augment import work_planner
+
+    bank = work_planner("bank", many_work, sample_ratio=0.25, resize_ratio=0.5)
+    text = repr(bank)
+    assert text.startswith("MemoryBankPaste(") and "bank.zarr" in text and "sample_ratio=0.25" in text
+    assert "resize_ratio=0.5" in text and f"tail={bank.tail.tolist()}" in text
+    assert repr(work_planner("cutmix", many_work, prob=0.5)).startswith("TailCutmixPaste(")
+    assert "prob=0.5" in repr(work_planner("cutmix", many_work, prob=0.5))

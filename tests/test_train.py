@@ -128,3 +128,19 @@ def test_unknown_option_is_refused():
 
     with pytest.raises(LtDataError, match="unknown training option"):
         TrainConfig.from_dict({"work": "w", "run": "r", "epochs": 3})
+
+
+def test_a_redirected_log_gets_no_evaluation_bar_and_few_bar_updates(tiny_work, tmp_path):
+    """stderr to a file (not a terminal): the training bar writes every 30 s at most, and the
+    evaluations inside the run draw no bar of their own."""
+    import subprocess
+    import sys
+
+    work, val = tiny_work
+    with open(tmp_path / "log.txt", "w") as err:
+        subprocess.run([sys.executable, "-m", "lt_data", "train", "--work", str(work), "--val-work", str(val),
+                        "--run-dir", str(tmp_path / "r"), "--steps", "6", "--set", "eval_every=2", *TINY],
+                       stdout=subprocess.DEVNULL, stderr=err, check=True, timeout=300)
+    text = (tmp_path / "log.txt").read_text()
+    assert "train r" in text  # the bar is there
+    assert "evaluate" not in text and text.count("\r") <= 4, text[-2000:]

@@ -25,10 +25,20 @@ __all__ = ["app", "bank_app", "cutmix_app", "main", "Backend", "BucketRule", "Ch
 
 
 def _references_help() -> str:
-    from ..references import render_short
+    from ..references import render_names
 
-    return ("Methods (the full citations: README's References, and the foot of every report):\n\n"
-            + "\n\n".join(render_short()))
+    return f"Methods: {render_names()}; citations: the README's References and the foot of every report."
+
+
+def _usage_name(argument) -> str:
+    """A required argument as click writes it in a usage line (``WORK``), not typer 0.29's ``{WORK}``;
+    an optional one in brackets."""
+    name = argument.display_name_raw if argument.required else f"[{argument.display_name_raw}]"
+    return name + ("..." if argument.nargs != 1 else "")
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):  # typer >= 0.29 only
+    typer.core.TyperArgument._usage_display_name = _usage_name
 
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,

@@ -9,6 +9,8 @@ runs it is over. Deltas are a group's mean minus the baseline group's mean, in I
 
 from __future__ import annotations
 
+import json
+
 import statistics
 
 from .. import __version__
@@ -41,6 +43,34 @@ def class_order(per_class: list[dict]) -> list[int]:
                                                         -(per_class[c].get("gt_pixels") or 0), c))
 
 
+# what a recipe's name already says (the method); any other option that differs is named in a note
+METHOD_KEYS = ("model", "model_args", "loss", "paste", "paste_args", "paste_dose", "sampler", "sampler_args")
+
+
+def setup_notes(runs: list[Run], groups) -> list[str]:
+    """Notes on what else differs: recipes that differ beyond the method (schedule, crop, data),
+    recipes measured once (no spread to judge a difference by), and runs from other environments."""
+    notes = []
+    recipes = [g.recipe for g in groups if g.recipe is not None]
+    other = sorted({k for rec in recipes for k in rec if k not in METHOD_KEYS
+                    and len({json.dumps(x.get(k), sort_keys=True, default=str) for x in recipes}) > 1})
+    if other:
+        shown = "; ".join(f"{k}: " + " vs ".join(dict.fromkeys(json.dumps(x.get(k), default=str) for x in recipes))
+                          for k in other[:6])
+        notes.append(f"The recipes differ in more than the method ({shown}): each delta mixes these with the method.")
+    single = [g.name for g in groups if len(g.runs) == 1]
+    if len(groups) > 1 and single:
+        notes.append(f"{', '.join(single)}: n = 1, no spread; a difference from another recipe may be seed to seed "
+                     f"noise (run more seeds: --set seed=N).")
+    envs = {json.dumps(r.record.get("environment"), sort_keys=True) for r in runs
+            if r.record and r.record.get("environment")}
+    if len(envs) > 1:
+        notes.append("The runs come from different environments (torch, device or thread count: config.json's "
+                     "\"environment\"): the same recipe and seed give other numbers there, so their differences "
+                     "include that noise.")
+    return notes
+
+
 def compare_data(runs: list[Run], baseline: str | None = None) -> dict:
     """Every number of the comparison (the content of ``compare.json``)."""
     groups = group_runs(runs)
@@ -69,6 +99,7 @@ def compare_data(runs: list[Run], baseline: str | None = None) -> dict:
             notes.append(f"{r.name} was evaluated on other ground truth than {runs[0].name} (different "
                          f"ground-truth pixel counts: {sum(gt):,} vs {sum(gt_ref):,} pixels): another split, "
                          f"subset or resolution; its numbers are not directly comparable.")
+    notes += setup_notes(runs, groups)
     if all(c.get("bucket") is None for c in ref):
         notes.append("The metrics carry no buckets (evaluated without buckets.json): head, middle and tail "
                      "mIoU are not available.")
