@@ -192,7 +192,7 @@ def apply_paste(batch: dict, device: torch.device | str | None = None, *, non_bl
     Pastes in place (a batch is used once); when the batch already lives on ``device`` its own
     tensors are modified unless ``inplace=False``. With ``figures=True`` the batch also receives
     ``batch["pasted_share"]`` (0-dim tensor on ``device``: the fraction of its labelled pixels
-    whose label a paste set) and ``batch["pasted_objects"]`` (pastes per image), as the trainer logs
+    whose label a paste set) and ``batch["pasted_objects"]`` (pastes per image, the mean over the batch), as the trainer logs
     them (:func:`lt_data.paste.paste_figures`)."""
     images = batch["images"].to(device, non_blocking=non_blocking) if device is not None else batch["images"]
     labels = batch["labels"].to(device, non_blocking=non_blocking) if device is not None else batch["labels"]
