@@ -85,7 +85,7 @@ def test_user_errors_are_one_line_with_exit_code_2(args, says, camvid_root, work
 
 @pytest.mark.parametrize("args, says", [
     (["stats", "/data"], "error: Missing option '--layout' / '-l'. Choose from: cityscapes, ade20k, coco_stuff164k, "
-                         "camvid, folder (see 'lt-data stats --help')"),
+                         "camvid, folder, hf (see 'lt-data stats --help')"),
     (["stats", "/data", "-l", "camvid", "-o", "w", "--workers", "two"], "Invalid value for '--workers'"),
     (["nosuch"], "error: No such command 'nosuch' (see 'lt-data --help')"),
     (["bank", "build"], "error: Missing argument"),
@@ -126,7 +126,7 @@ def test_choice_options_are_the_registries():
     for lit, names in pairs.items():
         assert set(typing.get_args(lit)) == set(names), (lit, names)
     out = runner.invoke(app, ["stats", "--help"], terminal_width=200).output
-    assert "<cityscapes|ade20k|coco_stuff164k|camvid|folder>" in out and "stats [OPTIONS] ROOT" in out and "{" not in out.splitlines()[0]
+    assert "<cityscapes|ade20k|coco_stuff164k|camvid|folder|hf>" in out and "stats [OPTIONS] ROOT" in out and "{" not in out.splitlines()[0]
     res = runner.invoke(app, ["train", "--work", "w", "--paste", "banks"])
     assert res.exit_code == 2
 

@@ -22,9 +22,14 @@ def stats(
     workers: Optional[int] = WORKERS,
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad samples with a warning instead of failing."),
     reduce_zero_label: Optional[bool] = typer.Option(None, "--reduce-zero-label/--no-reduce-zero-label",
-                                                     help="folder: value 0 is ignored, k becomes k-1."),
-    ignore_index: Optional[int] = typer.Option(None, "--ignore-index", help="folder: label value of void pixels."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="folder: classes file (default ROOT/classes.txt)."),
+                                                     help="folder, hf: value 0 is ignored, k becomes k-1."),
+    ignore_index: Optional[int] = typer.Option(None, "--ignore-index", help="folder, hf: label value of void pixels."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="folder, hf: classes file (default ROOT/classes.txt)."),
+    image_column: Optional[str] = typer.Option(None, "--image-column", help="hf: the image column (default image)."),
+    label_column: Optional[str] = typer.Option(None, "--label-column",
+                                               help="hf: the label-map column (default annotation)."),
+    id_map: Optional[str] = typer.Option(None, "--id-map", help='hf: raw label value -> train id, a JSON object '
+                                         'or file, e.g. \'{"7": 0, "8": 1, "0": 255}\' (255: void; unnamed values are refused).'),
     source: Optional[CocoSource] = typer.Option(None, "--source", help="coco_stuff164k: which annotation files to read (auto: the first present of trainids, png, json)."),
     train_ids: Optional[bool] = typer.Option(None, "--train-ids/--label-ids",
                                              help="cityscapes: read *_labelTrainIds.png instead of *_labelIds.png."),
@@ -47,10 +52,12 @@ def stats(
     with _user_errors(out):
         so = _storage(storage_options)
         check_backend(backend, scheduler)
-        _where(root, "dataset root", so)
+        if not (layout == "hf" and root.startswith("hf://datasets/")):  # a hub id is no file system location
+            _where(root, "dataset root", so)
         out = _where(out, "--out", so, output=True)
         given = {"reduce_zero_label": reduce_zero_label, "ignore_index": ignore_index, "classes": classes,
-                 "source": source, "train_ids": train_ids}
+                 "source": source, "train_ids": train_ids, "image_column": image_column, "label_column": label_column,
+                 "id_map": id_map}
         given = {k: v for k, v in given.items() if v is not None}
         keyword = {o: kw for cls in LAYOUTS.values() for o, kw in cls.cli_options.items()}
         applies = LAYOUTS[layout].cli_options if layout in LAYOUTS else {}

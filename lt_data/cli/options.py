@@ -15,7 +15,7 @@ from ..names import PasteMode  # noqa: F401 - preview's --mode (names imports no
 # Choices as types: --help lists them, shells complete them, a typo is refused in one line. Those
 # whose home imports numpy or more (layouts, parallel, buckets, ...) are spelled here, so that --help
 # stays light; tests/test_cli.py checks each against the registry it stands for.
-LayoutName = Literal["cityscapes", "ade20k", "coco_stuff164k", "camvid", "folder"]
+LayoutName = Literal["cityscapes", "ade20k", "coco_stuff164k", "camvid", "folder", "hf"]
 TrainPaste = Literal["none", "bank", "cutmix"]  # training's --paste: a store's PasteMode, or none
 SamplerName = Literal["uniform", "rcs", "rfs"]
 BucketRule = Literal["share", "rank", "images", "preset", "list"]

@@ -13,6 +13,7 @@ from .camvid import CamVidLayout
 from .cityscapes import CityscapesLayout
 from .coco_stuff import COCOStuffLayout
 from .folder import FolderLayout
+from .hf import HFLayout
 
 LAYOUTS: dict[str, type[Layout]] = {
     "cityscapes": CityscapesLayout,
@@ -20,6 +21,7 @@ LAYOUTS: dict[str, type[Layout]] = {
     "coco_stuff164k": COCOStuffLayout,
     "camvid": CamVidLayout,
     "folder": FolderLayout,
+    "hf": HFLayout,
 }
 
 
@@ -39,6 +41,8 @@ def get_layout(name: str, root: str | Path, split: str, *, storage_options: dict
     if unknown:
         raise LtDataError(f"the {name} layout has no option {', '.join(map(repr, unknown))}; its options are "
                           f"{', '.join(allowed) if allowed else 'none'}")
+    if cls is HFLayout and str(root).startswith("hf://datasets/"):  # a hub id, not a file system location
+        return cls(str(root), split, **{k: v for k, v in options.items() if v is not None})
     check_location(root, "dataset root")
     return cls(as_path(root, storage_options), split, **{k: v for k, v in options.items() if v is not None})
 
