@@ -179,7 +179,7 @@ def plot_dose_response(runs_dir: Path, out: Path, data: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
     for ax, key in zip(axes, ("tail", "head")):
         bank = sorted((statistics.mean(v["share"]), v) for k, v in points.items()
-                      if k.startswith("auc_bank") and k != "auc_bank_prior")
+                      if k.startswith("auc_bank") and k not in ("auc_bank_prior", "auc_bank_rcs"))
         xs = [100 * x for x, _ in bank]
         ys = [statistics.mean(v[key]) for _, v in bank]
         es = [statistics.stdev(v[key]) if len(v[key]) > 1 else 0 for _, v in bank]

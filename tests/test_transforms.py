@@ -110,6 +110,19 @@ def missing_tail(work, label):
     return sorted(c for c in tail if bank.count(c) > 0 and not (label == c).any())
 
 
+def level_crops(store, layout, samples, drawn):
+    """[(pixels RGB, all-true mask, labels)] of the cutmix level crops ``drawn`` ((class, index, level)),
+    read from the source images independently of the store's pixels."""
+    crops = []
+    for b, i, level in drawn:
+        src = samples[int(store.subset(b)[i])]
+        y0, x0, y1, x1 = store.box(b, i, level)
+        crop_lab = layout.read_label(src)[y0:y1, x0:x1]
+        assert (crop_lab == b).any()
+        crops.append((layout.read_image(src)[y0:y1, x0:x1], np.ones(crop_lab.shape, bool), crop_lab))
+    return crops
+
+
 EXACT = dict(resize_ratio=1.0, sample_ratio=1.0, per_image=True)  # every missing class, objects at full size
 
 
@@ -204,13 +217,7 @@ def test_cutmix_paste_in_an_mmcv_pipeline_writes_the_level_crop(mm, paste_work, 
         out = pipeline(_files(layout, s))
         plan, drawn = spy.calls[-1]
         assert out["lt_data_pasted"] == len(drawn) == len(plan) == 1
-        crops = []
-        for b, i, level in drawn:
-            src = samples[int(store.subset(b)[i])]
-            y0, x0, y1, x1 = store.box(b, i, level)
-            crop_lab = layout.read_label(src)[y0:y1, x0:x1]
-            assert (crop_lab == b).any()
-            crops.append((layout.read_image(src)[y0:y1, x0:x1], np.ones(crop_lab.shape, bool), crop_lab))
+        crops = level_crops(store, layout, samples, drawn)
         img, lab = compose_expected(rgb[..., ::-1], label, crops, plan.offsets.tolist(), "bgr")
         np.testing.assert_array_equal(out["gt_seg_map"], lab)
         np.testing.assert_array_equal(out["img"], img)
@@ -491,13 +498,7 @@ def test_albumentations_cutmix_paste_writes_the_level_crop(alb, paste_work, monk
         out = aug(image=rgb, mask=label)
         plan, drawn = spy.calls[-1]
         assert len(drawn) == len(plan) == 1
-        crops = []
-        for b, i, level in drawn:
-            src = samples[int(store.subset(b)[i])]
-            y0, x0, y1, x1 = store.box(b, i, level)
-            crop_lab = layout.read_label(src)[y0:y1, x0:x1]
-            assert (crop_lab == b).any()
-            crops.append((layout.read_image(src)[y0:y1, x0:x1], np.ones(crop_lab.shape, bool), crop_lab))
+        crops = level_crops(store, layout, samples, drawn)
         img, lab = compose_expected(rgb[:, ::-1], label[:, ::-1], crops, plan.offsets.tolist(), "rgb")
         np.testing.assert_array_equal(out["mask"], lab)
         np.testing.assert_array_equal(out["image"], img)
