@@ -50,7 +50,7 @@ class SegmentationDataset(Dataset):
     def __init__(self, work: str | Path | None = None, *, layout: Layout | None = None,
                  samples: Sequence[Sample] | None = None, train: bool = True, crop_size: tuple[int, int] | None = None,
                  scale_range: tuple[float, float] = (0.5, 2.0), flip: float = 0.5, size: tuple[int, int] | None = None,
-                 seed: int = 0):
+                 seed: int = 0, check_labels: bool = True):
         if work is not None:
             from .workdir import WorkDir
 
@@ -68,6 +68,7 @@ class SegmentationDataset(Dataset):
         self.table = layout.table
         self.train, self.crop_size, self.scale_range, self.flip, self.size = train, crop_size, scale_range, flip, size
         self.seed, self.epoch = int(seed), 0
+        self.check_labels = bool(check_labels)
 
     @classmethod
     def from_layout(cls, name: str, root: str | Path, split: str, layout_options: dict | None = None, **kwargs):

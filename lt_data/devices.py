@@ -28,17 +28,30 @@ def environment(device: torch.device) -> dict:
     return env
 
 
-def deterministic_kernels(on: bool) -> bool:
+def deterministic_kernels(on: bool) -> dict:
     """Ask torch for deterministic kernels (CUDA: cuDNN without autotuning, deterministic
     scatter/index ops; a warning, not an error, for ops that have none, such as the backward of
-    bilinear upsampling). Returns the previous setting, to restore it."""
-    before = torch.are_deterministic_algorithms_enabled()
+    bilinear upsampling). Returns the previous settings, for :func:`restore_kernels`."""
+    before = {"algorithms": torch.are_deterministic_algorithms_enabled(),
+              "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+              "benchmark": torch.backends.cudnn.benchmark, "cudnn": torch.backends.cudnn.deterministic,
+              "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS reductions in a fixed order
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
     torch.use_deterministic_algorithms(on, warn_only=True)
     return before
+
+
+def restore_kernels(before: dict) -> None:
+    """Put back what :func:`deterministic_kernels` changed."""
+    torch.use_deterministic_algorithms(before["algorithms"], warn_only=before["warn_only"])
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before["benchmark"], before["cudnn"]
+    if before["cublas"] is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = before["cublas"]
 
 
 def rank_and_world() -> tuple[int, int]:

@@ -274,7 +274,7 @@ def bank_expectation(draws: CropDraws, missing: np.ndarray, areas: np.ndarray, *
     if not len(draws) or not missing.shape[1]:
         return 0.0, 0.0
     m = missing.sum(axis=1).astype(np.float64)
-    n = np.ceil(sample_ratio * m - 1e-9)
+    n = np.ceil(sample_ratio * m)  # the planner's math.ceil, on the same doubles
     if max_per_image:
         n = np.minimum(n, max_per_image)
     mean_area = (missing * areas[None, :]).sum(axis=1) / np.maximum(m, 1)
@@ -400,6 +400,7 @@ def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, e
     share = _covered_share(draws, np.full(len(draws), per_image), np.full(len(draws), per_paste * h * w),
                            float(args["prob"])) if len(draws) else 0.0
     figures = {"tail_classes": len(classes), "canvas": [h, w], "levels": levels, "crops": len(draws),
+               "scale_range": list(draws.scale_range) if draws.scale_range else None,
                "share_per_paste": round(per_paste, 5), "share_per_level": [round(v, 5) for v in per_level],
                "objects_per_image": round(objects, 3), "pasted_share": round(share, 5),
                "rule": {"prob": CUTMIX_PROB}}

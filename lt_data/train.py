@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .checkpoints import read_checkpoint, restore, save_checkpoint
 from .config import TrainConfig, schedule_warning
 from .dataset import normalize
-from .devices import deterministic_kernels, environment, rank_and_world, resolve_device, unwrap
+from .devices import deterministic_kernels, environment, rank_and_world, resolve_device, restore_kernels, unwrap
 from .errors import ArtifactError, LtDataError, build_checked, check_terminated
 from .evaluate import evaluate_model
 from .io import atomic_write_json, read_json
@@ -81,7 +81,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
                           trust_checkpoint=trust_checkpoint)
     finally:
         if before is not None:
-            torch.use_deterministic_algorithms(before)
+            restore_kernels(before)
 
 
 def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | None,

@@ -75,7 +75,7 @@ def test_rule_from_the_statistics(many_work):
     mean_area = np.mean([np.minimum(area[cls == c], canvas).mean() for c in classes])
     wanted = max(OBJECTS_PER_IMAGE, PASTED_SHARE * canvas / mean_area)
     assert d.args["sample_ratio"] == pytest.approx(min(1, wanted / missing.mean()), abs=1e-3)
-    objects = np.mean([math.ceil(d.args["sample_ratio"] * m - 1e-9) for m in missing])
+    objects = np.mean([math.ceil(d.args["sample_ratio"] * m) for m in missing])
     assert d.figures["objects_per_image"] == pytest.approx(objects, abs=1e-3)
     assert objects >= OBJECTS_PER_IMAGE - 0.5
     assert d.args["per_image"] is True and set(d.source.values()) == {"rule"}
@@ -83,11 +83,11 @@ def test_rule_from_the_statistics(many_work):
     assert d.args["resize_ratio"] == 1.0 and d.figures["pasted_share"] < PASTED_SHARE
     # every missing class (an explicit sample ratio): full size covers more, and the derived resize
     # ratio is the one whose expected share is the target; the share grows with the ratio around it
-    e = bank_dose(many_work, explicit={"sample_ratio": 1.0})
+    e = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0})
     assert e.source == {"sample_ratio": "explicit", "resize_ratio": "rule", "per_image": "rule"}
     assert 0.1 < e.args["resize_ratio"] < 1 and e.figures["pasted_share"] == pytest.approx(PASTED_SHARE, rel=0.02)
-    lo = bank_dose(many_work, explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 0.8})
-    hi = bank_dose(many_work, explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 1.2})
+    lo = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 0.8})
+    hi = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 1.2})
     assert lo.figures["pasted_share"] < PASTED_SHARE < hi.figures["pasted_share"]
 
 
@@ -117,8 +117,11 @@ def test_expected_share_is_what_training_measures(many_work, dose_args):
     assert dose.figures["missing_per_image"] > bank_dose(many_work).figures["missing_per_image"] + 1  # crops lack more
     assert share == pytest.approx(dose.figures["pasted_share"], rel=0.2)
     assert objects == pytest.approx(dose.figures["objects_per_image"], rel=0.1)
-    if not dose_args:
-        assert dose.figures["pasted_share"] == pytest.approx(PASTED_SHARE, rel=0.02)
+    if not dose_args:  # the target, or less when even full-size objects cover less
+        if dose.args["resize_ratio"] < 1:
+            assert dose.figures["pasted_share"] == pytest.approx(PASTED_SHARE, rel=0.02)
+        else:
+            assert dose.figures["pasted_share"] <= PASTED_SHARE * 1.01
 
 
 def test_expected_cutmix_share_is_what_training_measures(many_work):
@@ -145,11 +148,11 @@ def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
 
     tail = load_buckets(many_work)["tail"]
     assert len(tail) >= 30
-    many, few = bank_dose(many_work, crop_size=(96, 128)), bank_dose(many_work, crop_size=(96, 128), tail=tail[:7])
+    many, few = bank_dose(many_work, crop_size=(48, 64)), bank_dose(many_work, crop_size=(48, 64), tail=tail[:7])
     assert few.figures["tail_classes"] == 7 and many.figures["tail_classes"] >= 28  # with objects in the bank
     assert many.args["sample_ratio"] < few.args["sample_ratio"]
     # the old fixed default (sample 1, resize 1) pastes every missing class: more objects, more pixels
-    old = bank_dose(many_work, crop_size=(96, 128), explicit={"sample_ratio": 1.0, "resize_ratio": 1.0})
+    old = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0, "resize_ratio": 1.0})
     assert old.figures["objects_per_image"] > 1.5 * many.figures["objects_per_image"]
     assert old.figures["pasted_share"] > 1.5 * many.figures["pasted_share"]
     assert many.figures["pasted_share"] <= PASTED_SHARE * 1.01 < old.figures["pasted_share"]
@@ -253,10 +256,10 @@ def _train(work, run, **kw):
 
 
 def test_default_run_on_many_tail_classes_logs_a_moderate_dose(many_work, tmp_path, capsys):
-    log = _train(many_work, tmp_path / "run")
+    log = _train(many_work, tmp_path / "run", crop_size=(48, 64))
     shares = [r["pasted_share"] for r in log if "pasted_share" in r]
     assert len(shares) == 3 and all("pasted_objects" in r for r in log if "loss" in r)
-    assert 0.002 <= np.mean(shares) <= 0.15
+    assert 0.002 <= np.mean(shares) <= 1.5 * PASTED_SHARE < WARN_SHARE * 1.5
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert set(record["paste"]["args"]) == {"sample_ratio", "resize_ratio", "per_image"}
     assert set(record["paste"]["source"].values()) == {"rule"}

@@ -53,14 +53,14 @@ class _Paste(A.DualTransform):
     mode = "bank"
 
     def __init__(self, work: str | Path, paste_args: dict | None = None, crop_size: tuple[int, int] | None = None,
-                 channel_order: str = "rgb", check_labels: bool = True, p: float = 1.0):
+                 channel_order: str = "rgb", check_labels: bool = True, scale_range=(0.5, 1.5), p: float = 1.0):
         super().__init__(p=p)
         self.work = str(work)
         self.paste_args = dict(paste_args or {})
         self.channel_order = channel_order
-        self.check_labels = bool(check_labels)
+        self.check_labels, self.scale_range = bool(check_labels), tuple(scale_range)
         self.core = ImagePaste(self.mode, work, self.paste_args, crop_size=crop_size, channel_order=channel_order,
-                               check_labels=check_labels)
+                               check_labels=check_labels, scale_range=scale_range)
         self.crop_size = self.core.crop_size
 
     @property
@@ -69,7 +69,7 @@ class _Paste(A.DualTransform):
         return self.core.dose
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("work", "paste_args", "crop_size", "channel_order", "check_labels")
+        return ("work", "paste_args", "crop_size", "channel_order", "check_labels", "scale_range")
 
     @property
     def targets_as_params(self) -> list[str]:
@@ -112,6 +112,7 @@ class BankPaste(_Paste):
         crop_size: ``(h, w)`` of the images this transform receives, for the derived dose.
         channel_order: ``"rgb"`` (default) or ``"bgr"``, that of the images handed in.
         check_labels: refuse a label value that is neither a train id nor 255 (a raw dataset id).
+        scale_range: the random rescale applied before this transform's crop, for the derived dose.
         p: probability of applying the transform.
     """
 

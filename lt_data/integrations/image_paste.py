@@ -52,13 +52,16 @@ class ImagePaste:
 
     ``channel_order``: that of the images handed in (the bank stores RGB).
 
+    ``scale_range``: the random rescale the pipeline applies to the stored images before its crop
+    (mmseg's ``RandomResize`` ratio_range relative to the stored size), for the derived dose.
+
     ``check_labels``: every label map handed in is checked against the work directory's class count
     and the ignore index (one ``max()``); a raw dataset id (CamVid's void 11, ADE20K's 0..150) is
     refused in one line naming the value and how to convert it. ``False`` lets such values through.
     """
 
     def __init__(self, mode: PasteMode, work: str | Path, paste_args: dict | None = None, *, crop_size=None,
-                 channel_order: str = "rgb", check_labels: bool = True):
+                 channel_order: str = "rgb", check_labels: bool = True, scale_range=(0.5, 1.5)):
         from ..augment import work_planner
 
         if mode not in STORES:
@@ -72,7 +75,7 @@ class ImagePaste:
         tail = args.pop("tail", None)
         self.mode, self.work, self.channel_order = mode, str(work), order
         self.crop_size = _size_pair(crop_size)
-        self.planner = work_planner(mode, work, tail, crop_size=self.crop_size, **args)
+        self.planner = work_planner(mode, work, tail, crop_size=self.crop_size, scale_range=tuple(scale_range), **args)
         self.dose = self.planner.dose
         self.check_labels = bool(check_labels)
         from ..workdir import WorkDir

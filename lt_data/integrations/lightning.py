@@ -15,18 +15,19 @@ one batched kernel call (:func:`lt_data.dataset.apply_paste`), which also puts `
 ``pasted_objects`` on the batch. The dose is the one ``lt-data train`` derives for ``crop_size``
 (:mod:`lt_data.dose`; ``paste_args`` override it key by key), in :attr:`LtDataModule.dose`. Under
 DDP each rank draws its share of every epoch (the loader picks a DistributedSampler, or the
-sampler's own rank split). Works with ``lightning`` (``lightning.pytorch``) or ``pytorch_lightning``.
+sampler's own rank split). Built on ``pytorch_lightning`` when installed (the ``[lightning]`` extra),
+else on ``lightning.pytorch``: use the Trainer of the same package.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-try:
-    import lightning.pytorch as pl
+try:  # the [lightning] extra's package first; a Trainer of the other package would not recognise the module
+    import pytorch_lightning as pl
 except ImportError:
     try:
-        import pytorch_lightning as pl
+        import lightning.pytorch as pl
     except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
         raise ImportError(f"lt_data.integrations.lightning needs PyTorch Lightning ({e}): `pip install "
                           f"'lt-data[lightning]'` (or `pip install pytorch-lightning`)") from e

@@ -161,12 +161,12 @@ class _PasteTransform(_TransformBase):
     mode = "bank"
 
     def __init__(self, work, paste_args: dict | None = None, crop_size=None, channel_order: str = "bgr",
-                 seed: int | None = None, check_labels: bool = True):
+                 seed: int | None = None, check_labels: bool = True, scale_range=(0.5, 1.5)):
         from .image_paste import ImagePaste
 
         super().__init__()
         self.core = ImagePaste(self.mode, work, paste_args, crop_size=crop_size, channel_order=channel_order,
-                               check_labels=check_labels)
+                               check_labels=check_labels, scale_range=scale_range)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise ValueError(f"seed must be an int or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)

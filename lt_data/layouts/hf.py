@@ -7,8 +7,10 @@
 - a folder of Parquet or Arrow files as the hub stores them (``data/train-00000-of-00002.parquet``;
   the files of a split are those whose name starts with ``SPLIT-`` or ``SPLIT.``, or that sit in a
   folder named ``SPLIT``);
-- ``hf://datasets/NAME`` (or ``hf://datasets/NAME/CONFIG``): ``datasets.load_dataset(NAME, split=SPLIT)``,
-  downloaded into the ``datasets`` cache.
+- ``hf://datasets/OWNER/NAME``: ``datasets.load_dataset("OWNER/NAME", split=SPLIT)``, downloaded into
+  the ``datasets`` cache (each process loads it from there; the hub's revision is not pinned, so a
+  dataset changed on the hub between stages would be read as changed: save it with ``save_to_disk``
+  for work that must stay fixed).
 
 The label column holds label maps as images (the ``Image`` feature, PNG bytes or paths), for example
 ``scene_parse_150``'s ``annotation`` (ADE20K: 0 = other, 1..150 the classes: ``--reduce-zero-label``).
@@ -81,6 +83,8 @@ class HFLayout(Layout):
         names = read_class_names(self.classes_file)
         if reduce_zero_label and not self.id_map:
             names = names[1:]
+        if len(names) > 255:
+            raise DataError(self.classes_file, f"{len(names)} classes do not fit 8-bit train ids (at most 255)")
         self.table = self._class_table(names)
         self._rows = None
         columns = self.rows().column_names
@@ -95,6 +99,13 @@ class HFLayout(Layout):
             if not self.id_map:
                 return ClassTable.from_names(names, dataset=self.dataset_name, raw_ignore=self.ignore_index,
                                              reduce_zero_label=self.reduce_zero_label)
+            if self.reduce_zero_label:
+                raise LtDataError("--id-map and --reduce-zero-label together: the map says what 0 becomes "
+                                  "(\"0\": 255 makes it void)")
+            stray = sorted(v for v, t in self.id_map.items() if len(names) <= t != IGNORE_INDEX)
+            if stray:
+                raise DataError(where, f"--id-map sends raw value {stray[0]} to train id {self.id_map[stray[0]]}, "
+                                       f"but there are {len(names)} classes (0..{len(names) - 1}; 255: void)")
             colors = default_palette(len(names))
             classes = [{"id": i, "name": n, "color": [int(x) for x in colors[i]]} for i, n in enumerate(names)]
             raw = [{"value": v, "train_id": t if t < len(names) else IGNORE_INDEX,
@@ -138,14 +149,14 @@ class HFLayout(Layout):
     def _open(self):
         datasets = _need_datasets()
         if self.hub:
-            name, _, config = self.root[len(HUB):].partition("/")
+            name = self.root[len(HUB):]  # OWNER/NAME (or a bare NAME)
             unreachable = _hub_unreachable()
             if unreachable:
                 raise LtDataError(f"{self.root}: cannot reach the Hugging Face hub ({unreachable}); with a copy in "
                                   f"the datasets cache set HF_HUB_OFFLINE=1, or save the dataset with `save_to_disk` "
                                   f"where there is network and give that folder")
             try:
-                ds = datasets.load_dataset(name, config or None, split=self.split)
+                ds = datasets.load_dataset(name, split=self.split)
             except Exception as e:  # no network, no such dataset, no such split: one line
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
                 raise LtDataError(f"{self.root}: cannot load split {self.split!r} from the Hugging Face hub "
