@@ -48,7 +48,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-LT = [sys.executable, "-m", "lt_data"]  # the lt_data on sys.path (PYTHONPATH runs a snapshot of the code)
+LT = [sys.executable, "-m", "lt_data"]  # the lt_data on sys.path: `python -m` puts the working directory first, so
+# to run a snapshot of the code (a git worktree) start this script from inside that worktree
 
 RECIPES = {
     "ce": ["--loss", "ce"],
