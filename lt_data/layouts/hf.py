@@ -131,9 +131,6 @@ class HFLayout(Layout):
                 "ignore_index": self.ignore_index,
                 "id_map": {str(k): v for k, v in sorted(self.id_map.items())} if self.id_map else None}
 
-    def describe(self) -> dict:
-        return {"layout": self.name, "root": str(self.root), "split": self.split, "options": self.options()}
-
     # ---- the rows ---------------------------------------------------------------------------------
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
