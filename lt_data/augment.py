@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .dose import open_store
+from .geometry import TRAIN_SCALE_RANGE
 from .names import PasteMode
 from .paste import PastePlan
 from .spatial import draw_centres
@@ -278,7 +279,7 @@ def _repr(planner, keys) -> str:
 
 
 def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, store=None,
-                 crop_size: tuple[int, int] | None = None, scale_range: tuple[float, float] = (0.5, 1.5),
+                 crop_size: tuple[int, int] | None = None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE,
                  derive: bool = True, **options):
     """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
 
@@ -308,13 +309,13 @@ def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, st
         from .spatial import spatial_prior  # read only for the one valid value that needs it
 
         options["prior"] = spatial_prior(work)
-    cls = MemoryBankPaste if mode == "bank" else TailCutmixPaste
-    unknown = sorted(set(options) - set(planner_keys(mode)))
+    keys = planner_keys(mode)
+    unknown = sorted(set(options) - set(keys))
     if unknown:
         raise LtDataError(f"{mode} paste options {shown}: unknown {', '.join(map(repr, unknown))}; the {mode} "
-                          f"planner takes {', '.join(planner_keys(mode))} (and tail)")
+                          f"planner takes {', '.join(keys)} (and tail)")
     try:
-        planner = cls(store, tail, **options)
+        planner = (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
     except (TypeError, ValueError) as e:
         raise LtDataError(f"{mode} paste options {shown}: {e}") from None
     planner.dose = dose

@@ -11,6 +11,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .errors import LtDataError
+from .geometry import TRAIN_SCALE_RANGE
 from .names import RUNS_DIR
 from .runs import recipe_name
 
@@ -63,7 +64,7 @@ class TrainConfig:
     sampler_args: dict = field(default_factory=dict)
     val_work: str | None = None
     crop_size: tuple[int, int] = (240, 320)
-    scale_range: tuple[float, float] = (0.5, 1.5)
+    scale_range: tuple[float, float] = TRAIN_SCALE_RANGE
     val_size: tuple[int, int] | None = None
     batch_size: int = 8
     steps: int = 1000

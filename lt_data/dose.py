@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .geometry import TRAIN_SCALE_RANGE
 from .workdir import WorkDir
 from .names import STORES, PasteMode  # paste mode → store directory (bank.zarr, cutmix.zarr)
 
@@ -172,14 +173,10 @@ def published_preset(work: str | Path) -> tuple[str, dict] | None:
     return preset_for(wd.dataset.get("layout"), wd.table.num_classes)
 
 
-def canvas_size(work_stats, crop_size: tuple[int, int] | None) -> tuple[int, int]:
-    """The (H, W) a paste lands in: the training crop, no larger than the median image (a larger crop
-    is padded with ignore), or the median image without a crop."""
+def median_size(work_stats) -> tuple[int, int]:
+    """The median (H, W) of the split's images: the canvas a paste into whole images lands in."""
     sizes = np.array([(s.height, s.width) for s in work_stats.samples], dtype=np.int64).reshape(-1, 2)
-    h, w = (int(v) for v in np.median(sizes, axis=0)) if len(sizes) else (1, 1)
-    if crop_size is None:
-        return h, w
-    return min(int(crop_size[0]), h), min(int(crop_size[1]), w)
+    return tuple(int(v) for v in np.median(sizes, axis=0)) if len(sizes) else (1, 1)
 
 
 @dataclass(frozen=True)
@@ -199,7 +196,7 @@ class CropDraws:
 
 
 def crop_draws(work, crop_size: tuple[int, int] | None = None,
-               scale_range: tuple[float, float] = (0.5, 1.5)) -> CropDraws:
+               scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> CropDraws:
     """The crops training draws, seen through their labels: the training geometry
     (:func:`lt_data.geometry.draw_geometry`: random scale in ``scale_range``, padding, a random
     ``crop_size`` crop) applied to the label maps of up to ``DOSE_CROPS`` images of the split (a
@@ -210,7 +207,7 @@ def crop_draws(work, crop_size: tuple[int, int] | None = None,
     stats = wd.stats(verify=False)
     if crop_size is None:
         labelled = stats.counts.sum(axis=1)
-        return CropDraws(stats.counts > 0, labelled, labelled + stats.ignored, canvas_size(stats, None))
+        return CropDraws(stats.counts > 0, labelled, labelled + stats.ignored, median_size(stats))
     crop = (int(crop_size[0]), int(crop_size[1]))
     scale = (float(scale_range[0]), float(scale_range[1]))
     return wd.memo(f"crop_draws:{crop}:{scale}", wd.stats_files, lambda: _draw_crops(wd, stats, crop, scale))
@@ -254,11 +251,12 @@ def object_areas(bank, classes: np.ndarray, canvas: tuple[int, int], resize) -> 
     area = bank.column("area").astype(np.float64)
     cls = bank.column("class_id")
     h, w = canvas
+    ratios = _ratios(resize)
     covered = np.zeros(len(area))
-    for r in _ratios(resize):
+    for r in ratios:
         fit = np.minimum(1.0, np.minimum(h / np.maximum(box[:, 2] * r, 1), w / np.maximum(box[:, 3] * r, 1)))
         covered += area * (r * fit) ** 2
-    covered /= len(_ratios(resize))
+    covered /= len(ratios)
     return np.array([float(covered[cls == c].mean()) for c in classes]) if len(classes) else np.zeros(0)
 
 
@@ -291,7 +289,7 @@ def _covered_share(draws: CropDraws, n: np.ndarray, area: np.ndarray, prob: floa
 
 
 def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, explicit: dict | None = None,
-              bank=None, tail=None, scale_range: tuple[float, float] = (0.5, 1.5)) -> Dose:
+              bank=None, tail=None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
     """The memory-bank dose for ``work`` (module docstring): explicit options win, then AUCSeg's
     preset for the papers' datasets, then the rule, on the crops training draws for ``crop_size``
     and ``scale_range`` (:func:`crop_draws`; the trainer's defaults). ``bank`` (a TailBank)
@@ -362,7 +360,7 @@ def _solve_resize(share_at) -> float:
 
 
 def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, explicit: dict | None = None,
-                cutmix=None, tail=None, scale_range: tuple[float, float] = (0.5, 1.5)) -> Dose:
+                cutmix=None, tail=None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
     """The tail-cutmix dose for ``work`` (module docstring); ``cutmix`` defaults to ``WORK/cutmix.zarr``.
     The expected share is of the labelled pixels of the crops training draws (:func:`crop_draws`)."""
     from .cutmix import TailCutmix
@@ -409,7 +407,7 @@ def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, e
 
 
 def resolve_dose(mode: PasteMode, work: str | Path, *, crop_size: tuple[int, int] | None = None,
-                 paste_args: dict | None = None, store=None, scale_range: tuple[float, float] = (0.5, 1.5)) -> Dose:
+                 paste_args: dict | None = None, store=None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
     """The dose of paste ``mode`` (``bank`` | ``cutmix``) with the user's ``paste_args`` (which win;
     ``tail`` among them selects the classes), for training crops of ``crop_size`` after a random
     rescale in ``scale_range``."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from .classes import IGNORE_INDEX
+
+TRAIN_SCALE_RANGE = (0.5, 1.5)  # lt-data train's random rescale (TrainConfig.scale_range), which the dose assumes
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def draw_geometry(shape: tuple[int, int], rng: np.random.Generator, *, crop_size
 def apply_geometry(array: np.ndarray, g: Geometry, *, label: bool) -> np.ndarray:
     """``array`` (H, W) or (H, W, C) through ``g``: bilinear and 0 padding for an image, nearest and
     ignore padding for a label (``label=True``)."""
+    import cv2  # here, not at import: the CLI's help and the config read TRAIN_SCALE_RANGE from this module
+
     nh, nw = g.size
     out = cv2.resize(array, (nw, nh), interpolation=cv2.INTER_NEAREST if label else cv2.INTER_LINEAR)
     ph, pw = g.pad
@@ -69,4 +72,4 @@ def train_geometry(image: np.ndarray, label: np.ndarray, rng: np.random.Generato
     return apply_geometry(image, g, label=False), apply_geometry(label, g, label=True)
 
 
-__all__ = ["Geometry", "apply_geometry", "draw_geometry", "train_geometry"]
+__all__ = ["TRAIN_SCALE_RANGE", "Geometry", "apply_geometry", "draw_geometry", "train_geometry"]

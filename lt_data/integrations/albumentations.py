@@ -43,6 +43,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess by the 
                       f"(or `pip install 'lt-data[albumentations]'`)") from e
 
 from .image_paste import ImagePaste, global_generator
+from ..geometry import TRAIN_SCALE_RANGE
 
 _ALBUMENTATIONS_2 = int(A.__version__.split(".")[0]) >= 2
 
@@ -53,7 +54,7 @@ class _Paste(A.DualTransform):
     mode = "bank"
 
     def __init__(self, work: str | Path, paste_args: dict | None = None, crop_size: tuple[int, int] | None = None,
-                 channel_order: str = "rgb", check_labels: bool = True, scale_range=(0.5, 1.5), p: float = 1.0):
+                 channel_order: str = "rgb", check_labels: bool = True, scale_range=TRAIN_SCALE_RANGE, p: float = 1.0):
         super().__init__(p=p)
         self.work = str(work)
         self.paste_args = dict(paste_args or {})

@@ -22,6 +22,7 @@ import torch
 
 from ..classes import stray_label, stray_label_message
 from ..errors import LtDataError
+from ..geometry import TRAIN_SCALE_RANGE
 from ..names import STORES, PasteMode
 from ..paste import PastePlan, paste
 
@@ -61,7 +62,7 @@ class ImagePaste:
     """
 
     def __init__(self, mode: PasteMode, work: str | Path, paste_args: dict | None = None, *, crop_size=None,
-                 channel_order: str = "rgb", check_labels: bool = True, scale_range=(0.5, 1.5)):
+                 channel_order: str = "rgb", check_labels: bool = True, scale_range=TRAIN_SCALE_RANGE):
         from ..augment import work_planner
 
         if mode not in STORES:

@@ -72,6 +72,7 @@ import torch
 import torch.nn as nn
 
 from ..classes import IGNORE_INDEX
+from ..geometry import TRAIN_SCALE_RANGE
 from ..losses import auc_loss, pat_loss
 from ..outputs import match
 
@@ -161,7 +162,7 @@ class _PasteTransform(_TransformBase):
     mode = "bank"
 
     def __init__(self, work, paste_args: dict | None = None, crop_size=None, channel_order: str = "bgr",
-                 seed: int | None = None, check_labels: bool = True, scale_range=(0.5, 1.5)):
+                 seed: int | None = None, check_labels: bool = True, scale_range=TRAIN_SCALE_RANGE):
         from .image_paste import ImagePaste
 
         super().__init__()
