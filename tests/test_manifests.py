@@ -2,7 +2,7 @@
 
 Every check that needs real data reads the fixture or reference file itself (CSV, TXT, PNG, JSON) and
 compares with what ``load_class_table`` / ``load_manifest`` return, never with the manifest's own output.
-Tests that need ``../shared`` go through the conftest fixtures, so they skip when it is absent.
+Tests that read the real reference files are marked ``real_data`` (deselected without ``../shared``).
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def test_cityscapes_lut_equals_handwritten_table():
                            "bus", "train", "motorcycle", "bicycle")
 
 
+@pytest.mark.real_data
 def test_cityscapes_raw_table_equals_reference(shared):
     rows = _md_table((shared / "reference" / "datasets.md").read_text(), "| name | id | trainId |")
     assert len(rows) == 35
@@ -126,6 +127,7 @@ def test_cityscapes_raw_table_equals_reference(shared):
     assert raw[-1]["name"] == "license plate" and raw[-1]["train_id"] == 255
 
 
+@pytest.mark.real_data
 def test_cityscapes_fixture_label_ids_map_to_shipped_train_ids(cityscapes_fixture_root):
     label_ids = np.array(Image.open(cityscapes_fixture_root / CITYSCAPES_FRAME.format("labelIds")))
     train_ids = np.array(Image.open(cityscapes_fixture_root / CITYSCAPES_FRAME.format("labelTrainIds")))
@@ -148,6 +150,7 @@ def _object_info_csv(ade_fixture_dir) -> list[dict]:
     return rows
 
 
+@pytest.mark.real_data
 def test_ade20k_classes_equal_object_info_csv(ade_fixture_dir):
     rows = _object_info_csv(ade_fixture_dir)
     classes = load_manifest("ade20k")["classes"]
@@ -167,6 +170,7 @@ def test_ade20k_classes_equal_object_info_csv(ade_fixture_dir):
     assert sum(c["stuff"] for c in classes) == 35
 
 
+@pytest.mark.real_data
 def test_ade20k_names_equal_object_info_txt_synonyms(ade_fixture_dir):
     lines = (ade_fixture_dir / "objectInfo150.txt").read_text().splitlines()[1:]
     assert len(lines) == 150
@@ -193,6 +197,7 @@ def test_ade20k_lut_and_sample_annotations(ade_fixture_dir):
         assert table.unknown_values(np.bincount(ann.ravel(), minlength=256)) == []
 
 
+@pytest.mark.real_data
 def test_ade20k_palette_equals_reference(shared):
     rows = _md_table((shared / "reference" / "datasets.md").read_text(), "| PNG value | train idx")
     rows = [r for r in rows if r[0] != "0"]
@@ -224,6 +229,7 @@ def _coco_removed_ids(coco_fixture_dir) -> set[int]:
     return ids
 
 
+@pytest.mark.real_data
 def test_coco_stuff_names_equal_labels_txt(coco_fixture_dir):
     labels = _coco_labels(coco_fixture_dir)
     table = load_class_table("coco_stuff164k")
@@ -235,6 +241,7 @@ def test_coco_stuff_names_equal_labels_txt(coco_fixture_dir):
     assert table.lut[255] == 255 and table.known[255]
 
 
+@pytest.mark.real_data
 def test_coco_stuff_used_values_and_train_ids(coco_fixture_dir):
     removed = _coco_removed_ids(coco_fixture_dir)
     assert len(removed) == 11
@@ -259,6 +266,7 @@ def test_coco_stuff_used_values_and_train_ids(coco_fixture_dir):
     assert sum(c["kind"] == "thing" for c in m["classes"]) == 80
 
 
+@pytest.mark.real_data
 def test_coco_stuff_names_equal_coco_category_jsons(fixtures_dir):
     """Things against panopticapi's category list, stuff against the cocostuffapi stuff JSON."""
     classes = {c["coco_id"]: c for c in load_manifest("coco_stuff164k")["classes"]}
@@ -273,6 +281,7 @@ def test_coco_stuff_names_equal_coco_category_jsons(fixtures_dir):
 
 
 # ---- CamVid -----------------------------------------------------------------------------------------------
+@pytest.mark.real_data
 def test_camvid_names_equal_readme_order(camvid_root):
     text = (camvid_root / "README.md").read_text()
     para = " ".join(text[text.index("Label values:"):].split("\n\n")[0].split())
@@ -287,6 +296,7 @@ def test_camvid_names_equal_readme_order(camvid_root):
     np.testing.assert_array_equal(table.lut, expected)
 
 
+@pytest.mark.real_data
 def test_camvid_colors_equal_palette_png(camvid_root):
     # palette11.png is a 256x1 strip; pixel i is the colour of label value i (11.. = void, black)
     im = Image.open(camvid_root / "palette11.png").convert("RGB")
@@ -307,6 +317,7 @@ def test_camvid_labels_are_known(camvid_root):
 
 
 # ---- AUCSeg -----------------------------------------------------------------------------------------------
+@pytest.mark.real_data
 def test_aucseg_preset_equals_published_configs(shared):
     ref = json.loads((shared / "reference" / "aucseg_configs.json").read_text())
     ours = load_manifest("aucseg")

@@ -53,7 +53,7 @@ def test_run_camvid_pipeline_with_overrides(camvid_root, tmp_path):
     res = runner.invoke(app, ["run", str(REPO / "pipelines" / "camvid.toml"), "--root", str(camvid_root),
                               "--work", str(tmp_path / "w"), "--stages", "stats,buckets,export", "-q"])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "w" / "class_stats.json").read_text())["num_images"] == 367
+    assert json.loads((tmp_path / "w" / "class_stats.json").read_text())["num_images"] == len(list((camvid_root / "train").glob("*.png")))
     assert (tmp_path / "w" / "buckets.json").is_file() and (tmp_path / "w" / "exports").is_dir()
     assert not (tmp_path / "w" / "bank.zarr").exists()  # not asked for
     res = runner.invoke(app, ["run", str(REPO / "pipelines" / "camvid.toml"), "--stages", "stats,bogus"])

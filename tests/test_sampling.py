@@ -32,8 +32,10 @@ def test_rcs_class_frequencies_follow_daformer(camvid_work):
     observed = np.bincount(cls, minlength=counts.shape[1])
     chi2 = sum((observed[c] - n * w / z) ** 2 / (n * w / z) for c, w in weights.items())
     assert len(weights) == 11 and chi2 < CHI2_999[10], (chi2, observed)
-    # every drawn image holds more than min_pixels of its class
-    assert (counts[idx, cls] > 3000).all()
+    # every drawn image holds more than min_pixels of its class (any pixel, for a class no image holds
+    # that much of: none in real CamVid)
+    enough = (counts > 3000).any(axis=0)
+    assert np.where(enough[cls], counts[idx, cls] > 3000, counts[idx, cls] > 0).all() and enough.sum() >= 8
 
 
 def test_rcs_defaults_are_daformers(camvid_work):
