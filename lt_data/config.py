@@ -2,7 +2,7 @@
 its help, and the run record. Imports no torch (the CLI builds its help from it).
 
 AUCSeg's recipe is ``loss="1*auc+ce"`` (weight 4 on ADE20K) with ``paste="bank"``; the paste dose
-comes from the data unless ``paste_args`` sets it (:mod:`lt_data.dose`).
+comes from the data unless ``paste_args`` sets it (:mod:`lt_data.paste.dose`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import LtDataError
 from .geometry import TRAIN_SCALE_RANGE
 from .names import RUNS_DIR
+from .paste.args import BankPasteArgs, CutmixPasteArgs, paste_args_of
 from .runs import recipe_name
 
 HELP = {
@@ -22,7 +23,8 @@ HELP = {
     'model_args': 'keyword arguments of the model, a JSON object',
     'loss': "e.g. ce, pat, '1*auc+ce' (AUCSeg: 1 for Cityscapes/COCO-Stuff, 4 for ADE20K), focal, cb, ldam, blv",
     'paste': 'none | bank | cutmix',
-    'paste_args': 'paste options, a JSON object; bank: sample_ratio, resize_ratio, per_image, max_per_image, receive_prob, placement (uniform | prior), tail; cutmix: prob, levels, per_image, tail; the dose you leave out is derived from the data (docs/DOSE.md)',
+    'paste_args': (f'paste options, a JSON object; bank: {BankPasteArgs.help()}; cutmix: {CutmixPasteArgs.help()}; '
+                   'the dose you leave out is derived from the data (docs/DOSE.md)'),
     'sampler': 'uniform | rcs | rfs',
     'sampler_args': 'sampler options, a JSON object; rcs: temperature, min_pixels, min_crop_ratio, focus_crop; rfs: threshold, by (images | pixels)',
     'val_work': 'statistics work directory of the evaluation split',
@@ -135,6 +137,8 @@ class TrainConfig:
         for key in ("model_args", "paste_args", "sampler_args"):
             if not isinstance(getattr(self, key), dict):
                 bad(key, "a table of options")
+        if self.paste != "none" and isinstance(self.paste_args, dict):
+            paste_args_of(self.paste, self.paste_args)  # a mistyped key: one line naming the valid ones
         if self.val_work is not None and not isinstance(self.val_work, str):
             bad("val_work", "a work directory")
         if not pair(self.crop_size, lambda x: is_int(x) and x >= 1):

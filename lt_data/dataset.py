@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Sequen
 from .errors import DataError, LtDataError
 from .geometry import train_geometry
 from .layouts import Layout, Sample, get_layout
-from .paste import PastePlan, Strategy, paste, paste_figures
+from .paste.kernels import PastePlan, Strategy, paste, paste_figures
 
 from .classes import IGNORE_INDEX, stray_label, stray_label_message
 
@@ -250,7 +250,7 @@ def make_loader(dataset: SegmentationDataset, *, batch_size: int = 8, shuffle: b
                 sampler: str | Sampler | None = None, sampler_args: dict | None = None) -> SeededLoader:
     """A :class:`SeededLoader` over ``dataset``.
 
-    ``planner`` (a :class:`~lt_data.augment.MemoryBankPaste` or :class:`~lt_data.augment.TailCutmixPaste`)
+    ``planner`` (a :class:`~lt_data.paste.planners.MemoryBankPaste` or :class:`~lt_data.paste.planners.TailCutmixPaste`)
     plans pastes in the workers. ``sampler``: ``"uniform"`` / None (shuffle), ``"rcs"`` (DAFormer's rare
     class sampling) or ``"rfs"`` (repeat factors) over the dataset's statistics with ``sampler_args``
     (:mod:`lt_data.sampling`), or a sampler object. ``distributed=None`` gives each rank its share

@@ -1,7 +1,7 @@
 """The training geometry (random scale, pad, crop, flip) as parameters drawn once and applied to any array.
 
 Split as augmentation libraries do (draw the parameters, then apply them): the training Dataset
-applies one draw to an image and its label, and the paste dose (:mod:`lt_data.dose`) applies the
+applies one draw to an image and its label, and the paste dose (:mod:`lt_data.paste.dose`) applies the
 same draws to labels alone, to see the crops training will see without decoding an image.
 Torch-free (the report imports it).
 """

@@ -258,6 +258,15 @@ def auc_loss(logits: torch.Tensor, labels: torch.Tensor, *, margin: float = 1.0,
     fewer than two classes present there is no pair: the loss is 0 (finite, with a zero gradient),
     never NaN. No host synchronisation; half-precision logits are computed in float32, float64 in
     float64; contiguous and channels-last logits alike (the gradient keeps their layout).
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> sure = torch.nn.functional.one_hot(labels, 2).permute(0, 3, 1, 2).float() * 40 - 20
+    >>> float(auc_loss(sure, labels))                                    # every pair ranked by the margin
+    0.0
+    >>> float(auc_loss(flat, labels))                                    # s = 0.5: each pair misses it by 1
+    0.5
     """
     _check_shapes(logits, labels)
     strategy = AUC_STRATEGY.get(logits.device.type, AUC_STRATEGY["cuda"])
@@ -282,6 +291,13 @@ def pat_loss(logits: torch.Tensor, labels: torch.Tensor, *, temperature: float =
     reciprocal weight and are not what we implement). The authors' public code differs from the
     paper (no S normalisation, T = 1, a factor ½); we follow the paper. β takes part in the gradient
     as written; ``detach_weight=True`` treats it as a constant instead.
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> beta = torch.exp(torch.tensor(0.5 / 20))                          # p = 0.5, T = 20
+    >>> bool(torch.isclose(pat_loss(flat, labels), 2 * beta * torch.log(torch.tensor(2.0))))  # 4 px / S = 2
+    True
     """
     b, k = logits.shape[:2]
     flat, y, valid = _flatten(logits, labels, ignore_index)
@@ -309,7 +325,16 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, *, weight: torch.T
     """Mean over non-ignored pixels of −w_y·log p_y (w = 1 without ``weight``). Unlike mmseg's
     default, ignored pixels are not in the denominator (nor is the weight: a weighted sum divided by
     the number of valid pixels, not by Σ w_y as ``F.cross_entropy``'s mean does). Labels outside
-    [0, K) count as ignored. Runs ``F.cross_entropy`` on the (B, K, H, W) logits as they are."""
+    [0, K) count as ignored. Runs ``F.cross_entropy`` on the (B, K, H, W) logits as they are.
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> round(float(cross_entropy(flat, labels)), 6)                      # log 2
+    0.693147
+    >>> round(float(cross_entropy(flat, torch.tensor([[[0, 255], [255, 255]]]))), 6)  # ignored: not counted
+    0.693147
+    """
     _check_shapes(logits, labels)
     z = _up(logits)
     y = labels.long()
@@ -322,7 +347,14 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, *, weight: torch.T
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, *, gamma: float = 2.0,
                ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Focal loss (Lin et al.): mean over non-ignored pixels of −(1 − p_y)^γ · log p_y."""
+    """Focal loss (Lin et al.): mean over non-ignored pixels of −(1 − p_y)^γ · log p_y.
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> round(float(focal_loss(flat, labels)), 6)                         # (1 - 0.5)^2 · log 2
+    0.173287
+    """
     flat, y, valid = _flatten(logits, labels, ignore_index)
     logp_y = -_nll(F.log_softmax(_up(flat), dim=1), y)
     loss = -((1 - logp_y.exp()).clamp_min(0) ** gamma) * logp_y
@@ -340,7 +372,14 @@ def class_balanced_weights(class_counts: torch.Tensor, beta: float = 0.999) -> t
 
 def class_balanced_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Tensor, *,
                         beta: float = 0.999, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Class-balanced CE: mean over non-ignored pixels of −w_y·log p_y with effective-number weights."""
+    """Class-balanced CE: mean over non-ignored pixels of −w_y·log p_y with effective-number weights.
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> round(float(class_balanced_loss(flat, labels, torch.tensor([100.0, 1.0]))), 6)  # Σ w = K: the mean
+    0.693147
+    """
     w = class_balanced_weights(class_counts, beta).to(logits.device)
     return cross_entropy(logits, labels, weight=w, ignore_index=ignore_index)
 
@@ -355,7 +394,14 @@ def ldam_margins(class_counts: torch.Tensor, max_margin: float = 0.5) -> torch.T
 def ldam_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Tensor, *,
               max_margin: float = 0.5, scale: float = 30.0, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """LDAM (Cao et al.): subtract Δ_y from the true-class logit, multiply all logits by ``scale``,
-    then CE (mean over non-ignored pixels)."""
+    then CE (mean over non-ignored pixels).
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> float(ldam_loss(flat, labels, torch.tensor([100.0, 1.0]))) > float(cross_entropy(flat, labels))
+    True
+    """
     flat, y, valid = _flatten(logits, labels, ignore_index)
     k = flat.shape[1]
     delta = ldam_margins(class_counts, max_margin).to(flat.device)
@@ -377,7 +423,15 @@ def blv_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Ten
              ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Balanced Logit Variation (Wang et al., CVPR 2023): while training, add |clamp(ε, −1, 1)|·ν_c/max ν
     to every logit, ε ~ N(0, σ²) per element, drawn on the logits' device; then CE. At evaluation
-    (``training=False``) it is plain CE."""
+    (``training=False``) it is plain CE.
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> counts = torch.tensor([100.0, 1.0])
+    >>> float(blv_loss(flat, labels, counts, training=False)) == float(cross_entropy(flat, labels))
+    True
+    """
     if training:
         nu = blv_offsets(class_counts).to(logits.device, logits.dtype)
         eps = torch.randn(logits.shape, device=logits.device, dtype=logits.dtype, generator=generator) * sigma
@@ -387,7 +441,16 @@ def blv_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Ten
 
 def balanced_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, class_counts: torch.Tensor, *,
                           ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Balanced softmax: CE on log_softmax(z + log n_c) (counts below 1 taken as 1)."""
+    """Balanced softmax: CE on log_softmax(z + log n_c) (counts below 1 taken as 1).
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> prior = torch.tensor([100.0, 1.0]).log()                          # logits + log n_c, then CE
+    >>> shifted = flat + prior[None, :, None, None]
+    >>> bool(torch.isclose(balanced_softmax_loss(flat, labels, torch.tensor([100.0, 1.0])), cross_entropy(shifted, labels)))
+    True
+    """
     logn = torch.log(torch.as_tensor(class_counts, dtype=torch.float32).clamp_min(1.0)).to(logits.device)
     return cross_entropy(logits + logn[None, :, None, None].to(logits.dtype), labels, ignore_index=ignore_index)
 
@@ -514,6 +577,13 @@ def build_loss(spec: str | dict, class_counts: Sequence[float] | None = None,
     """A loss from a short spec: ``"ce"``, ``"pat"``, ``"4*auc+ce"``, or ``{"auc": 4, "ce": 1}``.
 
     Options of single terms go in a dict form: ``{"pat": {"weight": 1, "temperature": 10}}``.
+
+    >>> import torch
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])                        # (B, H, W)
+    >>> flat = torch.zeros(1, 2, 2, 2)                                  # (B, K, H, W): p = 0.5 everywhere
+    >>> loss = build_loss("1*auc+ce")                                     # AUCSeg's recipe
+    >>> round(float(loss(flat, labels)), 6)                              # 0.5 + log 2
+    1.193147
     """
     if isinstance(spec, str):
         terms = {}

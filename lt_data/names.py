@@ -1,6 +1,6 @@
 """Names defined once, below every module that spells them: the buckets, and the files and folders
 of a work directory (``lt_data.workdir.WorkDir`` builds every path from these). Their homes re-export them (``lt_data.buckets.BUCKET_NAMES``, ``lt_data.bank.BANK_DIR``,
-``lt_data.cutmix.CUTMIX_DIR``, ``lt_data.dose.STORES``); this module imports nothing of lt_data, so the
+``lt_data.cutmix.CUTMIX_DIR``, ``lt_data.paste.dose.STORES``); this module imports nothing of lt_data, so the
 foundations (``plots``) and the data layer can both use them without an import cycle."""
 
 from typing import Literal

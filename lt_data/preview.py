@@ -17,7 +17,7 @@ import torch
 from .dataset import SegmentationDataset, apply_paste, make_loader
 from .errors import LtDataError, show_path
 from .names import PasteMode
-from .paste import PastePlan, paste_figures
+from .paste.kernels import PastePlan, paste_figures
 from .workdir import WorkDir
 
 from .classes import IGNORE_INDEX
@@ -151,24 +151,22 @@ def write_preview(work: str | Path, out: str | Path, *, mode: PasteMode = "bank"
 
     The paste dose is the trainer's: ``paste_args`` win, the rest is derived from the data for
     ``crop_size`` crops after a rescale in ``scale_range`` (default: the trainer's, 0.5–1.5, with a
-    crop; none without) (:mod:`lt_data.dose`). ``echo`` receives the resolved dose, the measured
+    crop; none without) (:mod:`lt_data.paste.dose`). ``echo`` receives the resolved dose, the measured
     ``pasted_share`` / ``pasted_objects`` of the drawn batches and, past the warning share, a warning."""
     from PIL import Image
 
-    from .augment import work_planner
-    from .dose import dose_warning, open_store, resolve_dose
+    from .paste.dose import dose_warning
+    from .paste.planners import work_planner
 
     if batches < 1 or batch_size < 1:
         raise LtDataError(f"preview needs batches >= 1 and batch_size >= 1, got {batches} and {batch_size}")
     if crop_size is not None and (len(crop_size) != 2 or min(crop_size) < 1):
         raise LtDataError(f"preview crop must be two positive sizes (height, width), got {crop_size}")
     work = WorkDir.of(work)
-    paste_args = dict(paste_args or {})
     if scale_range is None:  # a crop as the trainer draws it by default; whole images as stored
         scale_range = TrainConfig.scale_range if crop_size else (1.0, 1.0)
-    store = open_store(mode, work)
-    dose = resolve_dose(mode, work, crop_size=crop_size, scale_range=scale_range, paste_args=paste_args, store=store)
-    planner = work_planner(mode, work, paste_args.get("tail") or None, store=store, derive=False, **dose.args)
+    planner = work_planner(mode, work, paste_args, crop_size=crop_size, scale_range=scale_range)
+    dose = planner.dose
     ds = SegmentationDataset(work, crop_size=crop_size, scale_range=scale_range)
     if crop_size is None:  # whole images: batch only images of the most common size
         sizes = [(s.height, s.width) for s in ds.samples]

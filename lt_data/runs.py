@@ -65,7 +65,7 @@ def recipe_name(model: str, loss: str | dict, paste: str, sampler: str = "unifor
 
 def run_record(config: dict, world_size: int, paste: dict | None = None, environment: dict | None = None) -> dict:
     """What the run directory and its checkpoints remember: the options, the inputs' fingerprints, the
-    world size, the resolved paste dose (``paste``: :meth:`lt_data.dose.Dose.to_json`: the
+    world size, the resolved paste dose (``paste``: :meth:`lt_data.paste.dose.Dose.to_json`: the
     planner's arguments, derived ones included, with where each came from) and the ``environment``
     the numbers depend on (torch, device, threads: :func:`lt_data.devices.environment`; recorded,
     not compared on resume)."""

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["STREET_CLASSES", "STREET_PALETTE", "generate_street_scenes", "item_classes", "item_presence"]
+__all__ = ["STREET_CLASSES", "STREET_PALETTE", "generate_street_scenes", "item_classes", "item_presence", "street_work"]
 
 STREET_CLASSES: tuple[str, ...] = (
     "road", "sidewalk", "building", "sky", "vegetation",
@@ -706,3 +706,17 @@ def generate_street_scenes(root: str | Path, *, num_train: int = 48, num_val: in
             bar.update()
     bar.close()
     return root
+
+
+def street_work(base: str | Path, *, num_train: int = 6, size: tuple[int, int] = (96, 64), seed: int = 0) -> Path:
+    """``num_train`` generated street scenes under ``base/data``, their training statistics and default
+    buckets in ``base/work``; returns the work directory (the docstring examples' small dataset)."""
+    from .buckets import write_buckets
+    from .layouts import get_layout
+    from .stats import run_stats
+
+    base = Path(base)
+    root = generate_street_scenes(base / "data", num_train=num_train, num_val=0, size=size, seed=seed)
+    run_stats(get_layout("folder", root, "train"), base / "work", workers=1, progress=False)
+    write_buckets(base / "work")
+    return base / "work"

@@ -50,14 +50,12 @@ def poly_lr(step: int, total: int, base: float, warmup: int, power: float) -> fl
 def build_planner(cfg: TrainConfig):
     """The paste planner of ``cfg`` (None for ``paste = "none"``); its store must match ``cfg.work``.
     The dose is ``paste_args`` where given, the rest derived from the work directory's statistics and
-    store for the training crop (:mod:`lt_data.dose`); the resolved dose is ``planner.dose``."""
+    store for the training crop (:mod:`lt_data.paste.dose`); the resolved dose is ``planner.dose``."""
     if cfg.paste == "none":
         return None
-    from .augment import work_planner
+    from .paste.planners import work_planner
 
-    options = {k: v for k, v in cfg.paste_args.items() if k != "tail"}
-    return work_planner(cfg.paste, cfg.work, cfg.paste_args.get("tail") or None, crop_size=cfg.crop_size,
-                        scale_range=cfg.scale_range, **options)
+    return work_planner(cfg.paste, cfg.work, cfg.paste_args, crop_size=cfg.crop_size, scale_range=cfg.scale_range)
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_after: int | None = None,
@@ -87,7 +85,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, resume: bool = True, stop_
 def _train(cfg: TrainConfig, *, progress: bool, resume: bool, stop_after: int | None,
            echo: Callable[[str], None], trust_checkpoint: bool = False) -> dict:
     from .dataset import SegmentationDataset, apply_paste, make_loader
-    from .dose import dose_warning
+    from .paste.dose import dose_warning
     from .losses import build_loss, class_counts_from_stats
     from .models import build_model
     from .workdir import WorkDir

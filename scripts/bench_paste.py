@@ -63,7 +63,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.paste import PastePlan, paste  # noqa: E402
+from lt_data.paste.kernels import PastePlan, paste  # noqa: E402
 
 CAMVID = REPO.parent / "shared" / "data" / "camvid"
 # (layout, buckets) of the loader part: CamVid, or the synthetic street scenes (lt_data.synthetic) where
@@ -413,7 +413,7 @@ def loader_breakdown(args, planner, device: torch.device, batches: int) -> dict:
 
 
 def bench_loader(args, bank_path: str, device: torch.device) -> dict:
-    from lt_data.augment import MemoryBankPaste
+    from lt_data.paste.planners import MemoryBankPaste
     from lt_data.dataset import SegmentationDataset, make_loader
 
     bs, workers = args.loader_batch, args.workers

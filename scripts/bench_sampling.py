@@ -20,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.augment import work_planner  # noqa: E402
+from lt_data.paste.planners import work_planner  # noqa: E402
 from lt_data.bank import build_bank  # noqa: E402
 from lt_data.buckets import load_buckets, write_buckets  # noqa: E402
 from lt_data.layouts import get_layout  # noqa: E402

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
+import pytest
 from conftest import REPO
 
 PACKAGE = REPO / "lt_data"
@@ -129,3 +130,73 @@ def test_only_the_entry_points_import_the_commands():
         # a package's modules import each other; no module outside it but an entry point imports any of them
         users = {m for m, deps in graph.items() if not inside(m) and any(inside(d) for d in deps)}
         assert users <= entry, (top, sorted(users - entry))
+
+
+# ---- the layer table of docs/ARCHITECTURE.md ----------------------------------------------------------
+# Each top-level module or package of lt_data and its layer (1 = foundations ... 7 = entry points). A module
+# imports only from its own layer or below; a new module is placed here and in the document's table.
+LAYERS = {
+    1: ("names", "errors", "io", "fs", "rng", "classes", "outputs", "markdown", "plots", "page", "raster",
+        "references"),
+    2: ("artifacts", "parallel", "dask_worker"),
+    3: ("layouts/", "stats", "buckets", "workdir", "spatial", "sampling", "exports", "geometry"),
+    4: ("provenance", "zarr_store", "stores", "bank/", "cutmix/"),
+    5: ("paste/", "dataset", "losses", "models", "metrics", "runs", "config", "checkpoints", "devices", "evaluate",
+        "train", "synthetic"),
+    6: ("report/", "compare/", "preview"),
+    7: ("stages", "pipeline", "cli/", "integrations/"),
+}
+LAYER_OF = {name.rstrip("/"): layer for layer, names in LAYERS.items() for name in names}
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__main__":  # the package itself (its version) and `python -m lt_data`
+        return 1 if len(parts) == 1 else 7
+    return LAYER_OF[parts[1]]
+
+
+def test_the_layer_table_is_the_documents():
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
+    rows = re.findall(r"^\| (\d)\. [^|]+\| ([^|]+) \|", text, flags=re.M)
+    documented = {int(n): tuple(re.findall(r"`([\w/]+)`", cell)) for n, cell in rows}
+    assert documented == LAYERS
+
+
+def test_every_module_has_a_layer():
+    top = {m.split(".")[1] for m in import_graph() if m.count(".") >= 1 and not m.endswith("__main__")}
+    assert top == set(LAYER_OF), (sorted(top - set(LAYER_OF)), sorted(set(LAYER_OF) - top))
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    upward = sorted((m, d, _layer(m), _layer(d)) for m, deps in import_graph().items() for d in deps
+                    if _layer(d) > _layer(m))
+    assert upward == [], upward
+
+
+def test_the_layer_check_finds_an_upward_import(monkeypatch):
+    graph = {"lt_data.stats": {"lt_data.train"}, "lt_data.train": {"lt_data.stats"}}
+    monkeypatch.setitem(globals(), "import_graph", lambda: graph)
+    with pytest.raises(AssertionError, match="lt_data.stats"):
+        test_no_module_imports_from_a_layer_above_it()
+
+
+def test_the_light_callers_import_no_torch():
+    """The CLI's help, the training options (and the paste options they check), the store opening and
+    the report read no torch: importing it costs seconds."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lt_data.cli, lt_data.config, lt_data.paste.args, lt_data.stores, lt_data.report.data; "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_every_package_ships():
+    """A package folder missing from pyproject's list installs from a checkout (editable) but not from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert folders <= listed, sorted(folders - listed)

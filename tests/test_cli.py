@@ -113,7 +113,7 @@ def test_choice_options_are_the_registries():
     from lt_data import cli
     from lt_data.bank.extract import CHOICES as CHOOSE
     from lt_data.buckets import RULES
-    from lt_data.dose import STORES
+    from lt_data.paste.dose import STORES
     from lt_data.evaluate import PRED_IDS
     from lt_data.layouts import LAYOUTS
     from lt_data.layouts.coco_stuff import SOURCES

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.augment import MemoryBankPaste
+from lt_data.paste.planners import MemoryBankPaste
 from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
 
 TAIL = [2, 6, 7, 9, 10]  # Pole, SignSymbol, Fence, Pedestrian, Bicyclist
@@ -178,7 +178,7 @@ def test_cuda_paste_equals_cpu(camvid_stores, bank):
 
 
 def test_tail_cutmix_paste(camvid_stores):
-    from lt_data.augment import TailCutmixPaste
+    from lt_data.paste.planners import TailCutmixPaste
     from lt_data.cutmix import TailCutmix
 
     cm = TailCutmix.open(camvid_stores / "cutmix.zarr")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.dose import OBJECTS_PER_IMAGE, PASTED_SHARE, WARN_SHARE, bank_dose, cutmix_dose, dose_warning, preset_for
-from lt_data.paste import PastePlan, paste, paste_figures, pasted_mask
+from lt_data.paste.dose import OBJECTS_PER_IMAGE, PASTED_SHARE, WARN_SHARE, bank_dose, cutmix_dose, dose_warning, preset_for
+from lt_data.paste.kernels import PastePlan, paste, paste_figures, pasted_mask
 
 
 # many_work: a session fixture in conftest.py (40 generated images with 30 extra tail classes)
@@ -41,7 +41,7 @@ def test_cityscapes_work_directory_gets_the_preset(cityscapes_fixture_root, tmp_
     d = bank_dose(tmp_path, crop_size=(128, 256))
     assert d.args == {"sample_ratio": 1.0, "resize_ratio": 1.0, "per_image": True}
     assert set(d.source.values()) == {"preset:cityscapes"}
-    d = bank_dose(tmp_path, explicit={"resize_ratio": 0.5})
+    d = bank_dose(tmp_path, {"resize_ratio": 0.5})
     assert d.args["resize_ratio"] == 0.5 and d.source["resize_ratio"] == "explicit"
     assert d.source["sample_ratio"] == "preset:cityscapes"
 
@@ -83,17 +83,17 @@ def test_rule_from_the_statistics(many_work):
     assert d.args["resize_ratio"] == 1.0 and d.figures["pasted_share"] < PASTED_SHARE
     # every missing class (an explicit sample ratio): full size covers more, and the derived resize
     # ratio is the one whose expected share is the target; the share grows with the ratio around it
-    e = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0})
+    e = bank_dose(many_work, {"sample_ratio": 1.0}, crop_size=(48, 64))
     assert e.source == {"sample_ratio": "explicit", "resize_ratio": "rule", "per_image": "rule"}
     assert 0.1 < e.args["resize_ratio"] < 1 and e.figures["pasted_share"] == pytest.approx(PASTED_SHARE, rel=0.02)
-    lo = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 0.8})
-    hi = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 1.2})
+    lo = bank_dose(many_work, {"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 0.8}, crop_size=(48, 64))
+    hi = bank_dose(many_work, {"sample_ratio": 1.0, "resize_ratio": e.args["resize_ratio"] * 1.2}, crop_size=(48, 64))
     assert lo.figures["pasted_share"] < PASTED_SHARE < hi.figures["pasted_share"]
 
 
 def _measured(work, dose_args: dict, mode: str = "bank", *, crop, scale=(0.5, 1.5), epochs=3, batch_size=4):
     """Mean pasted_share and pasted_objects over ``epochs`` of the training loader, as the trainer logs them."""
-    from lt_data.augment import work_planner
+    from lt_data.paste.planners import work_planner
     from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
 
     planner = work_planner(mode, work, crop_size=crop, scale_range=scale, **dose_args)
@@ -132,7 +132,7 @@ def test_expected_cutmix_share_is_what_training_measures(many_work):
 
 def test_crop_draws_are_fixed_by_the_work_directory(many_work):
     """The dose's crops do not depend on the training seed or on who asks: one draw per version."""
-    from lt_data.dose import crop_draws
+    from lt_data.paste.dose import crop_draws
 
     a = crop_draws(many_work, (64, 96), (0.5, 1.5))
     assert a is crop_draws(many_work, (64, 96), (0.5, 1.5))  # read once
@@ -148,11 +148,11 @@ def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
 
     tail = load_buckets(many_work)["tail"]
     assert len(tail) >= 30
-    many, few = bank_dose(many_work, crop_size=(48, 64)), bank_dose(many_work, crop_size=(48, 64), tail=tail[:7])
+    many, few = bank_dose(many_work, crop_size=(48, 64)), bank_dose(many_work, {"tail": tail[:7]}, crop_size=(48, 64))
     assert few.figures["tail_classes"] == 7 and many.figures["tail_classes"] >= 28  # with objects in the bank
     assert many.args["sample_ratio"] < few.args["sample_ratio"]
     # the old fixed default (sample 1, resize 1) pastes every missing class: more objects, more pixels
-    old = bank_dose(many_work, crop_size=(48, 64), explicit={"sample_ratio": 1.0, "resize_ratio": 1.0})
+    old = bank_dose(many_work, {"sample_ratio": 1.0, "resize_ratio": 1.0}, crop_size=(48, 64))
     assert old.figures["objects_per_image"] > 1.5 * many.figures["objects_per_image"]
     assert old.figures["pasted_share"] > 1.5 * many.figures["pasted_share"]
     assert many.figures["pasted_share"] <= PASTED_SHARE * 1.01 < old.figures["pasted_share"]
@@ -225,7 +225,7 @@ def test_pasted_share_equals_a_count_of_changed_label_pixels():
 def test_apply_paste_figures_on_real_bank_batches(tiny_work):
     """Per-image missing classes are pasted into images that lack them, so every pixel a paste labels
     changes: the share equals the changed labelled pixels over the labelled pixels after pasting."""
-    from lt_data.augment import work_planner
+    from lt_data.paste.planners import work_planner
     from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
 
     work, _ = tiny_work
@@ -307,7 +307,7 @@ def test_a_bank_of_an_earlier_tail_is_refused_in_one_line(tiny_copy, capsys):
     """After `buckets --refine` (or any rewrite) moves a class out of the tail, training and preview
     refuse the bank built for the old tail instead of pasting the old classes."""
     from lt_data.buckets import load_buckets
-    from lt_data.dose import open_store
+    from lt_data.stores import open_store
     from lt_data.errors import ArtifactError
     from lt_data.io import atomic_write_json
 
@@ -330,17 +330,17 @@ def test_expected_share_at_half_the_images_is_what_training_measures(many_work):
 
 
 def test_a_mistyped_planner_option_names_the_valid_ones(many_work):
-    from lt_data.augment import work_planner
+    from lt_data.paste.planners import work_planner
     from lt_data.errors import LtDataError
 
     with pytest.raises(LtDataError, match=r"unknown 'sample_ratoi'; the bank planner takes sample_ratio, resize_ratio"):
         work_planner("bank", many_work, sample_ratoi=0.5)
-    with pytest.raises(LtDataError, match=r"unknown 'probability'; the cutmix planner takes levels, prob, per_image"):
+    with pytest.raises(LtDataError, match=r"unknown 'probability'; the cutmix planner takes prob, levels, per_image, tail"):
         work_planner("cutmix", many_work, probability=0.5)
 
 
 def test_planners_read_as_what_they_paste(many_work):
-    from lt_data.augment import work_planner
+    from lt_data.paste.planners import work_planner
 
     bank = work_planner("bank", many_work, sample_ratio=0.25, resize_ratio=0.5)
     text = repr(bank)
@@ -348,3 +348,28 @@ def test_planners_read_as_what_they_paste(many_work):
     assert "resize_ratio=0.5" in text and f"tail={bank.tail.tolist()}" in text
     assert repr(work_planner("cutmix", many_work, prob=0.5)).startswith("TailCutmixPaste(")
     assert "prob=0.5" in repr(work_planner("cutmix", many_work, prob=0.5))
+
+
+def test_paste_args_are_the_planners_keywords_and_the_configs_check():
+    import inspect
+
+    from lt_data.config import TrainConfig, option_help
+
+    help_line = next(line for line in option_help().splitlines() if line.startswith("paste_args "))
+    from lt_data.errors import LtDataError
+    from lt_data.paste import BankPasteArgs, CutmixPasteArgs, MemoryBankPaste, TailCutmixPaste
+
+    for args, planner in ((BankPasteArgs, MemoryBankPaste), (CutmixPasteArgs, TailCutmixPaste)):
+        params = inspect.signature(planner.__init__).parameters
+        keyword_only = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        assert sorted(args.planner_keys()) == sorted(keyword_only) and "tail" in params
+    assert set(BankPasteArgs.keys()) == {"sample_ratio", "resize_ratio", "per_image", "max_per_image", "receive_prob",
+                                         "placement", "tail"}  # prior: Python callers only, not JSON
+    assert "placement (uniform | prior), tail; cutmix: prob, levels, per_image, tail;" in help_line
+    with pytest.raises(LtDataError, match=r"unknown 'resize'; the bank planner takes sample_ratio, .*, tail$"):
+        TrainConfig.from_dict({"work": "w", "paste": "bank", "paste_args": {"resize": 0.5}})
+    cfg = TrainConfig.from_dict({"work": "w", "paste": "none", "paste_args": {"resize": 0.5}})  # no planner: not read
+    assert cfg.paste_args == {"resize": 0.5}
+    a = BankPasteArgs.from_dict({"tail": [], "resize_ratio": [0.5, 1]})
+    assert a.tail is None and a.resize_ratio == (0.5, 1) and a.given() == {"resize_ratio": (0.5, 1)}
+    assert a.with_defaults(resize_ratio=1.0, sample_ratio=0.2).given() == {"sample_ratio": 0.2, "resize_ratio": (0.5, 1)}

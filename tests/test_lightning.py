@@ -52,7 +52,7 @@ def _fit(work, val, tmp_path, **kw):
 
 
 def test_three_steps_with_bank_paste_on_the_device(tiny_work, tmp_path):
-    from lt_data.augment import work_planner
+    from lt_data.paste.planners import work_planner
     from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
 
     work, val = tiny_work

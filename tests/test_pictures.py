@@ -9,7 +9,7 @@ import re
 import numpy as np
 import torch
 
-from lt_data.paste import PastePlan
+from lt_data.paste.kernels import PastePlan
 from lt_data.preview import COLUMN_TITLES, batch_rows, legend_entries, render_batch, text_px
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.augment import MemoryBankPaste, work_planner
+from lt_data.paste.planners import MemoryBankPaste, work_planner
 from lt_data.errors import LtDataError
 from lt_data.spatial import cell_shares, choose_images, draw_centres, spatial_prior
 

@@ -112,7 +112,7 @@ def test_focus_crop_holds_the_drawn_class(tiny_work):
 
 
 def test_uniform_exposure_is_the_split_and_paste_adds_tail_pixels(tiny_work):
-    from lt_data.augment import work_planner
+    from lt_data.paste.planners import work_planner
 
     work = tiny_work[0]
     counts = _counts(work)

@@ -278,7 +278,7 @@ def test_pickles_small_and_reopens_its_store_lazily(mm, paste_work, monkeypatch)
 
 
 def test_dose_is_the_trainers_for_the_crop_size(mm, paste_work):
-    from lt_data.dose import resolve_dose
+    from lt_data.paste.dose import resolve_dose
 
     work, _, _ = paste_work
     default = mm.integration.LtDataBankPaste(work=work)

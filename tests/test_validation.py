@@ -129,7 +129,7 @@ def _edit_store_classes(store: Path, value) -> None:
 
 @pytest.mark.parametrize("case", STORE_EDITS, ids=str)
 def test_a_bank_with_an_edited_class_list_is_refused_at_open(block_copy, case):
-    from lt_data.augment import open_store
+    from lt_data.stores import open_store
     from lt_data.bank import TailBank
 
     value, problem = STORE_EDITS[case]
@@ -147,7 +147,7 @@ def test_a_bank_with_an_edited_class_list_is_refused_at_open(block_copy, case):
 
 @pytest.mark.parametrize("case", ["out_of_range", "not_a_list"])
 def test_a_cutmix_store_with_an_edited_class_list_is_refused_at_open(block_copy, case):
-    from lt_data.augment import open_store
+    from lt_data.stores import open_store
     from lt_data.cutmix import TailCutmix
 
     value, problem = STORE_EDITS[case]

@@ -17,8 +17,8 @@
 A ``DualTransform``: it pastes objects of the tail classes the image lacks (``mask``) from
 ``WORK/bank.zarr`` into the image (pixels) and the mask (their class ids); the objects are drawn from
 the transform's own random state, which ``A.Compose(..., seed=...)`` seeds (albumentations 2.x), so
-the same seed gives the same pastes. The planner (:class:`lt_data.augment.MemoryBankPaste`, through
-:func:`lt_data.augment.work_planner`) and the kernel (:func:`lt_data.paste.paste`) are the training
+the same seed gives the same pastes. The planner (:class:`lt_data.paste.planners.MemoryBankPaste`, through
+:func:`lt_data.paste.planners.work_planner`) and the kernel (:func:`lt_data.paste.paste`) are the training
 Dataset's; the paste dose is derived once, at construction, from the data for ``crop_size`` (the size
 of the images this transform receives; default the work directory's median image), and
 ``paste_args`` override it. Images are RGB by default (``channel_order``), uint8 or float (0..1, as
@@ -66,7 +66,7 @@ class _Paste(A.DualTransform):
 
     @property
     def dose(self):
-        """The resolved paste dose (:class:`lt_data.dose.Dose`)."""
+        """The resolved paste dose (:class:`lt_data.paste.dose.Dose`)."""
         return self.core.dose
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 mmseg's pipeline (:mod:`lt_data.integrations.mmseg`) and albumentations
 (:mod:`lt_data.integrations.albumentations`) hand a transform one image ``(H, W, 3)`` and its label
 map ``(H, W)`` as numpy arrays. :class:`ImagePaste` runs the training Dataset's machinery on them:
-the planner of the work directory (:func:`lt_data.augment.work_planner`, with the paste dose derived
+the planner of the work directory (:func:`lt_data.paste.planners.work_planner`, with the paste dose derived
 from the data as the trainer derives it) draws a plan for a batch of one, and the kernel
 (:func:`lt_data.paste.paste`) applies it. There is no second implementation of pasting here: only
 the numpy ↔ tensor views, the channel order and the dtypes.
@@ -24,7 +24,7 @@ from ..classes import stray_label, stray_label_message
 from ..errors import LtDataError
 from ..geometry import TRAIN_SCALE_RANGE
 from ..names import STORES, PasteMode
-from ..paste import PastePlan, paste
+from ..paste.kernels import PastePlan, paste
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 # label dtypes the kernel works on directly; others (uint16, uint32, ...) go through int64 and back
@@ -49,7 +49,7 @@ class ImagePaste:
     ``max_per_image``, ... for the bank; ``tail``, ``levels``, ``prob``, ``per_image`` for cutmix); the
     dose options left out are derived from the data for ``crop_size`` ``(h, w)`` (the size of the
     images the transform receives; default: the work directory's median image), once, here, by
-    :func:`lt_data.augment.work_planner` — the same rule as ``lt-data train``. ``dose`` is the result.
+    :func:`lt_data.paste.planners.work_planner` — the same rule as ``lt-data train``. ``dose`` is the result.
 
     ``channel_order``: that of the images handed in (the bank stores RGB).
 
@@ -63,7 +63,7 @@ class ImagePaste:
 
     def __init__(self, mode: PasteMode, work: str | Path, paste_args: dict | None = None, *, crop_size=None,
                  channel_order: str = "rgb", check_labels: bool = True, scale_range=TRAIN_SCALE_RANGE):
-        from ..augment import work_planner
+        from ..paste.planners import work_planner
 
         if mode not in STORES:
             raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
@@ -72,11 +72,9 @@ class ImagePaste:
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
         if paste_args is not None and not isinstance(paste_args, dict):
             raise ValueError(f"paste_args must be a dict of planner options, got {type(paste_args).__name__}")
-        args = dict(paste_args or {})
-        tail = args.pop("tail", None)
         self.mode, self.work, self.channel_order = mode, str(work), order
         self.crop_size = _size_pair(crop_size)
-        self.planner = work_planner(mode, work, tail, crop_size=self.crop_size, scale_range=tuple(scale_range), **args)
+        self.planner = work_planner(mode, work, paste_args, crop_size=self.crop_size, scale_range=tuple(scale_range))
         self.dose = self.planner.dose
         self.check_labels = bool(check_labels)
         from ..workdir import WorkDir

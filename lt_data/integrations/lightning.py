@@ -13,7 +13,7 @@ same batches with any number of workers), images and labels travel as uint8 / in
 and the paste itself runs **on the device**, in :meth:`LtDataModule.on_after_batch_transfer`, as
 one batched kernel call (:func:`lt_data.dataset.apply_paste`), which also puts ``pasted_share`` and
 ``pasted_objects`` on the batch. The dose is the one ``lt-data train`` derives for ``crop_size``
-(:mod:`lt_data.dose`; ``paste_args`` override it key by key), in :attr:`LtDataModule.dose`. Under
+(:mod:`lt_data.paste.dose`; ``paste_args`` override it key by key), in :attr:`LtDataModule.dose`. Under
 DDP each rank draws its share of every epoch (the loader picks a DistributedSampler, or the
 sampler's own rank split). Built on ``pytorch_lightning`` when installed (the ``[lightning]`` extra),
 else on ``lightning.pytorch``: use the Trainer of the same package.
@@ -69,11 +69,10 @@ class LtDataModule(pl.LightningDataModule):
         self.val_size = tuple(val_size) if val_size is not None else None
         self.planner = None
         if paste != "none":
-            from ..augment import work_planner
+            from ..paste.planners import work_planner
 
-            args = dict(self.paste_args)
-            self.planner = work_planner(paste, self.work, args.pop("tail", None), crop_size=self.crop_size,
-                                        scale_range=self.scale_range, **args)
+            self.planner = work_planner(paste, self.work, self.paste_args, crop_size=self.crop_size,
+                                        scale_range=self.scale_range)
         self.dose = self.planner.dose if self.planner is not None else None
         self.train_set = SegmentationDataset(self.work, crop_size=self.crop_size, scale_range=self.scale_range,
                                              seed=self.seed)

@@ -175,7 +175,7 @@ class _PasteTransform(_TransformBase):
 
     @property
     def dose(self):
-        """The resolved paste dose (:class:`lt_data.dose.Dose`)."""
+        """The resolved paste dose (:class:`lt_data.paste.dose.Dose`)."""
         return self.core.dose
 
     def _generator(self) -> np.random.Generator:
@@ -210,14 +210,14 @@ class _PasteTransform(_TransformBase):
 
 class LtDataBankPaste(_PasteTransform):
     """AUCSeg's T-Memory Bank in mmseg's data pipeline: pastes objects of the tail classes the image
-    lacks from ``WORK/bank.zarr`` (:class:`lt_data.augment.MemoryBankPaste`). See the module docstring."""
+    lacks from ``WORK/bank.zarr`` (:class:`lt_data.paste.planners.MemoryBankPaste`). See the module docstring."""
 
     mode = "bank"
 
 
 class LtDataCutmixPaste(_PasteTransform):
     """Paper 003's multi-level tail cutmix in mmseg's data pipeline, from ``WORK/cutmix.zarr``
-    (:class:`lt_data.augment.TailCutmixPaste`). See the module docstring."""
+    (:class:`lt_data.paste.planners.TailCutmixPaste`). See the module docstring."""
 
     mode = "cutmix"
 

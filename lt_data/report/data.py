@@ -152,11 +152,12 @@ def exposure_rows(work: Path, buckets: Buckets) -> list[dict]:
 def paste_exposure_rows(work: Path, base: dict) -> list[dict]:
     """Rows for bank paste and tail cutmix at the dose the trainer derives for its default crop and
     rescale (a store that is missing or built from other statistics gives no row): the dose's
-    expected objects per image and pasted share (:mod:`lt_data.dose`, the figure `lt-data train`
+    expected objects per image and pasted share (:mod:`lt_data.paste.dose`, the figure `lt-data train`
     prints), the pasted pixels added to the tail on top of the uniform epoch ``base`` (what they
     cover below is not subtracted). No torch; label maps only (the dose's crops)."""
     from ..config import TrainConfig
-    from ..dose import open_store, resolve_dose
+    from ..paste.dose import resolve_dose
+    from ..stores import open_store
 
     rows = []
     for mode, title in (("bank", "memory-bank paste"), ("cutmix", "tail cutmix")):

@@ -32,7 +32,16 @@ Strategy = Literal["auto", "loop", "scatter"]  # loop on the CPU, scatter on acc
 
 @dataclass
 class PastePlan:
-    """What to paste where (see the module docstring for shapes)."""
+    """What to paste where (see the module docstring for shapes).
+
+    >>> import torch
+    >>> crop = torch.full((1, 3, 2, 2), 200, dtype=torch.uint8)            # one 2x2 crop (P, C, h, w)
+    >>> mask = torch.tensor([[[True, True], [True, False]]])               # its object: 3 pixels
+    >>> plan = PastePlan(crop, torch.full((1, 2, 2), 7), mask, image_index=torch.tensor([0]),
+    ...                  offsets=torch.tensor([[1, 2]]))                    # into image 0 at (y 1, x 2)
+    >>> len(plan), len(PastePlan.empty())
+    (1, 0)
+    """
 
     crops: torch.Tensor
     crop_labels: torch.Tensor
@@ -77,7 +86,20 @@ def _unpack_plan(planes: torch.Tensor, meta: torch.Tensor, has_classes: bool) ->
 
 def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strategy: Strategy = "auto",
           inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply a paste plan to ``images (B, C, H, W)`` and ``labels (B, H, W)``; returns the new pair."""
+    """Apply a paste plan to ``images (B, C, H, W)`` and ``labels (B, H, W)``; returns the new pair.
+
+    >>> import torch
+    >>> crop = torch.full((1, 3, 2, 2), 200, dtype=torch.uint8)            # one 2x2 crop (P, C, h, w)
+    >>> mask = torch.tensor([[[True, True], [True, False]]])               # its object: 3 pixels
+    >>> plan = PastePlan(crop, torch.full((1, 2, 2), 7), mask, image_index=torch.tensor([0]),
+    ...                  offsets=torch.tensor([[1, 2]]))                    # into image 0 at (y 1, x 2)
+    >>> images, labels = torch.zeros(1, 3, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long)
+    >>> images, labels = paste(images, labels, plan)                        # new tensors (inplace=False)
+    >>> labels[0].tolist()                                                  # the mask's pixels got class 7
+    [[0, 0, 0, 0], [0, 0, 7, 7], [0, 0, 7, 0], [0, 0, 0, 0]]
+    >>> float(images[0, 0, 1, 2]), float(images[0, 0, 2, 3])                # pixels too; outside the mask: kept
+    (200.0, 0.0)
+    """
     if images.dim() != 4 or labels.dim() != 3 or images.shape[0] != labels.shape[0] \
             or images.shape[2:] != labels.shape[1:]:
         raise ValueError(f"expected images (B, C, H, W) and labels (B, H, W), got {tuple(images.shape)} "
@@ -103,7 +125,16 @@ def paste(images: torch.Tensor, labels: torch.Tensor, plan: PastePlan, *, strate
 def pasted_mask(plan: PastePlan, shape: tuple[int, int, int], *, device=None, ignore_index: int = 255,
                 strategy: Strategy = "auto") -> torch.Tensor:
     """(B, H, W) bool: the pixels whose final label a paste of ``plan`` set to a class (not ignore),
-    for a batch of ``shape`` (B, H, W). The same kernel as :func:`paste`, on a one-channel plane."""
+    for a batch of ``shape`` (B, H, W). The same kernel as :func:`paste`, on a one-channel plane.
+
+    >>> import torch
+    >>> crop = torch.full((1, 3, 2, 2), 200, dtype=torch.uint8)            # one 2x2 crop (P, C, h, w)
+    >>> mask = torch.tensor([[[True, True], [True, False]]])               # its object: 3 pixels
+    >>> plan = PastePlan(crop, torch.full((1, 2, 2), 7), mask, image_index=torch.tensor([0]),
+    ...                  offsets=torch.tensor([[1, 2]]))                    # into image 0 at (y 1, x 2)
+    >>> int(pasted_mask(plan, (1, 4, 4)).sum())
+    3
+    """
     b, h, w = shape
     device = plan.image_index.device if device is None else torch.device(device)
     plane = torch.zeros((b, 1, h, w), dtype=torch.uint8, device=device)
@@ -123,6 +154,16 @@ def paste_figures(labels: torch.Tensor, plan: PastePlan | None, *, ignore_index:
     - ``pasted_share``: 0-dim float tensor (on the labels' device, no host sync): the fraction of
       the batch's labelled pixels whose label a paste set;
     - ``pasted_objects``: float, pastes per image (mean over the batch).
+
+    >>> import torch
+    >>> crop = torch.full((1, 3, 2, 2), 200, dtype=torch.uint8)            # one 2x2 crop (P, C, h, w)
+    >>> mask = torch.tensor([[[True, True], [True, False]]])               # its object: 3 pixels
+    >>> plan = PastePlan(crop, torch.full((1, 2, 2), 7), mask, image_index=torch.tensor([0]),
+    ...                  offsets=torch.tensor([[1, 2]]))                    # into image 0 at (y 1, x 2)
+    >>> labels = torch.zeros(1, 4, 4, dtype=torch.long)
+    >>> figures = paste_figures(paste(torch.zeros(1, 3, 4, 4), labels, plan)[1], plan)
+    >>> float(figures["pasted_share"]), figures["pasted_objects"]           # 3 of 16 labelled pixels, 1 paste
+    (0.1875, 1.0)
     """
     b = labels.shape[0]
     if plan is None or not len(plan):

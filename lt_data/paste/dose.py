@@ -50,9 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import TRAIN_SCALE_RANGE
-from .workdir import WorkDir
-from .names import STORES, PasteMode  # paste mode → store directory (bank.zarr, cutmix.zarr)
+from ..geometry import TRAIN_SCALE_RANGE
+from .args import BankPasteArgs, CutmixPasteArgs, PasteArgs, paste_args_of
+from ..workdir import WorkDir
+from ..names import STORES, PasteMode  # paste mode → store directory (bank.zarr, cutmix.zarr)
 
 OBJECTS_PER_IMAGE = 5.0   # at least: the published designs (Cityscapes ~5 missing of 7, ADE20K / COCO-Stuff ceil(0.05 × ~120))
 PASTED_SHARE = 0.25       # target share of the labelled pixels covered by pasted objects: the best measured bank dose on
@@ -68,22 +69,23 @@ WARN_SHARE_CUTMIX = 0.60
 DOSE_CROPS = 256          # label maps whose training crops the dose is computed on (a seeded draw of the split)
 DOSE_SEED = 0xD05E        # their images and geometry: the same crops whatever the training seed
 
-BANK_KEYS = ("sample_ratio", "resize_ratio", "per_image")
-CUTMIX_KEYS = ("prob",)
-
-
 @dataclass
 class Dose:
-    """A resolved paste dose: the planner's arguments, where each came from, and what it gives.
+    """A resolved paste dose: the planner's options, where each came from, and what it gives.
 
-    ``args``: the options handed to the planner (explicit ones included); ``source``: for each dose
-    key, ``"explicit"``, ``"preset:<dataset>"`` or ``"rule"``; ``figures``: the inputs of the rule
-    and the expected ``objects_per_image`` and ``pasted_share`` of this dose."""
+    ``paste``: the options handed to the planner (:mod:`.args`; the user's set ones and the derived
+    dose keys); ``args``: its set options as a dict (what a run's config.json records); ``source``: for
+    each dose key, ``"explicit"``, ``"preset:<dataset>"`` or ``"rule"``; ``figures``: the inputs of the
+    rule and the expected ``objects_per_image`` and ``pasted_share`` of this dose."""
 
     mode: PasteMode
-    args: dict
+    paste: PasteArgs
     source: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+
+    @property
+    def args(self) -> dict:
+        return self.paste.given()
 
     def to_json(self) -> dict:
         return {"mode": self.mode, "args": _plain(self.args), "source": dict(self.source),
@@ -91,7 +93,7 @@ class Dose:
 
     def describe(self) -> str:
         """One line: the arguments with their sources, and the expected dose."""
-        keys = (*BANK_KEYS, "placement") if self.mode == "bank" else CUTMIX_KEYS
+        keys = (*self.paste.DOSE_KEYS, "placement") if self.mode == "bank" else self.paste.DOSE_KEYS
         parts = [f"{k}={_show(self.args[k])} ({self.source.get(k, 'explicit')})" for k in keys if k in self.args]
         f = self.figures
         where = ""
@@ -101,39 +103,6 @@ class Dose:
                      if scale else " in whole images")
         return (f"{self.mode} paste dose: " + ", ".join(parts) + f"; expected {f.get('objects_per_image', 0):.2f} "
                 f"objects per image and {f.get('pasted_share', 0):.2%} of the labelled pixels pasted{where}")
-
-
-def open_store(mode: PasteMode, work):
-    """The work directory's ``bank.zarr`` or ``cutmix.zarr``, its fingerprints checked against ``work``
-    (one built from other statistics is refused). Imports no torch."""
-    from .bank import TailBank
-    from .cutmix import TailCutmix
-    from .errors import LtDataError
-
-    if mode not in STORES:
-        raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
-    path = WorkDir.of(work).store(mode)
-    store = TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
-    check_store_buckets(store, work, mode)
-    return store
-
-
-def check_store_buckets(store, work, mode: PasteMode) -> None:
-    """Refuse a store built for a bucket (``--classes tail``, the default) whose classes differ from
-    that bucket in ``work``'s buckets.json now (``lt-data buckets --refine`` moved classes since):
-    it would paste the old tail and never the new one. One line saying how to rebuild."""
-    from .buckets import bucket_spec
-    from .errors import ArtifactError
-
-    spec = ((store.params or {}).get("class_source") or {}).get("spec")
-    names = bucket_spec(spec)
-    if names is None:
-        return  # built for explicit classes: the user's choice
-    now = WorkDir.of(work).buckets().union(names)
-    if now != sorted(int(c) for c in store.classes):
-        raise ArtifactError(f"{store.url}: built for the {spec} classes {sorted(store.classes)}, but {spec} in "
-                            f"{WorkDir.of(work).buckets_file} is now {now} (refined since?); run `lt-data {mode} "
-                            f"build {work}`, which rebuilds it")
 
 
 def _show(v) -> str:
@@ -158,7 +127,7 @@ def _plain(d: dict) -> dict:
 def preset_for(layout: str | None, num_classes: int) -> tuple[str, dict] | None:
     """``(dataset, AUCSeg's configuration)`` when ``layout`` is one of the papers' datasets
     (``cityscapes``, ``ade20k``, ``coco_stuff164k``) with its class count, else None."""
-    from .classes import load_manifest
+    from ..classes import load_manifest
 
     presets = load_manifest("aucseg")
     cfg = presets.get(layout) if isinstance(layout, str) else None
@@ -216,7 +185,7 @@ def crop_draws(work, crop_size: tuple[int, int] | None = None,
 def _draw_crops(wd, stats, crop: tuple[int, int], scale: tuple[float, float]) -> CropDraws:
     import cv2
 
-    from .geometry import apply_geometry, draw_geometry
+    from ..geometry import apply_geometry, draw_geometry
 
     n, k = stats.counts.shape
     picks = np.sort(np.random.default_rng(DOSE_SEED).choice(n, size=min(n, DOSE_CROPS), replace=False))
@@ -288,18 +257,19 @@ def _covered_share(draws: CropDraws, n: np.ndarray, area: np.ndarray, prob: floa
     return float(min(1.0, covered.sum() / max(labelled.sum(), 1.0)))
 
 
-def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, explicit: dict | None = None,
-              bank=None, tail=None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
-    """The memory-bank dose for ``work`` (module docstring): explicit options win, then AUCSeg's
-    preset for the papers' datasets, then the rule, on the crops training draws for ``crop_size``
-    and ``scale_range`` (:func:`crop_draws`; the trainer's defaults). ``bank`` (a TailBank)
-    defaults to ``WORK/bank.zarr``; ``tail`` to the work directory's tail bucket."""
-    from .bank import TailBank
+def bank_dose(work: str | Path, args: BankPasteArgs | dict | None = None, *, crop_size: tuple[int, int] | None = None,
+              bank=None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
+    """The memory-bank dose for ``work`` (module docstring): the options set in ``args`` win, then
+    AUCSeg's preset for the papers' datasets, then the rule, on the crops training draws for
+    ``crop_size`` and ``scale_range`` (:func:`crop_draws`; the trainer's defaults). ``bank`` (a
+    TailBank) defaults to ``WORK/bank.zarr``; ``args.tail`` to the work directory's tail bucket."""
+    from ..bank import TailBank
 
-    explicit = dict(explicit or {})
+    paste = BankPasteArgs.from_dict(args)
+    explicit = paste.given()
     wd = WorkDir.of(work)
     bank = TailBank.open(wd.bank) if bank is None else bank
-    tail = wd.tail() if tail is None else tail
+    tail = wd.tail() if paste.tail is None else paste.tail
     classes = np.array(sorted({int(c) for c in tail if bank.count(int(c)) > 0}), dtype=np.int64)
     draws = crop_draws(work, crop_size, scale_range)
     h, w = draws.canvas
@@ -322,16 +292,16 @@ def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, exp
     if preset is not None:
         name, cfg = preset
         args.update(sample_ratio=float(cfg["sample_ratio"]), resize_ratio=float(cfg["resize_ratio"]), per_image=True)
-        source.update({k: f"preset:{name}" for k in BANK_KEYS})
+        source.update({k: f"preset:{name}" for k in paste.DOSE_KEYS})
     else:
         wanted = max(OBJECTS_PER_IMAGE, PASTED_SHARE * canvas / mean_area) if mean_area > 0 else OBJECTS_PER_IMAGE
         sample = round(min(1.0, wanted / mean_missing) if mean_missing > 0 else 1.0, 4)
         rule = {"sample_ratio": sample, **{k: v for k, v in explicit.items() if k != "resize_ratio"}}
         args.update(sample_ratio=sample, resize_ratio=round(_solve_resize(lambda r: expect({**rule, "resize_ratio": r})[1]), 3),
                     per_image=True)
-        source.update({k: "rule" for k in BANK_KEYS})
+        source.update({k: "rule" for k in paste.DOSE_KEYS})
     for k, v in explicit.items():
-        args[k] = tuple(v) if k == "resize_ratio" and isinstance(v, list) else v
+        args[k] = v
         source[k] = "explicit"
     # per image as published; with per_image false (classes missing from the whole batch) fewer are
     # pasted, so this is an upper bound
@@ -342,7 +312,7 @@ def bank_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, exp
                "mean_object_area": round(mean_area, 1),
                "objects_per_image": round(objects, 3), "pasted_share": round(share, 5),
                "rule": {"objects_per_image": OBJECTS_PER_IMAGE, "pasted_share": PASTED_SHARE, "min_resize": MIN_RESIZE}}
-    return Dose("bank", args, source, figures)
+    return Dose("bank", paste.with_defaults(**args), source, figures)
 
 
 def _solve_resize(share_at) -> float:
@@ -359,16 +329,18 @@ def _solve_resize(share_at) -> float:
     return (lo + hi) / 2
 
 
-def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, explicit: dict | None = None,
-                cutmix=None, tail=None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
+def cutmix_dose(work: str | Path, args: CutmixPasteArgs | dict | None = None, *,
+                crop_size: tuple[int, int] | None = None, cutmix=None,
+                scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
     """The tail-cutmix dose for ``work`` (module docstring); ``cutmix`` defaults to ``WORK/cutmix.zarr``.
     The expected share is of the labelled pixels of the crops training draws (:func:`crop_draws`)."""
-    from .cutmix import TailCutmix
+    from ..cutmix import TailCutmix
 
-    explicit = dict(explicit or {})
+    paste = CutmixPasteArgs.from_dict(args)
+    explicit = paste.given()
     wd = WorkDir.of(work)
     cutmix = TailCutmix.open(wd.cutmix) if cutmix is None else cutmix
-    tail = wd.tail() if tail is None else tail
+    tail = wd.tail() if paste.tail is None else paste.tail
     classes = [int(c) for c in sorted(set(tail)) if cutmix.count(int(c)) > 0]
     draws = crop_draws(work, crop_size, scale_range)
     h, w = draws.canvas
@@ -378,7 +350,7 @@ def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, e
         shares = []
         for c in classes:
             if t == 0:  # the whole source image is resized to the canvas; only class c's pixels are written
-                size = cutmix._size[cutmix._span(c)]
+                size = cutmix.image_sizes(c)
                 shares.append(float(np.mean(cutmix.class_pixels(c) / (size[:, 0] * size[:, 1]))))
             else:
                 bx = cutmix.boxes(c)[:, t]
@@ -403,19 +375,19 @@ def cutmix_dose(work: str | Path, *, crop_size: tuple[int, int] | None = None, e
                "share_per_paste": round(per_paste, 5), "share_per_level": [round(v, 5) for v in per_level],
                "objects_per_image": round(objects, 3), "pasted_share": round(share, 5),
                "rule": {"prob": CUTMIX_PROB}}
-    return Dose("cutmix", args, source, figures)
+    return Dose("cutmix", paste.with_defaults(**args), source, figures)
 
 
-def resolve_dose(mode: PasteMode, work: str | Path, *, crop_size: tuple[int, int] | None = None,
-                 paste_args: dict | None = None, store=None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
-    """The dose of paste ``mode`` (``bank`` | ``cutmix``) with the user's ``paste_args`` (which win;
-    ``tail`` among them selects the classes), for training crops of ``crop_size`` after a random
-    rescale in ``scale_range``."""
-    args = dict(paste_args or {})
-    tail = args.pop("tail", None) or None
+def resolve_dose(mode: PasteMode, work: str | Path, args: PasteArgs | dict | None = None, *,
+                 crop_size: tuple[int, int] | None = None, store=None,
+                 scale_range: tuple[float, float] = TRAIN_SCALE_RANGE) -> Dose:
+    """The dose of paste ``mode`` (``bank`` | ``cutmix``) with the user's options ``args`` (a
+    ``paste_args`` mapping or :mod:`.args` dataclass; the set ones win, ``tail`` selects the classes),
+    for training crops of ``crop_size`` after a random rescale in ``scale_range``."""
+    args = paste_args_of(mode, args)
     if mode == "bank":
-        return bank_dose(work, crop_size=crop_size, explicit=args, bank=store, tail=tail, scale_range=scale_range)
-    return cutmix_dose(work, crop_size=crop_size, explicit=args, cutmix=store, tail=tail, scale_range=scale_range)
+        return bank_dose(work, args, crop_size=crop_size, bank=store, scale_range=scale_range)
+    return cutmix_dose(work, args, crop_size=crop_size, cutmix=store, scale_range=scale_range)
 
 
 def dose_warning(dose: Dose, share: float | None = None) -> str | None:
@@ -430,4 +402,4 @@ def dose_warning(dose: Dose, share: float | None = None) -> str | None:
             f"paste_args empty for the dose derived from the data")
 
 
-__all__ = ["STORES", "CropDraws", "Dose", "bank_expectation", "crop_draws", "object_areas", "open_store", "bank_dose", "cutmix_dose", "dose_warning", "preset_for", "published_preset", "resolve_dose"]
+__all__ = ["STORES", "CropDraws", "Dose", "bank_expectation", "crop_draws", "object_areas", "bank_dose", "cutmix_dose", "dose_warning", "preset_for", "published_preset", "resolve_dose"]

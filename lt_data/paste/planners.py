@@ -13,14 +13,15 @@ import cv2
 import numpy as np
 import torch
 
-from .dose import open_store
-from .geometry import TRAIN_SCALE_RANGE
-from .names import PasteMode
-from .paste import PastePlan
-from .spatial import draw_centres
+from .args import PASTE_ARGS, PasteArgs, paste_args_of
+from ..stores import open_store
+from ..geometry import TRAIN_SCALE_RANGE
+from ..names import PasteMode
+from .kernels import PastePlan
+from ..spatial import draw_centres
 
-from .classes import IGNORE_INDEX
-from .errors import LtDataError
+from ..classes import IGNORE_INDEX
+from ..errors import LtDataError
 
 
 PLACEMENTS = ("uniform", "prior")
@@ -81,13 +82,28 @@ class MemoryBankPaste:
 
     AUCSeg's configurations (``manifests/aucseg.json``): Cityscapes sample 1.0 / resize 1.0, ADE20K
     0.05 / 0.4, COCO-Stuff 0.05 / 0.1 — see :meth:`from_aucseg`.
+
+    >>> import shutil, tempfile
+    >>> import numpy as np, torch
+    >>> from lt_data.bank import build_bank
+    >>> from lt_data.synthetic import street_work
+    >>> tmp = tempfile.mkdtemp()
+    >>> work = street_work(tmp)                                  # 6 generated street scenes, their buckets
+    >>> labels = torch.zeros(2, 64, 96, dtype=torch.long)       # two road-only crops: every tail class is missing
+    >>> _ = build_bank(work, min_area=8, workers=1, progress=False)
+    >>> planner = MemoryBankPaste(work / "bank.zarr", per_image=True)   # sample_ratio 1: each missing class
+    >>> plan = planner.plan(labels, np.random.default_rng(0))
+    >>> drawable = planner.tail[planner.available].tolist()
+    >>> len(plan) == 2 * len(drawable) and sorted(set(plan.classes.tolist())) == drawable
+    True
+    >>> shutil.rmtree(tmp)
     """
 
     def __init__(self, bank, tail: Sequence[int] | None = None, *, sample_ratio: float = 1.0,
                  resize_ratio: float | tuple[float, float] = 1.0, per_image: bool = False,
                  max_per_image: int | None = None, receive_prob: float = 1.0,
                  placement: Literal["uniform", "prior"] = "uniform", prior=None):
-        from .bank import TailBank
+        from ..bank import TailBank
 
         self.bank = TailBank.open(bank) if not hasattr(bank, "get_many") else bank
         self.num_classes = self.bank.table.num_classes
@@ -127,7 +143,7 @@ class MemoryBankPaste:
     @classmethod
     def from_aucseg(cls, bank, dataset: str, **overrides) -> "MemoryBankPaste":
         """The published AUCSeg configuration of ``cityscapes``, ``ade20k`` or ``coco_stuff164k``."""
-        from .classes import load_manifest
+        from ..classes import load_manifest
 
         cfg = load_manifest("aucseg")[dataset]
         opts = {"tail": cfg["tail"], "sample_ratio": cfg["sample_ratio"], "resize_ratio": cfg["resize_ratio"],
@@ -208,11 +224,25 @@ class TailCutmixPaste:
       random position P inside the image; a crop larger than the image is scaled down to fit
       (aspect kept, nearest for labels). Every pixel of the crop is written, ignore labels included,
       as in the paper.
+
+    >>> import shutil, tempfile
+    >>> import numpy as np, torch
+    >>> from lt_data.cutmix import build_cutmix
+    >>> from lt_data.synthetic import street_work
+    >>> tmp = tempfile.mkdtemp()
+    >>> work = street_work(tmp)                                  # 6 generated street scenes, their buckets
+    >>> labels = torch.zeros(2, 64, 96, dtype=torch.long)       # two road-only crops: every tail class is missing
+    >>> _ = build_cutmix(work, workers=1, progress=False)
+    >>> planner = TailCutmixPaste(work / "cutmix.zarr", prob=1.0)      # one crop into every image
+    >>> plan = planner.plan(labels, np.random.default_rng(0))
+    >>> plan.image_index.tolist(), set(plan.classes.tolist()) <= set(planner.tail.tolist())
+    ([0, 1], True)
+    >>> shutil.rmtree(tmp)
     """
 
     def __init__(self, cutmix, tail: Sequence[int] | None = None, *, levels: Sequence[int] | None = None,
                  prob: float = 0.5, per_image: int = 1):
-        from .cutmix import TailCutmix
+        from ..cutmix import TailCutmix
 
         self.cutmix = TailCutmix.open(cutmix) if not hasattr(cutmix, "crops") else cutmix
         tail = self.cutmix.classes if tail is None else [int(c) for c in tail]
@@ -264,12 +294,8 @@ class TailCutmixPaste:
 
 
 def planner_keys(mode: PasteMode) -> tuple[str, ...]:
-    """The options the ``bank`` or ``cutmix`` planner takes (its keyword arguments after the store and tail)."""
-    import inspect
-
-    cls = MemoryBankPaste if mode == "bank" else TailCutmixPaste
-    return tuple(n for n, p in inspect.signature(cls.__init__).parameters.items()
-                 if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    """The options the ``bank`` or ``cutmix`` planner takes after its store and tail (:mod:`.args`)."""
+    return PASTE_ARGS[mode].planner_keys()
 
 
 def _repr(planner, keys) -> str:
@@ -278,45 +304,48 @@ def _repr(planner, keys) -> str:
     return f"{type(planner).__name__}({getattr(store, 'url', store)!r}, tail={planner.tail.tolist()}, {args})"
 
 
-def work_planner(mode: PasteMode, work, tail: Sequence[int] | None = None, *, store=None,
+def work_planner(mode: PasteMode, work, args: PasteArgs | dict | None = None, *, store=None,
                  crop_size: tuple[int, int] | None = None, scale_range: tuple[float, float] = TRAIN_SCALE_RANGE,
                  derive: bool = True, **options):
-    """The ``bank`` or ``cutmix`` planner over the work directory's store, for training and preview.
+    """The ``bank`` or ``cutmix`` planner over the work directory's store: the one route from a work
+    directory to a planner (the trainer, ``lt-data preview`` and the integrations take it).
+
+    ``args``: the paste options (:class:`BankPasteArgs` / :class:`CutmixPasteArgs`, or a ``paste_args``
+    mapping; ``options`` are set over them, as keywords); a key the planner does not take, or a value
+    it refuses, raises LtDataError. ``args.tail`` defaults to the work directory's tail bucket.
 
     The store is opened with ``work``'s fingerprints checked: one built from other statistics would
     paste old objects under the new class ids, so it is refused (ArtifactError naming the store).
-    ``tail`` defaults to the work directory's tail bucket; ``options`` go to the planner, and ones it
-    rejects raise LtDataError. ``store``: the already opened store (:func:`open_store`).
+    ``store``: the already opened store (:func:`lt_data.stores.open_store`).
 
     The dose options you leave out (``sample_ratio``, ``resize_ratio``, ``per_image``; ``prob``) are
     derived from the data for crops of ``crop_size`` after a rescale in ``scale_range`` as the
-    trainer does (:func:`lt_data.dose.resolve_dose`; ``derive=False`` keeps the planner's own
-    defaults); the resolved dose is ``planner.dose``."""
-    from .dose import resolve_dose
-    from .workdir import WorkDir
+    trainer does (:func:`lt_data.paste.dose.resolve_dose`; ``derive=False`` keeps the planner's own
+    defaults); the resolved dose is ``planner.dose``.
 
-    store = open_store(mode, work) if store is None else store
-    tail = WorkDir.of(work).tail() if tail is None else tail
+    >>> planner = work_planner("bank", work, crop_size=(96, 128))  # doctest: +SKIP
+    >>> planner.dose.describe()  # doctest: +SKIP
+    'bank paste dose: sample_ratio=1 (rule), resize_ratio=1 (rule), per_image=True (rule); expected ...'
+    """
+    from ..workdir import WorkDir
+    from .dose import resolve_dose
+
+    args = paste_args_of(mode, args).merged(options)
+    wd = WorkDir.of(work)
+    store = open_store(mode, wd) if store is None else store
     dose = None
     if derive:
-        dose = resolve_dose(mode, work, crop_size=crop_size, scale_range=scale_range,
-                            paste_args={**options, "tail": tail}, store=store)
-        options = {k: v for k, v in dose.args.items() if k != "tail"}
-    if isinstance(options.get("resize_ratio"), list):  # JSON and TOML give lists
-        options["resize_ratio"] = tuple(options["resize_ratio"])
-    shown = {k: v for k, v in options.items() if k != "prior"}  # a prior's densities are no message
-    if mode == "bank" and options.get("placement") == "prior" and options.get("prior") is None:
-        from .spatial import spatial_prior  # read only for the one valid value that needs it
+        dose = resolve_dose(mode, wd, args, crop_size=crop_size, scale_range=scale_range, store=store)
+        args = dose.paste
+    kwargs = args.planner_kwargs()
+    if mode == "bank" and kwargs.get("placement") == "prior" and kwargs.get("prior") is None:
+        from ..spatial import spatial_prior  # read only for the one valid value that needs it
 
-        options["prior"] = spatial_prior(work)
-    keys = planner_keys(mode)
-    unknown = sorted(set(options) - set(keys))
-    if unknown:
-        raise LtDataError(f"{mode} paste options {shown}: unknown {', '.join(map(repr, unknown))}; the {mode} "
-                          f"planner takes {', '.join(keys)} (and tail)")
+        kwargs["prior"] = spatial_prior(wd)
+    tail = wd.tail() if args.tail is None else list(args.tail)
     try:
-        planner = (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **options)
+        planner = (MemoryBankPaste if mode == "bank" else TailCutmixPaste)(store, tail, **kwargs)
     except (TypeError, ValueError) as e:
-        raise LtDataError(f"{mode} paste options {shown}: {e}") from None
+        raise LtDataError(f"{mode} paste options {args.shown()}: {e}") from None
     planner.dose = dose
     return planner
