@@ -71,9 +71,14 @@ _RULE_PARAMS = {
 
 @dataclass(frozen=True)
 class Buckets:
-    """A work directory's buckets as callers use them (``WorkDir.buckets()``): the class ids of each
-    bucket, the rule that chose them, its notes and refinement. ``document`` is ``buckets.json`` as
-    written (:func:`load_buckets`), for what shows or records it whole."""
+    """Head, middle and tail of a class table: from :func:`compute_buckets` to ``buckets.json`` and back
+    (:func:`load_buckets`, ``WorkDir.buckets()``), one form throughout.
+
+    The class ids of each bucket (ascending), the rule that chose them and its notes; ``classes`` (per
+    class: id, name, bucket, rank, pixels, pixel_share, images, image_share) and ``summary`` (per bucket:
+    classes, pixel_share, names in frequency order) when computed from statistics (a hand-written file
+    may hold only the lists); ``refine`` the IoU refinement (None: not refined); ``source`` what they
+    were computed from (``stats``: the statistics' fingerprint). :meth:`to_json` is ``buckets.json``."""
 
     head: list[int]
     middle: list[int]
@@ -81,16 +86,36 @@ class Buckets:
     num_classes: int
     rule: dict
     notes: list[str] = field(default_factory=list)
-    refine: dict = field(default_factory=dict)  # low, high, moves, ... (empty: not refined)
-    stats: str | None = None  # the fingerprint of the statistics they were computed from
-    document: dict = field(default_factory=dict, repr=False, compare=False)
+    refine: dict | None = None
+    classes: list[dict] = field(default_factory=list, repr=False)
+    summary: dict = field(default_factory=dict, repr=False)
+    ignore_index: int | None = None
+    num_images: int | None = None
+    source: dict | None = None
+
+    # buckets.json's keys, in the order it is written (source is added by the stage)
+    _KEYS = ("rule", "head", "middle", "tail", "num_classes", "ignore_index", "num_images", "classes", "summary",
+             "notes", "refine", "source")
 
     @classmethod
     def from_json(cls, doc: dict) -> "Buckets":
         lists = {name: [int(c) for c in doc[name]] for name in BUCKET_NAMES}
         return cls(**lists, num_classes=int(doc["num_classes"]), rule=dict(doc.get("rule", {})),
-                   notes=list(doc.get("notes", [])), refine=dict(doc.get("refine") or {}),
-                   stats=(doc.get("source") or {}).get("stats"), document=doc)
+                   notes=list(doc.get("notes", [])), refine=doc.get("refine") or None,
+                   classes=list(doc.get("classes", [])), summary=dict(doc.get("summary", {})),
+                   ignore_index=doc.get("ignore_index"), num_images=doc.get("num_images"), source=doc.get("source"))
+
+    def to_json(self) -> dict:
+        """``buckets.json``'s content (``source`` only once set)."""
+        out = {k: getattr(self, k) for k in self._KEYS}
+        if out["source"] is None:
+            del out["source"]
+        return out
+
+    @property
+    def stats(self) -> str | None:
+        """The fingerprint of the statistics they were computed from."""
+        return (self.source or {}).get("stats")
 
     def ids(self, name: Bucket) -> list[int]:
         return getattr(self, name)
@@ -306,13 +331,9 @@ def split_classes(pixels: np.ndarray, rule: Rule = "share", *, images: np.ndarra
     return labels, record, notes
 
 
-def compute_buckets(stats, rule: Rule = "share", **params) -> dict:
-    """Buckets of a :class:`~lt_data.stats.ClassStats` under ``rule`` (see the module docstring).
-
-    Returns the content of ``buckets.json`` without ``source``: ``rule``, ``head``/``middle``/``tail``
-    (ids ascending), ``classes`` (per class: id, name, bucket, rank, pixels, pixel_share, images,
-    image_share), ``summary`` per bucket, ``notes`` and ``refine`` (None).
-    """
+def compute_buckets(stats, rule: Rule = "share", **params) -> Buckets:
+    """The :class:`Buckets` of a :class:`~lt_data.stats.ClassStats` under ``rule`` (see the module
+    docstring), without ``source`` (:func:`write_buckets` sets it) and not refined."""
     labels, record, notes = split_classes(stats.pixels, rule, images=stats.images, table=stats.table,
                                           **params)
     pixels, images = stats.pixels, stats.images
@@ -322,23 +343,22 @@ def compute_buckets(stats, rule: Rule = "share", **params) -> dict:
     classes = [{"id": k, "name": stats.table.names[k], "bucket": BUCKET_NAMES[labels[k]], "rank": int(rank[k]),
                 "pixels": int(pixels[k]), "pixel_share": float(pshare[k]), "images": int(images[k]),
                 "image_share": float(ishare[k])} for k in range(len(pixels))]
-    out = {"rule": record, **{name: [] for name in BUCKET_NAMES}, "num_classes": len(pixels),
-           "ignore_index": stats.table.ignore_index, "num_images": stats.num_images,
-           "classes": classes, "summary": {}, "notes": notes, "refine": None}
-    return _fill_lists(out)
+    return Buckets(**_lists_of(classes), num_classes=len(pixels), rule=record, notes=notes, classes=classes,
+                   ignore_index=stats.table.ignore_index, num_images=stats.num_images)
 
 
-def _fill_lists(buckets: dict) -> dict:
-    """Recompute the id lists and the per-bucket summary from ``classes[].bucket``."""
+def _lists_of(classes: list[dict]) -> dict:
+    """The id lists and the per-bucket summary of ``classes[].bucket`` (Buckets' fields)."""
+    out, summary = {}, {}
     for name in BUCKET_NAMES:
-        members = [c for c in buckets["classes"] if c["bucket"] == name]
-        buckets[name] = [c["id"] for c in members]
-        buckets["summary"][name] = {
+        members = [c for c in classes if c["bucket"] == name]
+        out[name] = [c["id"] for c in members]
+        summary[name] = {
             "classes": len(members),
             "pixel_share": float(sum(c["pixel_share"] for c in members)),
             "names": [c["name"] for c in sorted(members, key=lambda c: c["rank"])],
         }
-    return buckets
+    return out | {"summary": summary}
 
 
 def bucket_index(buckets: Buckets) -> np.ndarray:
@@ -389,12 +409,12 @@ def read_iou(path: str | Path, names: list[str] | tuple[str, ...]) -> dict[int, 
     return out
 
 
-def refine_buckets(buckets: dict, per_class_iou: Mapping[int, float | None], low: float = DEFAULT_LOW,
-                   high: float = DEFAULT_HIGH) -> dict:
+def refine_buckets(buckets: Buckets, per_class_iou: Mapping[int, float | None], low: float = DEFAULT_LOW,
+                   high: float = DEFAULT_HIGH) -> Buckets:
     """Move middle classes with IoU < ``low`` to tail and tail classes with IoU > ``high`` to middle.
 
     ``per_class_iou`` maps class id → IoU in [0, 1] (None: not scored, never moved). Every middle and
-    tail class must have an entry. Returns a new dict whose ``refine`` records the thresholds, the
+    tail class must have an entry. Returns new Buckets whose ``refine`` records the thresholds, the
     buckets before, every move with its reason, and the classes left unjudged.
     """
     if not 0.0 <= low <= 1.0 or not 0.0 <= high <= 1.0:
@@ -402,20 +422,21 @@ def refine_buckets(buckets: dict, per_class_iou: Mapping[int, float | None], low
     if low > high:
         raise LtDataError(f"refine: low {low} is above high {high}; a class could move both ways")
     import copy
+    import dataclasses
 
-    out = copy.deepcopy(buckets)
-    before = out["refine"]["before"] if out.get("refine") else {n: list(out[n]) for n in BUCKET_NAMES}
+    classes = copy.deepcopy(buckets.classes)
+    before = buckets.refine["before"] if buckets.refine else {n: list(buckets.ids(n)) for n in BUCKET_NAMES}
     start = {k: name for name in BUCKET_NAMES for k in before[name]}
-    for c in out["classes"]:
+    for c in classes:
         c["bucket"] = start[c["id"]]
     need = sorted(k for k, b in start.items() if b in ("middle", "tail"))
     missing = [k for k in need if k not in per_class_iou]
     if missing:
-        by_id = {c["id"]: c["name"] for c in out["classes"]}
+        by_id = {c["id"]: c["name"] for c in classes}
         raise LtDataError(f"refine: no IoU for class(es) {', '.join(f'{by_id[k]} ({k})' for k in missing)}; "
                           f"every middle and tail class needs one (null for a class that could not be scored)")
     moves, unjudged = [], []
-    for c in out["classes"]:
+    for c in classes:
         k, b = c["id"], c["bucket"]
         if b == "head":
             continue
@@ -430,12 +451,12 @@ def refine_buckets(buckets: dict, per_class_iou: Mapping[int, float | None], low
             moves.append({"id": k, "name": c["name"], "from": "tail", "to": "middle", "iou": iou,
                           "reason": f"tail class with IoU {iou:.4f} > high {high}"})
             c["bucket"] = "middle"
-    out["refine"] = {"low": float(low), "high": float(high),
-                     "rule": "middle class with IoU < low -> tail; tail class with IoU > high -> middle "
-                             "(paper 003); head classes never move",
-                     "before": before, "moves": moves, "unjudged": unjudged,
-                     "iou": {str(k): per_class_iou.get(k) for k in sorted(per_class_iou)}}
-    return _fill_lists(out)
+    refine = {"low": float(low), "high": float(high),
+              "rule": "middle class with IoU < low -> tail; tail class with IoU > high -> middle "
+                      "(paper 003); head classes never move",
+              "before": before, "moves": moves, "unjudged": unjudged,
+              "iou": {str(k): per_class_iou.get(k) for k in sorted(per_class_iou)}}
+    return dataclasses.replace(buckets, **_lists_of(classes), classes=classes, refine=refine)
 
 
 # ---- the stage ----------------------------------------------------------------------------------
@@ -462,22 +483,24 @@ def write_buckets(work: str | Path, rule: Rule | None = None, *, refine: str | P
                 params = {key: v for key, v in old.items() if key in _RULE_PARAMS[rule]}
     if refine is None and (low is not None or high is not None):
         raise LtDataError("--low/--high only apply with --refine IOU.json")
+    import dataclasses
+
     buckets = compute_buckets(stats, rule, **params)
     if refine is not None:
         iou = read_iou(refine, stats.table.names)
         buckets = refine_buckets(buckets, iou, DEFAULT_LOW if low is None else low,
                                  DEFAULT_HIGH if high is None else high)
-        buckets["refine"]["source"] = {"path": str(Path(refine).resolve()), "sha256": file_sha256(refine)}
+        buckets.refine["source"] = {"path": str(Path(refine).resolve()), "sha256": file_sha256(refine)}
     ds = stats.dataset
-    buckets["source"] = {"stats": stats_fingerprint(work),
-                         "dataset": stats.table.dataset, "layout": ds.get("layout"), "root": ds.get("root"),
-                         "split": ds.get("split"), "tool": "lt-data", "version": __version__}
-    atomic_write_json(path, buckets)
+    buckets = dataclasses.replace(buckets, source={
+        "stats": stats_fingerprint(work), "dataset": stats.table.dataset, "layout": ds.get("layout"),
+        "root": ds.get("root"), "split": ds.get("split"), "tool": "lt-data", "version": __version__})
+    atomic_write_json(path, buckets.to_json())
     return path
 
 
-def load_buckets(work: str | Path, *, check: bool = True) -> dict:
-    """``buckets.json`` of a work directory: ``{"head": [ids], "middle": [ids], "tail": [ids], ...}``.
+def load_buckets(work: str | Path, *, check: bool = True) -> Buckets:
+    """The :class:`Buckets` of a work directory's ``buckets.json`` (uncached; ``WorkDir.buckets()`` caches).
 
     Refuses (ArtifactError) buckets computed from other statistics than the ones now in ``work``
     (``stats`` re-run, for another dataset or split), unless ``check`` is False, and, always, bucket
@@ -510,7 +533,11 @@ def load_buckets(work: str | Path, *, check: bool = True) -> dict:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ArtifactError(f'{show_path(path)}: "num_classes" is {k!r}, not a number of classes; {rerun}')
     _check_lists(buckets, k, path, rerun)
-    return buckets
+    try:
+        return Buckets.from_json(buckets)
+    except (ValueError, KeyError, TypeError):
+        raise ArtifactError(f"{show_path(path)}: not a buckets file written by lt-data (unreadable or edited); "
+                            f"{rerun}") from None
 
 
 def _check_lists(buckets: dict, k: int, path: Path, rerun: str) -> None:
@@ -536,14 +563,14 @@ def _check_list(buckets: dict, name: str, k: int, path: Path, rerun: str) -> Non
         raise ArtifactError(f'{show_path(path)}: "{name}" {problem}; {rerun}')
 
 
-def format_buckets(buckets: dict) -> str:
+def format_buckets(buckets: Buckets) -> str:
     """A plain-text summary: one line per bucket, classes in frequency order, then notes and moves."""
-    lines = ["rule: " + ", ".join(f"{k}={v}" for k, v in buckets["rule"].items() if k not in ("source", "head_from"))]
+    lines = ["rule: " + ", ".join(f"{k}={v}" for k, v in buckets.rule.items() if k not in ("source", "head_from"))]
     for name in BUCKET_NAMES:
-        s = buckets["summary"][name]
+        s = buckets.summary[name]
         shown = s["names"] if len(s["names"]) <= 14 else s["names"][:7] + ["..."] + s["names"][-6:]
         lines.append(f"{name:<7} {s['classes']:>4} classes {s['pixel_share']:>8.3%} of pixels: {', '.join(shown)}")
-    for m in (buckets.get("refine") or {}).get("moves", []):
+    for m in (buckets.refine or {}).get("moves", []):
         lines.append(f"moved {m['name']} ({m['id']}) {m['from']} -> {m['to']}: {m['reason']}")
-    lines += [f"note: {n}" for n in buckets.get("notes", [])]
+    lines += [f"note: {n}" for n in buckets.notes]
     return "\n".join(lines)

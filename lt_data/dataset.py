@@ -54,8 +54,9 @@ class SegmentationDataset(Dataset):
         if work is not None:
             from .workdir import WorkDir
 
-            stats = WorkDir.of(work).stats(verify=False)
-            layout = layout or WorkDir.of(work).layout()
+            wd = WorkDir.of(work)
+            stats = wd.stats(verify=False)
+            layout = layout or wd.layout()
             samples = stats.samples
         if layout is None:
             raise ValueError("SegmentationDataset needs a work directory or a layout")

@@ -20,9 +20,9 @@ def open_store(mode: PasteMode, work):
 
     if mode not in STORES:
         raise LtDataError(f"paste mode must be one of {', '.join(STORES)}, not {mode!r}")
-    path = WorkDir.of(work).store(mode)
-    store = TailBank.open(path, work=work) if mode == "bank" else TailCutmix.open(path, work=work)
-    check_store_buckets(store, work, mode)
+    wd = WorkDir.of(work)
+    store = (TailBank if mode == "bank" else TailCutmix).open(wd.store(mode), work=wd)
+    check_store_buckets(store, wd, mode)
     return store
 
 
@@ -37,10 +37,11 @@ def check_store_buckets(store, work, mode: PasteMode) -> None:
     names = bucket_spec(spec)
     if names is None:
         return  # built for explicit classes: the user's choice
-    now = WorkDir.of(work).buckets().union(names)
+    wd = WorkDir.of(work)
+    now = wd.buckets().union(names)
     if now != sorted(int(c) for c in store.classes):
         raise ArtifactError(f"{store.url}: built for the {spec} classes {sorted(store.classes)}, but {spec} in "
-                            f"{WorkDir.of(work).buckets_file} is now {now} (refined since?); run `lt-data {mode} "
+                            f"{wd.buckets_file} is now {now} (refined since?); run `lt-data {mode} "
                             f"build {work}`, which rebuilds it")
 
 

@@ -211,10 +211,10 @@ class WorkDir(os.PathLike):
     def buckets(self, *, check: bool = True):
         """The buckets (:class:`lt_data.buckets.Buckets`) of ``buckets.json`` (:func:`lt_data.buckets.load_buckets`),
         refused when built from other statistics unless ``check`` is False."""
-        from .buckets import Buckets, load_buckets
+        from .buckets import load_buckets
 
         return self.memo(f"buckets_{check}", (self.buckets_file, *self.stats_files),
-                         lambda: Buckets.from_json(load_buckets(self.path, check=check)))
+                         lambda: load_buckets(self.path, check=check))
 
     def buckets_or_none(self):
         """The checked buckets, or None where the work directory has no ``buckets.json``."""

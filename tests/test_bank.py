@@ -44,7 +44,7 @@ def camvid_bank(camvid_stores) -> Path:
     """The session's CamVid work directory with its default bank (tail bucket, 8-connectivity, min area 64)."""
     from lt_data.buckets import load_buckets
 
-    assert load_buckets(camvid_stores)["tail"] == CAMVID_TAIL
+    assert load_buckets(camvid_stores).tail == CAMVID_TAIL
     return camvid_stores
 
 

@@ -37,11 +37,11 @@ def _stats_from(counts, names=None, table: ClassTable | None = None) -> ClassSta
                       dataset={"layout": "folder", "root": "/nowhere", "split": "train"})
 
 
-def _check_partition(b: dict, k: int) -> None:
-    ids = sorted(b["head"] + b["middle"] + b["tail"])
+def _check_partition(b, k: int) -> None:
+    ids = sorted(b.head + b.middle + b.tail)
     assert ids == list(range(k)), "every class in exactly one bucket, and nothing else (no ignore index)"
-    for c in b["classes"]:
-        assert c["id"] in b[c["bucket"]]
+    for c in b.classes:
+        assert c["id"] in b.ids(c["bucket"])
 
 
 # ---- share rule on hand-made counts -------------------------------------------------------------------------
@@ -83,15 +83,15 @@ def test_share_rule_order_ties_and_overlap():
 def test_zero_pixel_classes_are_tail_and_said():
     stats = _stats_from([[60, 30, 10, 0, 0]])
     b = compute_buckets(stats, "rank", head=1, tail=1)
-    assert b["tail"] == [3, 4] and b["head"] == [0] and b["middle"] == [1, 2]
-    assert any("no pixels" in n and "c3 (3)" in n and "c4 (4)" in n for n in b["notes"])
+    assert b.tail == [3, 4] and b.head == [0] and b.middle == [1, 2]
+    assert any("no pixels" in n and "c3 (3)" in n and "c4 (4)" in n for n in b.notes)
     b = compute_buckets(stats)  # share
-    assert 3 in b["tail"] and 4 in b["tail"]
-    assert any("no pixels" in n for n in b["notes"])
+    assert 3 in b.tail and 4 in b.tail
+    assert any("no pixels" in n for n in b.notes)
     # explicit lists keep what they say, and warn
     b = compute_buckets(stats, "list", head_classes="c3", tail_classes=[4])
-    assert b["head"] == [3]
-    assert any("keeps c3 out of tail" in n for n in b["notes"])
+    assert b.head == [3]
+    assert any("keeps c3 out of tail" in n for n in b.notes)
 
 
 def test_rank_rule_known_answer_and_errors():
@@ -110,12 +110,12 @@ def test_images_rule_uses_image_counts():
     stats = _stats_from(counts)
     by_pixels = compute_buckets(stats, "rank", head=1, tail=1)
     by_images = compute_buckets(stats, "images", head=1, tail=1)
-    assert by_pixels["head"] == [0] and by_pixels["tail"] == [2]
+    assert by_pixels.head == [0] and by_pixels.tail == [2]
     # image counts 1, 4, 4, 1: ties by id -> head 1, tail 3
-    assert by_images["head"] == [1] and by_images["tail"] == [3]
+    assert by_images.head == [1] and by_images.tail == [3]
     # share variant: occurrences 1, 4, 4, 1 of 10 -> head = first 50%: 1 (0%), 2 (40%); tail <= 10%: 3
     b = compute_buckets(stats, "images", head_share=0.5, tail_share=0.1)
-    assert b["head"] == [1, 2] and b["tail"] == [3] and b["rule"]["on"] == "images"
+    assert b.head == [1, 2] and b.tail == [3] and b.rule["on"] == "images"
     with pytest.raises(LtDataError, match="either"):
         compute_buckets(stats, "images", head=1, tail_share=0.1)
 
@@ -128,7 +128,7 @@ def test_list_rule_names_and_ids():
         parse_class_ids("Bus,42", names, "--tail-classes")
     stats = _stats_from([[5] * 11], names=CAMVID)
     b = compute_buckets(stats, "list", head_classes="Road,Sky", tail_classes="9,Bicyclist")
-    assert b["head"] == [0, 3] and b["tail"] == [9, 10] and len(b["middle"]) == 7
+    assert b.head == [0, 3] and b.tail == [9, 10] and len(b.middle) == 7
     with pytest.raises(LtDataError, match="both as head and as tail"):
         compute_buckets(stats, "list", head_classes="Road", tail_classes="3")
     with pytest.raises(LtDataError, match="do not apply to the list rule"):
@@ -148,12 +148,12 @@ def test_presets_equal_aucseg_published_lists(dataset, shared):
     stats = _stats_from(rng.integers(1, 1000, size=(3, table.num_classes)), table=table)
     for name in ("aucseg", f"aucseg:{dataset}"):
         b = compute_buckets(stats, "preset", preset=name)
-        assert b["tail"] == sorted(published)
-        assert b["rule"]["preset"] == f"aucseg:{dataset}"
+        assert b.tail == sorted(published)
+        assert b.rule["preset"] == f"aucseg:{dataset}"
         _check_partition(b, table.num_classes)
     if dataset == "cityscapes":
-        assert b["tail"] == [6, 12, 14, 15, 16, 17, 18]  # traffic light, rider, truck, bus, train, motorcycle, bicycle
-        assert [table.names[i] for i in b["tail"]][:2] == ["traffic light", "rider"]
+        assert b.tail == [6, 12, 14, 15, 16, 17, 18]  # traffic light, rider, truck, bus, train, motorcycle, bicycle
+        assert [table.names[i] for i in b.tail][:2] == ["traffic light", "rider"]
 
 
 def test_preset_for_another_class_table_is_refused():
@@ -193,28 +193,28 @@ def test_camvid_train_rules(camvid_work):  # CamVid's own buckets under each rul
     names = stats.table.names
     b = compute_buckets(stats)
     _check_partition(b, 11)
-    assert [names[i] for i in b["head"]] == ["Sky", "Building", "Road"]
-    assert [names[i] for i in b["middle"]] == ["Pavement", "Tree", "Car"]
-    assert [names[i] for i in b["tail"]] == ["Pole", "SignSymbol", "Fence", "Pedestrian", "Bicyclist"]
-    assert b["summary"]["head"]["names"] == ["Road", "Building", "Sky"]  # frequency order
-    assert 0.70 < b["summary"]["head"]["pixel_share"] < 0.75 and b["summary"]["tail"]["pixel_share"] < 0.05
-    assert {c["name"]: c["rank"] for c in b["classes"]}["Road"] == 1
+    assert [names[i] for i in b.head] == ["Sky", "Building", "Road"]
+    assert [names[i] for i in b.middle] == ["Pavement", "Tree", "Car"]
+    assert [names[i] for i in b.tail] == ["Pole", "SignSymbol", "Fence", "Pedestrian", "Bicyclist"]
+    assert b.summary["head"]["names"] == ["Road", "Building", "Sky"]  # frequency order
+    assert 0.70 < b.summary["head"]["pixel_share"] < 0.75 and b.summary["tail"]["pixel_share"] < 0.05
+    assert {c["name"]: c["rank"] for c in b.classes}["Road"] == 1
 
     b = compute_buckets(stats, "rank", head=2, tail=3)
     _check_partition(b, 11)
-    assert [names[i] for i in b["head"]] == ["Building", "Road"]
-    assert [names[i] for i in b["tail"]] == ["Pole", "Pedestrian", "Bicyclist"]
+    assert [names[i] for i in b.head] == ["Building", "Road"]
+    assert [names[i] for i in b.tail] == ["Pole", "Pedestrian", "Bicyclist"]
 
     b = compute_buckets(stats, "images", head=2, tail=2)  # image counts: Road 367, Sky 366 = Pole 366, ...
-    assert [names[i] for i in b["head"]] == ["Sky", "Road"]
-    assert [names[i] for i in b["tail"]] == ["Fence", "Bicyclist"]  # 173 and 201 of 367 images
+    assert [names[i] for i in b.head] == ["Sky", "Road"]
+    assert [names[i] for i in b.tail] == ["Fence", "Bicyclist"]  # 173 and 201 of 367 images
     b = compute_buckets(stats, "images")
     _check_partition(b, 11)
-    assert [names[i] for i in b["tail"]] == ["Fence"]
+    assert [names[i] for i in b.tail] == ["Fence"]
 
     b = compute_buckets(stats, "list", tail_classes="Pole,SignSymbol,Pedestrian,Bicyclist")
     _check_partition(b, 11)
-    assert b["head"] == [] and len(b["middle"]) == 7
+    assert b.head == [] and len(b.middle) == 7
 
 
 # ---- refinement (paper 003) -----------------------------------------------------------------------------------
@@ -225,22 +225,22 @@ def _hand_buckets():
 
 def test_refine_moves_exactly_the_right_classes():
     b = _hand_buckets()
-    assert (b["head"], b["middle"], b["tail"]) == ([0, 1], [2, 3, 4], [5, 6])
+    assert (b.head, b.middle, b.tail) == ([0, 1], [2, 3, 4], [5, 6])
     iou = {0: 0.1, 1: 0.9, 2: 0.39, 3: 0.4, 4: 0.7, 5: 0.61, 6: None}
     r = refine_buckets(b, iou, low=0.4, high=0.6)
     # 2: middle, 0.39 < 0.4 -> tail; 3: exactly low stays; 5: tail, 0.61 > 0.6 -> middle; 6: unscored stays;
     # 0: head with a poor IoU never moves
-    assert (r["head"], r["middle"], r["tail"]) == ([0, 1], [3, 4, 5], [2, 6])
-    assert [(m["id"], m["from"], m["to"]) for m in r["refine"]["moves"]] == [(2, "middle", "tail"), (5, "tail", "middle")]
-    assert "0.3900 < low 0.4" in r["refine"]["moves"][0]["reason"]
-    assert r["refine"]["unjudged"] == [6]
-    assert r["refine"]["before"] == {"head": [0, 1], "middle": [2, 3, 4], "tail": [5, 6]}
-    assert {c["id"]: c["bucket"] for c in r["classes"]}[2] == "tail"
-    assert b["tail"] == [5, 6], "the input is not modified"
+    assert (r.head, r.middle, r.tail) == ([0, 1], [3, 4, 5], [2, 6])
+    assert [(m["id"], m["from"], m["to"]) for m in r.refine["moves"]] == [(2, "middle", "tail"), (5, "tail", "middle")]
+    assert "0.3900 < low 0.4" in r.refine["moves"][0]["reason"]
+    assert r.refine["unjudged"] == [6]
+    assert r.refine["before"] == {"head": [0, 1], "middle": [2, 3, 4], "tail": [5, 6]}
+    assert {c["id"]: c["bucket"] for c in r.classes}[2] == "tail"
+    assert b.tail == [5, 6], "the input is not modified"
     # refining refined buckets starts from the rule's buckets: no compounding
     again = refine_buckets(r, {**iou, 5: 0.5}, low=0.4, high=0.6)
-    assert (again["middle"], again["tail"]) == ([3, 4], [2, 5, 6])
-    assert [m["id"] for m in again["refine"]["moves"]] == [2]
+    assert (again.middle, again.tail) == ([3, 4], [2, 5, 6])
+    assert [m["id"] for m in again.refine["moves"]] == [2]
 
 
 def test_refine_needs_every_middle_and_tail_class():
@@ -277,13 +277,16 @@ def test_read_iou_accepts_null_and_nan(tmp_path):
 # ---- the stage and the command ---------------------------------------------------------------------------------
 def test_write_buckets_artifact(work_copy):
     path = write_buckets(work_copy)
-    b = json.loads(path.read_text())
-    assert path.name == BUCKETS_FILE and b == load_buckets(work_copy)
-    assert b["source"]["stats"] == stats_fingerprint(work_copy)
-    assert b["source"]["split"] == "train" and b["source"]["dataset"] == "camvid"
-    assert b["rule"]["name"] == "share" and b["refine"] is None
-    assert set(b["classes"][0]) >= {"id", "name", "bucket", "pixels", "pixel_share", "image_share"}
-    assert b["ignore_index"] == 255 and 255 not in b["head"] + b["middle"] + b["tail"]
+    doc = json.loads(path.read_text())
+    b = load_buckets(work_copy)
+    assert path.name == BUCKETS_FILE and doc == b.to_json() and list(doc) == [
+        "rule", "head", "middle", "tail", "num_classes", "ignore_index", "num_images", "classes", "summary", "notes",
+        "refine", "source"]
+    assert doc["source"]["stats"] == b.stats == stats_fingerprint(work_copy)
+    assert doc["source"]["split"] == "train" and doc["source"]["dataset"] == "camvid"
+    assert doc["rule"]["name"] == "share" and doc["refine"] is None and b.refine is None
+    assert set(doc["classes"][0]) >= {"id", "name", "bucket", "pixels", "pixel_share", "image_share"}
+    assert doc["ignore_index"] == 255 and 255 not in doc["head"] + doc["middle"] + doc["tail"]
     _check_partition(b, 11)
 
 
@@ -303,10 +306,10 @@ def test_cli_buckets_refine_and_errors(work_copy):
     r = runner.invoke(app, ["buckets", str(work_copy), "--refine", str(iou_file), "--low", "0.35", "--high", "0.6"])
     assert r.exit_code == 0, r.output
     b = load_buckets(work_copy)
-    assert b["rule"]["name"] == "rank" and b["rule"]["head"] == 3, "--refine alone keeps the existing rule"
-    names = {c["id"]: c["name"] for c in b["classes"]}
-    assert sorted((names[m["id"]], m["to"]) for m in b["refine"]["moves"]) == [("Car", "tail"), ("Pole", "middle")]
-    assert b["refine"]["source"]["path"] == str(iou_file.resolve())
+    assert b.rule["name"] == "rank" and b.rule["head"] == 3, "--refine alone keeps the existing rule"
+    names = {c["id"]: c["name"] for c in b.classes}
+    assert sorted((names[m["id"]], m["to"]) for m in b.refine["moves"]) == [("Car", "tail"), ("Pole", "middle")]
+    assert b.refine["source"]["path"] == str(iou_file.resolve())
     assert "moved Car (8) middle -> tail" in r.output
 
     r = runner.invoke(app, ["buckets", str(work_copy), "--rule", "list", "--tail-classes", "Bus,Road"])
@@ -321,4 +324,4 @@ def test_cli_buckets_refine_and_errors(work_copy):
     assert r.exit_code == 2 and "no IoU for class(es)" in r.output
     r = runner.invoke(app, ["buckets", str(work_copy / "missing")])
     assert r.exit_code == 2 and "no complete statistics" in r.output
-    assert set(BUCKET_NAMES) <= set(load_buckets(work_copy))
+    assert set(BUCKET_NAMES) <= set(load_buckets(work_copy).lists)

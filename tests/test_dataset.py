@@ -30,7 +30,7 @@ def _dataset(work, **kw):
 def test_the_shared_stores_have_the_tail_these_tests_assume(camvid_stores):
     from lt_data.buckets import load_buckets
 
-    assert load_buckets(camvid_stores)["tail"] == TAIL and load_buckets(camvid_stores)["head"] == [0, 1, 3]
+    assert load_buckets(camvid_stores).tail == TAIL and load_buckets(camvid_stores).head == [0, 1, 3]
 
 
 def test_items_have_the_documented_types(camvid_stores):

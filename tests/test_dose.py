@@ -59,7 +59,7 @@ def test_rule_from_the_statistics(many_work):
     from lt_data.buckets import load_buckets
 
     d = bank_dose(many_work)
-    tail = load_buckets(many_work)["tail"]
+    tail = load_buckets(many_work).tail
     bank = TailBank.open(many_work / "bank.zarr")
     classes = [c for c in tail if bank.count(c) > 0]
     assert len(classes) >= 20
@@ -146,7 +146,7 @@ def test_crop_draws_are_fixed_by_the_work_directory(many_work):
 def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
     from lt_data.buckets import load_buckets
 
-    tail = load_buckets(many_work)["tail"]
+    tail = load_buckets(many_work).tail
     assert len(tail) >= 30
     many, few = bank_dose(many_work, crop_size=(48, 64)), bank_dose(many_work, {"tail": tail[:7]}, crop_size=(48, 64))
     assert few.figures["tail_classes"] == 7 and many.figures["tail_classes"] >= 28  # with objects in the bank
@@ -163,7 +163,7 @@ def test_camvid_keeps_aucseg_planner(camvid_stores):
     and the share it expects is the share training's batches measure."""
     from lt_data.buckets import load_buckets
 
-    assert load_buckets(camvid_stores)["tail"] == [2, 6, 7, 9, 10]
+    assert load_buckets(camvid_stores).tail == [2, 6, 7, 9, 10]
     d = bank_dose(camvid_stores, crop_size=(240, 320))
     assert d.args == {"sample_ratio": 1.0, "resize_ratio": 1.0, "per_image": True}
     dose, share, objects = _measured(camvid_stores, {}, crop=(176, 240), epochs=1, batch_size=8)
@@ -312,7 +312,7 @@ def test_a_bank_of_an_earlier_tail_is_refused_in_one_line(tiny_copy, capsys):
     from lt_data.io import atomic_write_json
 
     open_store("bank", tiny_copy)  # as built: fine
-    buckets = load_buckets(tiny_copy)
+    buckets = load_buckets(tiny_copy).to_json()  # buckets.json, edited by hand below
     moved = buckets["tail"][0]
     buckets["tail"] = buckets["tail"][1:]
     buckets["middle"] = sorted(buckets["middle"] + [moved])
@@ -373,3 +373,16 @@ def test_paste_args_are_the_planners_keywords_and_the_configs_check():
     a = BankPasteArgs.from_dict({"tail": [], "resize_ratio": [0.5, 1]})
     assert a.tail is None and a.resize_ratio == (0.5, 1) and a.given() == {"resize_ratio": (0.5, 1)}
     assert a.with_defaults(resize_ratio=1.0, sample_ratio=0.2).given() == {"sample_ratio": 0.2, "resize_ratio": (0.5, 1)}
+
+
+def test_typed_and_dict_options_give_the_same_planner(many_work):
+    from lt_data.paste import BankPasteArgs, CutmixPasteArgs, work_planner
+
+    tail = sorted(work_planner("bank", many_work, derive=False).tail.tolist())[:5]
+    typed = work_planner("bank", many_work, BankPasteArgs(sample_ratio=0.25, tail=tuple(tail)), crop_size=(48, 64))
+    plain = work_planner("bank", many_work, {"sample_ratio": 0.25, "tail": tail}, crop_size=(48, 64))
+    assert repr(typed) == repr(plain) and typed.tail.tolist() == tail
+    assert typed.dose.args == plain.dose.args and typed.dose.source["sample_ratio"] == "explicit"
+    assert typed.dose.source["resize_ratio"] == "rule" and "tail" not in typed.dose.args  # tail: a field, not a key
+    cut = work_planner("cutmix", many_work, CutmixPasteArgs(levels=(1, 2)), prob=0.5)  # keywords set over args
+    assert cut.levels == [1, 2] and cut.prob == 0.5 and cut.dose.args == {"prob": 0.5, "levels": (1, 2)}

@@ -41,7 +41,7 @@ def test_camvid_tree_has_camvids_layout_ids_and_buckets(camvid_root, tmp_path):
     stats = compute_stats(get_layout("camvid", camvid_root, "train"), workers=1, progress=False)
     assert (stats.counts.sum(axis=0) > 0).all()
     b = compute_buckets(stats)
-    assert (b["head"], b["tail"]) == (CAMVID_HEAD, CAMVID_TAIL)
+    assert (b.head, b.tail) == (CAMVID_HEAD, CAMVID_TAIL)
 
 
 def test_cityscapes_tree_frame_holds_the_fixtures_classes(tmp_path):

@@ -140,11 +140,11 @@ def test_train_with_a_sampler_and_its_errors(tiny_copy, tmp_path):
 
 
 def test_report_shows_what_training_sees(work_copy):
-    from lt_data.buckets import Buckets, load_buckets, write_buckets
+    from lt_data.buckets import load_buckets, write_buckets
     from lt_data.report import exposure_rows
 
     write_buckets(work_copy)
-    buckets = Buckets.from_json(load_buckets(work_copy))
+    buckets = load_buckets(work_copy)
     rows = exposure_rows(work_copy, buckets)
     counts = _counts(work_copy)
     total = counts.sum()

@@ -95,14 +95,14 @@ def test_buckets_files_lt_data_writes_still_load(block_copy):
         written = json.loads(path.read_text())
         loaded = load_buckets(block_copy)
         for name in ("head", "middle", "tail"):  # the lists agree with the per-class records
-            assert loaded[name] == [c["id"] for c in written["classes"] if c["bucket"] == name]
+            assert loaded.ids(name) == [c["id"] for c in written["classes"] if c["bucket"] == name]
 
 
 def test_a_buckets_file_without_middle_gets_the_rest(block_copy):
     from lt_data.buckets import load_buckets
 
     _edit_json(block_copy / "buckets.json", lambda b: (b.pop("middle"), b.update(head=[0], tail=[2])))
-    assert load_buckets(block_copy)["middle"] == [1]
+    assert load_buckets(block_copy).middle == [1]
 
 
 def test_class_ids_problem():
@@ -402,7 +402,7 @@ ODD_NAMES = ["road|lane", "*car*", "_bike_", "<b>sign</b>", "`pole`"]
 
 
 def test_report_markdown_escapes_class_names(tmp_path):
-    from lt_data.buckets import Buckets, compute_buckets
+    from lt_data.buckets import compute_buckets
     from lt_data.layouts import get_layout
     from lt_data.report import render_markdown, report_data
     from lt_data.stats import run_stats
@@ -418,7 +418,7 @@ def test_report_markdown_escapes_class_names(tmp_path):
         Image.new("RGB", (16, 12)).save(root / "images" / "train" / f"s{i}.png")
     work = tmp_path / "work"
     stats = run_stats(get_layout("folder", root, "train"), work, workers=1, progress=False)
-    md = render_markdown(report_data(stats, Buckets.from_json(compute_buckets(stats))), {})
+    md = render_markdown(report_data(stats, compute_buckets(stats)), {})
     _assert_well_formed(md)
     for escaped in ("road\\|lane", "\\*car\\*", "\\_bike\\_", "\\<b>sign\\</b>", "\\`pole\\`"):
         assert f"| {escaped} |" in md, escaped

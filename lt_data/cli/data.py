@@ -121,7 +121,7 @@ def buckets(
                                **{k: v for k, v in params.items() if v is not None})
         path = join(where, BUCKETS_FILE)
         if as_json:
-            _print_json({"path": path, **result})
+            _print_json({"path": path, **result.to_json()})
             return
         if not quiet:
             typer.echo(format_buckets(result))

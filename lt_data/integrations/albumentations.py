@@ -108,8 +108,8 @@ class BankPaste(_Paste):
 
     Args:
         work: the lt-data work directory (statistics, buckets and ``bank.zarr``).
-        paste_args: planner options (``tail``, ``sample_ratio``, ``resize_ratio``, ``per_image``,
-            ``max_per_image``, ...); dose options left out are derived from the data.
+        paste_args: the bank's options (:class:`lt_data.paste.BankPasteArgs`, or a dict of its keys);
+            dose options left out are derived from the data.
         crop_size: ``(h, w)`` of the images this transform receives, for the derived dose.
         channel_order: ``"rgb"`` (default) or ``"bgr"``, that of the images handed in.
         check_labels: refuse a label value that is neither a train id nor 255 (a raw dataset id).
@@ -127,8 +127,8 @@ class CutmixPaste(_Paste):
 
     Args:
         work: the lt-data work directory (statistics, buckets and ``cutmix.zarr``).
-        paste_args: planner options (``tail``, ``levels``, ``prob``, ``per_image``); ``prob`` left out
-            is derived (1: a crop in every image, as the paper does).
+        paste_args: the cutmix options (:class:`lt_data.paste.CutmixPasteArgs`, or a dict of its keys);
+            ``prob`` left out is derived (1: a crop in every image, as the paper does).
         crop_size, channel_order, check_labels, p: as for :class:`BankPaste`.
     """
 

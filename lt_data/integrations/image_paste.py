@@ -45,9 +45,8 @@ def _size_pair(crop_size) -> tuple[int, int] | None:
 class ImagePaste:
     """The ``bank`` or ``cutmix`` paste of work directory ``work``, one image at a time.
 
-    ``paste_args``: the planner's options (``tail``, ``sample_ratio``, ``resize_ratio``, ``per_image``,
-    ``max_per_image``, ... for the bank; ``tail``, ``levels``, ``prob``, ``per_image`` for cutmix); the
-    dose options left out are derived from the data for ``crop_size`` ``(h, w)`` (the size of the
+    ``paste_args``: the planner's options (:class:`lt_data.paste.BankPasteArgs` /
+    :class:`~lt_data.paste.CutmixPasteArgs`, or a dict of their keys); the dose options left out are derived from the data for ``crop_size`` ``(h, w)`` (the size of the
     images the transform receives; default: the work directory's median image), once, here, by
     :func:`lt_data.paste.planners.work_planner` — the same rule as ``lt-data train``. ``dose`` is the result.
 
@@ -70,8 +69,11 @@ class ImagePaste:
         order = str(channel_order).lower()
         if order not in CHANNEL_ORDERS:
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-        if paste_args is not None and not isinstance(paste_args, dict):
-            raise ValueError(f"paste_args must be a dict of planner options, got {type(paste_args).__name__}")
+        from ..paste.args import PasteArgs
+
+        if paste_args is not None and not isinstance(paste_args, (dict, PasteArgs)):
+            raise ValueError(f"paste_args must be a dict of planner options (or lt_data.paste.BankPasteArgs / "
+                             f"CutmixPasteArgs), got {type(paste_args).__name__}")
         self.mode, self.work, self.channel_order = mode, str(work), order
         self.crop_size = _size_pair(crop_size)
         self.planner = work_planner(mode, work, paste_args, crop_size=self.crop_size, scale_range=tuple(scale_range))

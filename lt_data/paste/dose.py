@@ -271,7 +271,7 @@ def bank_dose(work: str | Path, args: BankPasteArgs | dict | None = None, *, cro
     bank = TailBank.open(wd.bank) if bank is None else bank
     tail = wd.tail() if paste.tail is None else paste.tail
     classes = np.array(sorted({int(c) for c in tail if bank.count(int(c)) > 0}), dtype=np.int64)
-    draws = crop_draws(work, crop_size, scale_range)
+    draws = crop_draws(wd, crop_size, scale_range)
     h, w = draws.canvas
     canvas = h * w
     missing = ~draws.present[:, classes]
@@ -288,7 +288,7 @@ def bank_dose(work: str | Path, args: BankPasteArgs | dict | None = None, *, cro
                                 receive_prob=float(args.get("receive_prob", 1.0)))
 
     args, source = {}, {}
-    preset = published_preset(work)
+    preset = published_preset(wd)
     if preset is not None:
         name, cfg = preset
         args.update(sample_ratio=float(cfg["sample_ratio"]), resize_ratio=float(cfg["resize_ratio"]), per_image=True)
@@ -342,7 +342,7 @@ def cutmix_dose(work: str | Path, args: CutmixPasteArgs | dict | None = None, *,
     cutmix = TailCutmix.open(wd.cutmix) if cutmix is None else cutmix
     tail = wd.tail() if paste.tail is None else paste.tail
     classes = [int(c) for c in sorted(set(tail)) if cutmix.count(int(c)) > 0]
-    draws = crop_draws(work, crop_size, scale_range)
+    draws = crop_draws(wd, crop_size, scale_range)
     h, w = draws.canvas
     levels = [int(t) for t in explicit.get("levels", range(cutmix.levels + 1))]
     per_level = []

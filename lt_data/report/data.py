@@ -66,7 +66,7 @@ def report_data(stats, buckets: Buckets, *, top: int = 10, buckets_from_file: bo
     tail = np.flatnonzero(labels == 2)
     tail = tail[np.argsort(rank[tail])]
     ds = stats.dataset
-    refine = buckets.refine
+    refine = buckets.refine or {}
     top = max(1, min(top, k))
     return {
         "dataset": {"name": stats.table.dataset, "layout": ds.get("layout"), "root": ds.get("root"),

@@ -4,11 +4,12 @@ report directory whole; :func:`load_report` reads its numbers back."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 from ..artifacts import check_replaceable, replace_dir
-from ..buckets import Buckets, compute_buckets
+from ..buckets import compute_buckets
 from ..errors import LtDataError
 from ..io import atomic_write_json, atomic_write_text, read_json
 from ..names import REPORT_DIR
@@ -60,7 +61,7 @@ def write_report(work: str | Path, *, top: int = 10, eval_work: str | Path | Non
     if from_file:
         buckets = work.buckets()  # refuses buckets of other statistics
     else:
-        buckets = Buckets.from_json(compute_buckets(stats) | {"source": {"stats": fingerprint}})
+        buckets = dataclasses.replace(compute_buckets(stats), source={"stats": fingerprint})
     data = report_data(stats, buckets, top=top, buckets_from_file=from_file)
     data["exposure"] = exposure_rows(work, buckets)
     if eval_work is not None:
