@@ -74,14 +74,15 @@ class ImagePaste:
         if paste_args is not None and not isinstance(paste_args, (dict, PasteArgs)):
             raise ValueError(f"paste_args must be a dict of planner options (or lt_data.paste.BankPasteArgs / "
                              f"CutmixPasteArgs), got {type(paste_args).__name__}")
-        self.mode, self.work, self.channel_order = mode, str(work), order
-        self.crop_size = _size_pair(crop_size)
-        self.planner = work_planner(mode, work, paste_args, crop_size=self.crop_size, scale_range=tuple(scale_range))
-        self.dose = self.planner.dose
-        self.check_labels = bool(check_labels)
         from ..workdir import WorkDir
 
-        self.num_classes = WorkDir.of(work).table.num_classes
+        wd = WorkDir.of(work)
+        self.mode, self.work, self.channel_order = mode, str(work), order
+        self.crop_size = _size_pair(crop_size)
+        self.planner = work_planner(mode, wd, paste_args, crop_size=self.crop_size, scale_range=tuple(scale_range))
+        self.dose = self.planner.dose
+        self.check_labels = bool(check_labels)
+        self.num_classes = wd.table.num_classes
 
     def __repr__(self) -> str:
         return f"ImagePaste({self.mode!r}, {self.work!r}, {self.dose.describe() if self.dose else ''})"

@@ -113,14 +113,13 @@ def add_eval(data: dict, stats, eval_stats, eval_work: Path) -> None:
                     "absent": [c for c in data["frequency_order"] if pixels[c] == 0]}
 
 
-def bank_data(work: Path) -> tuple[dict | None, object | None]:
-    """(what the report says about ``WORK/bank.zarr``, the opened TailBank or None). None, None when
-    there is no bank; ``{"status": "refused", "message"}`` when it cannot be read for this work
-    directory (built from other statistics, incomplete, ...)."""
+def bank_data(work) -> tuple[dict | None, object | None]:
+    """(what the report says about ``WORK/bank.zarr``, the opened TailBank or None) of the report's
+    WorkDir ``work``. None, None when there is no bank; ``{"status": "refused", "message"}`` when it
+    cannot be read for this work directory (built from other statistics, incomplete, ...)."""
     from ..bank.reader import TailBank
-    from ..workdir import WorkDir
 
-    path = WorkDir.of(work).bank
+    path = work.bank
     if not path.exists():
         return None, None
     try:
