@@ -13,15 +13,14 @@ import cv2
 import numpy as np
 import torch
 
-from .args import PASTE_ARGS, PasteArgs, paste_args_of
-from ..stores import open_store
-from ..geometry import TRAIN_SCALE_RANGE
-from ..names import PasteMode
-from .kernels import PastePlan
-from ..spatial import draw_centres
-
 from ..classes import IGNORE_INDEX
 from ..errors import LtDataError
+from ..geometry import TRAIN_SCALE_RANGE
+from ..names import PasteMode
+from ..spatial import draw_centres
+from ..stores import open_store
+from .args import PASTE_ARGS, PasteArgs, paste_args_of
+from .kernels import PastePlan
 
 
 PLACEMENTS = ("uniform", "prior")
@@ -129,7 +128,7 @@ class MemoryBankPaste:
             self.prior = density
 
     def __repr__(self) -> str:
-        return _repr(self, ("sample_ratio", "resize_ratio", "per_image", "max_per_image", "receive_prob", "placement"))
+        return _repr(self, "bank")
 
     def _position(self, c: int, nh: int, nw: int, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
         """Top-left corner of an ``nh × nw`` object of class ``c`` inside an ``h × w`` image."""
@@ -256,7 +255,7 @@ class TailCutmixPaste:
         self.prob, self.per_image = float(prob), int(per_image)
 
     def __repr__(self) -> str:
-        return _repr(self, ("levels", "prob", "per_image"))
+        return _repr(self, "cutmix")
 
     def plan(self, labels: torch.Tensor, rng: np.random.Generator, present: np.ndarray | None = None) -> PastePlan:
         b, h, w = labels.shape
@@ -298,8 +297,10 @@ def planner_keys(mode: PasteMode) -> tuple[str, ...]:
     return PASTE_ARGS[mode].planner_keys()
 
 
-def _repr(planner, keys) -> str:
+def _repr(planner, mode: PasteMode) -> str:
+    """``Planner(store, tail=[...], key=value, ...)``: the planner's options, as :mod:`.args` lists them."""
     store = getattr(planner, "bank", None) or getattr(planner, "cutmix", None)
+    keys = [k for k in PASTE_ARGS[mode].keys() if k != "tail"]
     args = ", ".join(f"{k}={getattr(planner, k)!r}" for k in keys)
     return f"{type(planner).__name__}({getattr(store, 'url', store)!r}, tail={planner.tail.tolist()}, {args})"
 
