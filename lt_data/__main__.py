@@ -1,5 +1,5 @@
 """``python -m lt_data``: the ``lt-data`` command line."""
 
-from .cli import main
+from .entry.cli import main
 
 main()

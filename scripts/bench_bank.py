@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lt_data.bank import TailBank, build_bank
-from lt_data.layouts import get_layout
-from lt_data.stats import run_stats
+from lt_data.stores.bank import TailBank, build_bank
+from lt_data.data.layouts import get_layout
+from lt_data.data.stats import run_stats
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ Generates a folder dataset of N street-scene-like label maps (long runs of few c
 labels are) and predictions that differ from them in 20% of the pixels, then times, interleaved and
 best of --repeat after a warm-up: (a) evaluate_predictions (pair index, decode prediction and label,
 checks, histogram, reduce) and (b) decoding the same prediction and label PNGs alone with the same
-decoders, both through the same worker pool (lt_data.parallel.map_samples). Prints images/s of both and their ratio.
+decoders, both through the same worker pool (lt_data.jobs.parallel.map_samples). Prints images/s of both and their ratio.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.evaluate import _read_prediction, evaluate_predictions  # noqa: E402
-from lt_data.layouts import get_layout  # noqa: E402
-from lt_data.parallel import map_samples  # noqa: E402
-from lt_data.stats import load_stats, open_layout, run_stats  # noqa: E402
+from lt_data.training.evaluate import _read_prediction, evaluate_predictions  # noqa: E402
+from lt_data.data.layouts import get_layout  # noqa: E402
+from lt_data.jobs.parallel import map_samples  # noqa: E402
+from lt_data.data.stats import load_stats, open_layout, run_stats  # noqa: E402
 
 
 def make_dataset(root: Path, n: int, h: int, w: int, k: int) -> tuple[Path, Path]:

@@ -6,9 +6,9 @@ pixels, K = 19 and K = 150) and labels drawn from a long-tailed (Zipf, p_c ∝ 1
 with ``--ignore`` of the pixels set to 255, each variant runs forward + ``backward()`` into the
 logits' gradient:
 
-  cross_entropy       lt_data.losses.cross_entropy (F.cross_entropy on the logits as they are)
+  cross_entropy       lt_data.training.losses.cross_entropy (F.cross_entropy on the logits as they are)
   torch_ce            F.cross_entropy(logits, labels, ignore_index=255), torch's own, for reference
-  auc_loss            lt_data.losses.auc_loss: the fused loss (per-class sums in one pass, the
+  auc_loss            lt_data.training.losses.auc_loss: the fused loss (per-class sums in one pass, the
                       gradient written in one pass), with the device's default AUC_STRATEGY
   auc:<strategy>      the same loss with another AUC_STRATEGY (``--strategies``; on by default on
                       CUDA, where the choice is still to be measured): all pixels in one step or in
@@ -16,7 +16,7 @@ logits' gradient:
                       class sums lands on K+1 addresses)
   auc_index_add       the previous auc_loss (per-class moments through two index_add_ on the n×K
                       score matrix, autograd for the backward), kept here for comparison
-  pat_loss            lt_data.losses.pat_loss
+  pat_loss            lt_data.training.losses.pat_loss
   auc_published       AUCSeg's published SquareAUCLoss (mmseg loss module), re-expressed: sigmoid,
                       transpose to n×K, drop ignored pixels through torch.where (a host sync), a
                       one-hot matrix stacked from K comparisons, then a Python loop over all K
@@ -76,7 +76,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.losses import AUC_STRATEGY, auc_loss, cross_entropy, pat_loss  # noqa: E402
+from lt_data.training.losses import AUC_STRATEGY, auc_loss, cross_entropy, pat_loss  # noqa: E402
 
 IGNORE_INDEX = 255
 

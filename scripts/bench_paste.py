@@ -5,7 +5,7 @@ Part 1, synthetic batch (the same batch and plan for every variant): B images 3�
 int64 labels, and a seeded PastePlan of about ``--objects`` objects per batch (crops 64–256 px,
 elliptic masks). Measured, interleaved, best of ``--repeats`` after a warm-up:
 
-  paste loop / scatter / auto   ``lt_data.paste.paste(..., inplace=True)`` on a fresh copy of the
+  paste loop / scatter / auto   ``lt_data.training.paste.paste(..., inplace=True)`` on a fresh copy of the
                                 batch (the copy is made outside the timer), on each device
   auto + clone                  ``paste(...)`` as ``apply_paste`` calls it on the CPU (it clones first)
   per-pixel loop (torch/numpy)  the published-style transform: for each object, for each pixel of
@@ -29,7 +29,7 @@ The work differs: it moves all pixels of one label of the previous image, we pas
 the figures are pixels moved per second.
 
 Part 2, end-to-end loader (``--dataset camvid``, the default: CamVid at ``--camvid``; or ``--dataset
-synthetic``: ``lt_data.synthetic``'s street scenes generated at CamVid's size, 367 × 480×360, for
+synthetic``: ``lt_data.training.synthetic``'s street scenes generated at CamVid's size, 367 × 480×360, for
 machines without CamVid): statistics, ``buckets.json`` (CamVid: head 0,1,3 / middle 4,5,8 / tail
 2,6,7,9,10; synthetic: head 0,2,3 / middle 1,4,5 / tail 6,7,8,9) and the tail bank are built in a
 temporary work directory (or ``--work``, reused); then
@@ -63,10 +63,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.paste.kernels import PastePlan, paste  # noqa: E402
+from lt_data.training.paste.kernels import PastePlan, paste  # noqa: E402
 
 CAMVID = REPO.parent / "shared" / "data" / "camvid"
-# (layout, buckets) of the loader part: CamVid, or the synthetic street scenes (lt_data.synthetic) where
+# (layout, buckets) of the loader part: CamVid, or the synthetic street scenes (lt_data.training.synthetic) where
 # CamVid is not at hand (a GPU machine: the data set never travels).
 DATASETS = {
     "camvid": ("camvid", {"rule": {"name": "list"}, "head": [0, 1, 3], "middle": [4, 5, 8], "tail": [2, 6, 7, 9, 10]}),
@@ -329,10 +329,10 @@ def bench_kornia(args, device: torch.device, images: torch.Tensor, labels: torch
 def prepare_work(dataset: str, root: Path, work: Path, workers: int) -> str:
     """Statistics, buckets.json and the tail bank of ``root``'s train split in ``work`` (reused when
     already there); returns the bank's path."""
-    from lt_data.bank import build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
+    from lt_data.stores.bank import build_bank
+    from lt_data.data.buckets import write_buckets
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
 
     layout, buckets = DATASETS[dataset]
     t = time.perf_counter()
@@ -348,7 +348,7 @@ def prepare_work(dataset: str, root: Path, work: Path, workers: int) -> str:
 def synthetic_root(args) -> Path:
     """The synthetic street scenes at CamVid's size and count (480x360, ``--synthetic-images`` train
     images), generated once into ``--data`` (or a folder inside the work directory)."""
-    from lt_data.synthetic import generate_street_scenes
+    from lt_data.training.synthetic import generate_street_scenes
 
     root = args.data or args.work / "street_scenes"
     if not (root / "images" / "train" / f"train_{args.synthetic_images - 1:04d}.png").is_file():
@@ -360,7 +360,7 @@ def synthetic_root(args) -> Path:
 
 
 def loader_pass(loader, epoch: int, warmup: int, batches: int, device: torch.device) -> tuple[float, list]:
-    from lt_data.dataset import apply_paste
+    from lt_data.training.dataset import apply_paste
 
     loader.set_epoch(epoch)
     it = iter(loader)
@@ -382,7 +382,7 @@ def loader_pass(loader, epoch: int, warmup: int, batches: int, device: torch.dev
 def loader_breakdown(args, planner, device: torch.device, batches: int) -> dict:
     """Where a batch's time goes, in this process (no workers): reading + geometry of the items, the
     paste plan (bank reads, resizes, packing: worker work), and apply_paste on the device."""
-    from lt_data.dataset import PasteCollate, SegmentationDataset, apply_paste
+    from lt_data.training.dataset import PasteCollate, SegmentationDataset, apply_paste
 
     ds = SegmentationDataset(args.work, crop_size=(360, 480), seed=0)
     rng = np.random.default_rng(args.seed)
@@ -413,8 +413,8 @@ def loader_breakdown(args, planner, device: torch.device, batches: int) -> dict:
 
 
 def bench_loader(args, bank_path: str, device: torch.device) -> dict:
-    from lt_data.paste.planners import MemoryBankPaste
-    from lt_data.dataset import SegmentationDataset, make_loader
+    from lt_data.training.paste.planners import MemoryBankPaste
+    from lt_data.training.dataset import SegmentationDataset, make_loader
 
     bs, workers = args.loader_batch, args.workers
     planner = MemoryBankPaste(bank_path, DATASETS[args.dataset][1]["tail"], per_image=True, resize_ratio=(0.5, 1.5))

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from lt_data import __version__
-from lt_data.classes import load_class_table
-from lt_data.layouts.base import Sample
-from lt_data.stats import ClassStats, write_stats
+from lt_data.core.classes import load_class_table
+from lt_data.data.layouts.base import Sample
+from lt_data.data.stats import ClassStats, write_stats
 
 COCO_TRAIN_IMAGES = 118_287
 

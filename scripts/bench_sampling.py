@@ -1,6 +1,6 @@
 """What each data-side long-tail method changes: the tail bucket's share of the pixels (and images)
 one training epoch shows the model, on CamVid train, estimated from the statistics by
-``lt_data.sampling.epoch_exposure`` (no model, no image decoding; pastes planned as in training).
+``lt_data.data.sampling.epoch_exposure`` (no model, no image decoding; pastes planned as in training).
 
     .venv/bin/python scripts/bench_sampling.py [--camvid ../shared/data/camvid] [--work /tmp/lt-bench-sampling]
 
@@ -20,12 +20,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.paste.planners import work_planner  # noqa: E402
-from lt_data.bank import build_bank  # noqa: E402
-from lt_data.buckets import load_buckets, write_buckets  # noqa: E402
-from lt_data.layouts import get_layout  # noqa: E402
-from lt_data.sampling import epoch_exposure  # noqa: E402
-from lt_data.stats import run_stats  # noqa: E402
+from lt_data.training.paste.planners import work_planner  # noqa: E402
+from lt_data.stores.bank import build_bank  # noqa: E402
+from lt_data.data.buckets import load_buckets, write_buckets  # noqa: E402
+from lt_data.data.layouts import get_layout  # noqa: E402
+from lt_data.data.sampling import epoch_exposure  # noqa: E402
+from lt_data.data.stats import run_stats  # noqa: E402
 
 
 def main() -> None:

@@ -74,9 +74,9 @@ def subset(root: Path, n: int, where: Path) -> Path:
 # ---- throughput -------------------------------------------------------------------------------------
 
 def time_stage(stage: str, layout_args: tuple, work: Path, workers: int, backend: str) -> float:
-    from lt_data.bank import build_bank
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
+    from lt_data.stores.bank import build_bank
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
 
     kw = {"workers": workers, "progress": False}
     if backend == "dask":
@@ -90,7 +90,7 @@ def time_stage(stage: str, layout_args: tuple, work: Path, workers: int, backend
 
 
 def throughput(name: str, layout_args: tuple, n: int, workers: int, repeat: int, tmp: Path, bank: bool) -> list[dict]:
-    from lt_data.buckets import write_buckets
+    from lt_data.data.buckets import write_buckets
 
     rows = []
     stages = ["stats", "bank build"] if bank else ["stats"]
@@ -116,9 +116,9 @@ def throughput(name: str, layout_args: tuple, n: int, workers: int, repeat: int,
 _CHILD = r"""
 import json, resource, sys
 sys.path.insert(0, {repo!r})
-from lt_data.layouts import get_layout
-from lt_data.stats import run_stats
-from lt_data.bank import build_bank
+from lt_data.data.layouts import get_layout
+from lt_data.data.stats import run_stats
+from lt_data.stores.bank import build_bank
 def kib(field):  # this process's own figures (ru_maxrss would count the parent's pages from before exec)
     return int(open("/proc/self/status").read().split(field + ":")[1].split()[0])
 stage, root, work, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -140,7 +140,7 @@ def peak_rss(stage: str, root: Path, work: Path, workers: int) -> dict:
 
 
 def memory(root: Path, sizes: list[int], workers: int, tmp: Path) -> list[dict]:
-    from lt_data.buckets import write_buckets
+    from lt_data.data.buckets import write_buckets
 
     rows = []
     for n in sizes:
@@ -177,7 +177,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
 
-    from lt_data.parallel import close_dask_clients, dask_client, map_samples
+    from lt_data.jobs.parallel import close_dask_clients, dask_client, map_samples
 
     with tempfile.TemporaryDirectory(prefix="lt-data-bench-scale-") as tmp_:
         tmp = Path(tmp_)

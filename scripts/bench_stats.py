@@ -30,8 +30,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.layouts import get_layout  # noqa: E402
-from lt_data.stats import run_stats  # noqa: E402
+from lt_data.data.layouts import get_layout  # noqa: E402
+from lt_data.data.stats import run_stats  # noqa: E402
 
 CITY_IDS = np.array([0, 1, 4, 5, 7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33], np.uint8)
 

@@ -26,12 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lt_data.bank import build_bank  # noqa: E402
-from lt_data.buckets import load_buckets, write_buckets  # noqa: E402
-from lt_data.cutmix import build_cutmix  # noqa: E402
-from lt_data.layouts import get_layout  # noqa: E402
-from lt_data.stats import CLASS_STATS_FILE, run_stats  # noqa: E402
-from lt_data.train import TrainConfig, train  # noqa: E402
+from lt_data.stores.bank import build_bank  # noqa: E402
+from lt_data.data.buckets import load_buckets, write_buckets  # noqa: E402
+from lt_data.stores.cutmix import build_cutmix  # noqa: E402
+from lt_data.data.layouts import get_layout  # noqa: E402
+from lt_data.data.stats import CLASS_STATS_FILE, run_stats  # noqa: E402
+from lt_data.training.train import TrainConfig, train  # noqa: E402
 
 RECIPES = {
     "a_ce": {"loss": "ce", "paste": "none"},

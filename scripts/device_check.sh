@@ -16,7 +16,7 @@
 #              RandomTransplantation on the same batch)
 #   loader     scripts/bench_paste.py --device cuda --parts loader --dataset synthetic: the loader with
 #              GPU paste against without. CamVid never travels to the GPU machine: this runs on
-#              lt_data.synthetic's street scenes generated at CamVid's size (367 × 480×360)
+#              lt_data.training.synthetic's street scenes generated at CamVid's size (367 × 480×360)
 #   train      200 training steps with bf16 autocast on the same synthetic data (AUC + CE, memory-bank
 #              paste on the GPU), then 200 with CE and no paste: images/s and peak GPU memory
 #
@@ -89,7 +89,7 @@ note "# Device check (issue 14)" ""
 note "started $(date -u '+%Y-%m-%d %H:%M:%S') UTC, budget ${BUDGET_S} s, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 note "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $("$PY" --version 2>&1)"
 command -v nvidia-smi > /dev/null && note "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -1)"
-note "data: CamVid does not travel to this machine; the loader and training parts run on lt_data.synthetic's street scenes generated here at CamVid's size (367 x 480x360, 10 classes, tail = pole, traffic sign, person, bicycle)."
+note "data: CamVid does not travel to this machine; the loader and training parts run on lt_data.training.synthetic's street scenes generated here at CamVid's size (367 x 480x360, 10 classes, tail = pole, traffic sign, person, bicycle)."
 
 # ---- setup ---------------------------------------------------------------------------------------------
 setup() {
@@ -159,7 +159,7 @@ from pathlib import Path
 
 import torch
 
-from lt_data.train import TrainConfig, train
+from lt_data.training.train import TrainConfig, train
 
 work, out, scratch = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 if not (work / "bank.zarr").exists():

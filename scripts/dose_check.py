@@ -6,7 +6,7 @@ training loader's batches then paste.
     python scripts/dose_check.py WORK --crop 176x240 --mode cutmix --set prob=0.5
 
 For each work directory and mode: the dose (derived, or with --set arguments), its expected objects
-per image and pasted share (lt_data.paste.dose, the figure `lt-data train` prints), and the means of
+per image and pasted share (lt_data.training.paste.dose, the figure `lt-data train` prints), and the means of
 `pasted_objects` and `pasted_share` over --batches training batches drawn exactly as `lt-data train`
 draws them (SegmentationDataset with the trainer's default rescale 0.5-1.5, make_loader with the
 dose's planner, apply_paste with figures). No model is trained. The issue asking for the rule wanted
@@ -23,9 +23,9 @@ import numpy as np
 
 def measure(work: str, mode: str, crop: tuple[int, int], args: dict, batches: int, batch_size: int, workers: int,
             seed: int) -> dict:
-    from lt_data.paste.planners import work_planner
-    from lt_data.config import TrainConfig
-    from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
+    from lt_data.training.paste.planners import work_planner
+    from lt_data.training.config import TrainConfig
+    from lt_data.training.dataset import SegmentationDataset, apply_paste, make_loader
 
     scale = TrainConfig.scale_range
     planner = work_planner(mode, work, crop_size=crop, scale_range=scale, **args)

@@ -6,7 +6,7 @@
     python scripts/dose_experiment.py --data msrc --out runs/real --seeds 0 1 2 --only ce auc_bank_derived ...
 
 Datasets:
-  many    the synthetic street scenes with 20 extra "street item" classes (lt_data.synthetic,
+  many    the synthetic street scenes with 20 extra "street item" classes (lt_data.training.synthetic,
           extra_tail=20: 30 classes, 24 of them tail under the default `share` buckets), 800 train /
           200 val images of 256×192, generated under OUT/many-data;
   camvid  CamVid (../shared/data/camvid) train for training, test for evaluation;
@@ -25,7 +25,7 @@ Recipes (the same model, schedule and seeds; only the loss and the paste change)
   auc_bank_many      1·AUC + CE + bank paste at a sample ratio giving ~10 objects per image, resize 1
   auc_bank_big       1·AUC + CE + bank paste at the derived sample ratio, resize 1.5 (objects enlarged)
   auc_bank_prior     the derived dose, each object placed where its class appears in the data
-                     (placement "prior": lt_data.spatial) instead of uniformly at random
+                     (placement "prior": lt_data.data.spatial) instead of uniformly at random
   auc_bank_lo        1·AUC + CE + bank paste, every missing class (sample 1), a lighter dose (resize per dataset)
   auc_bank_hi        1·AUC + CE + bank paste, every missing class (sample 1), a heavier dose (resize per dataset)
   auc_bank_rcs       the derived dose, images drawn by rare class sampling (DAFormer's RCS, its defaults)
@@ -93,7 +93,7 @@ def prepare(data: str, out: Path, camvid: Path, msrc: Path) -> tuple[Path, Path]
     if data == "many":
         root = out / "many-data"
         if not (root / "classes.txt").is_file():
-            from lt_data.synthetic import generate_street_scenes
+            from lt_data.training.synthetic import generate_street_scenes
 
             generate_street_scenes(root, num_train=800, num_val=200, size=(256, 192), extra_tail=20, progress=True)
         layout, splits = ["-l", "folder", str(root)], ("train", "val")

@@ -34,13 +34,13 @@ def one_error_line(res, *must_contain: str) -> str:
 
 
 class EntryPoint:
-    """``lt_data.cli.main`` (the console script: click's usage errors become one line) in the shape of a
+    """``lt_data.entry.cli.main`` (the console script: click's usage errors become one line) in the shape of a
     click command, for ``click.testing.CliRunner().invoke(EntryPoint(), argv)``."""
 
     name = "lt-data"
 
     def main(self, args=None, prog_name=None, **extra):
-        from lt_data.cli import main
+        from lt_data.entry.cli import main
 
         main(list(args or ()))
 
@@ -58,8 +58,8 @@ def copy_work(src: Path, dst: Path, *ignore: str) -> Path:
 
 def stats_of(layout: str, root: Path, work: Path, split: str = "train", workers: int = 1) -> Path:
     """Statistics of ``split`` of the dataset at ``root`` written into ``work``; returns ``work``."""
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
 
     run_stats(get_layout(layout, root, split), work, workers=workers, progress=False)
     return work
@@ -73,9 +73,9 @@ def camvid_stats(camvid_root: Path, work: Path, split: str = "train") -> Path:
 def add_stores(work: Path, *, bank: dict | None = None, cutmix: dict | None = None, workers: int = 2) -> Path:
     """Default buckets (share rule) of ``work``, then a bank and a cutmix store with these build
     arguments (None: that store is not built; ``{}``: the defaults); returns ``work``."""
-    from lt_data.bank import build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.cutmix import build_cutmix
+    from lt_data.stores.bank import build_bank
+    from lt_data.data.buckets import write_buckets
+    from lt_data.stores.cutmix import build_cutmix
 
     write_buckets(work)
     if bank is not None:
@@ -90,8 +90,8 @@ def street_scenes_work(base: Path, *, num_train: int, size: tuple[int, int], see
     """(work, val): generated street scenes under ``base/data``; their training statistics, default
     buckets, a bank (min_area 8) and, with ``cutmix``, a default cutmix store in ``base/work``; with
     ``num_val``, the validation split's statistics in ``work/eval-val`` (else None). One worker."""
-    from lt_data.evaluate import split_work
-    from lt_data.synthetic import generate_street_scenes
+    from lt_data.training.evaluate import split_work
+    from lt_data.training.synthetic import generate_street_scenes
 
     root = generate_street_scenes(base / "data", num_train=num_train, num_val=num_val, size=size, seed=seed,
                                   extra_tail=extra_tail)

@@ -154,7 +154,7 @@ def camvid_stores(camvid_work, tmp_path_factory, request) -> Path:
 def camvid_small_bank(camvid_work, tmp_path_factory, request) -> Path:
     """A bank of CamVid train's Pedestrian and Bicyclist objects (classes 9, 10, the default minimum
     area), built from ``camvid_work`` into a directory of its own: the path of the store."""
-    from lt_data.bank import build_bank
+    from lt_data.stores.bank import build_bank
 
     out = tmp_path_factory.mktemp("camvid_small_bank") / "bank.zarr"
     return _shared(request, Path(build_bank(camvid_work, classes="9,10", workers=2, progress=False, out=out)))
@@ -203,7 +203,7 @@ def small_work(tmp_path_factory, request) -> Path:
     (builders.make_block_folder): a 3-class work directory for tests that do not depend on the data
     (a report of it is written in a quarter of a CamVid report's time)."""
     from builders import make_block_folder, stats_of
-    from lt_data.buckets import write_buckets
+    from lt_data.data.buckets import write_buckets
 
     base = tmp_path_factory.mktemp("small")
     work = stats_of("folder", make_block_folder(base / "data"), base / "work")

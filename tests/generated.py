@@ -1,7 +1,7 @@
 """Generated stand-ins for the real trees of ``../shared``, in the official layouts, for a clone without it.
 
 ``camvid_tree`` writes a CamVid-layout tree (``{split}/`` + ``{split}annot/``, 8-bit labels with CamVid's
-11 ids, void 11) from :mod:`lt_data.synthetic`'s street scenes: each street class is mapped to its
+11 ids, void 11) from :mod:`lt_data.training.synthetic`'s street scenes: each street class is mapped to its
 CamVid counterpart, and a fence (CamVid's Fence, which the street scenes lack) is drawn along the top of
 a sidewalk in about half of the frames, in the label and the image alike. The shares follow CamVid's
 order closely enough that the default bucket rule gives CamVid's buckets (head Sky, Building, Road;
@@ -146,7 +146,7 @@ def cityscapes_tree(root: Path, seed: int = 3, size: tuple[int, int] = (256, 128
 
 
 def _ids_by_name(layout: str, names: dict[int, str]) -> dict[int, int]:
-    from lt_data.classes import load_class_table
+    from lt_data.core.classes import load_class_table
 
     table = load_class_table(layout).names
     return {s: table.index(n) for s, n in names.items()}

@@ -101,29 +101,29 @@ def test_the_checker_finds_a_cycle():
 
 def test_no_import_cycle_among_lt_data_modules():
     graph = import_graph()
-    assert "lt_data.artifacts" in graph and "lt_data.stats" in graph["lt_data.buckets"] | graph["lt_data.stats"] | {"lt_data.stats"}
+    assert "lt_data.jobs.artifacts" in graph and "lt_data.data.stats" in graph["lt_data.data.buckets"] | graph["lt_data.data.stats"] | {"lt_data.data.stats"}
     assert cycles(graph) == []
 
 
 def test_the_artifact_layer_imports_nothing_above_it():
     graph = import_graph()
-    assert graph["lt_data.artifacts"] <= {"lt_data.errors", "lt_data.fs"}
-    assert graph["lt_data.fs"] <= {"lt_data.errors", "lt_data.names"} and graph["lt_data.rng"] == set()
-    assert graph["lt_data.provenance"].isdisjoint({"lt_data.zarr_store", "lt_data.bank", "lt_data.cutmix",
-                                                   "lt_data.train", "lt_data.report", "lt_data.cli"})
+    assert graph["lt_data.jobs.artifacts"] <= {"lt_data.core.errors", "lt_data.core.fs"}
+    assert graph["lt_data.core.fs"] <= {"lt_data.core.errors", "lt_data.core.names"} and graph["lt_data.core.rng"] == set()
+    assert graph["lt_data.stores.provenance"].isdisjoint({"lt_data.stores.zarr_store", "lt_data.stores.bank", "lt_data.stores.cutmix",
+                                                   "lt_data.training.train", "lt_data.views.report", "lt_data.entry.cli"})
 
 
 def test_only_the_entry_points_import_the_commands():
     """Lower layers never import the CLI, the pipeline runner, the stage table, the trainer or the report
     (STYLE.md)."""
     graph = import_graph()
-    assert {"lt_data.train", "lt_data.report", "lt_data.preview"} <= graph["lt_data.stages"]  # its import strings
-    cli = {m for m in graph if m == "lt_data.cli" or m.startswith("lt_data.cli.")}  # the package's modules
-    assert {"lt_data.cli", "lt_data.cli.exits"} <= cli
-    entry = cli | {"lt_data.pipeline", "lt_data.stages", "lt_data.__main__"}
-    assert {"lt_data.report.stage", "lt_data.compare.stage"} <= set(graph)  # report and compare are packages
-    for top in ("lt_data.cli", "lt_data.pipeline", "lt_data.stages", "lt_data.train", "lt_data.report",
-                "lt_data.compare", "lt_data.preview"):
+    assert {"lt_data.training.train", "lt_data.views.report", "lt_data.views.preview"} <= graph["lt_data.entry.stages"]  # its import strings
+    cli = {m for m in graph if m == "lt_data.entry.cli" or m.startswith("lt_data.entry.cli.")}  # the package's modules
+    assert {"lt_data.entry.cli", "lt_data.entry.cli.exits"} <= cli
+    entry = cli | {"lt_data.entry.pipeline", "lt_data.entry.stages", "lt_data.__main__"}
+    assert {"lt_data.views.report.stage", "lt_data.views.compare.stage"} <= set(graph)  # report and compare are packages
+    for top in ("lt_data.entry.cli", "lt_data.entry.pipeline", "lt_data.entry.stages", "lt_data.training.train", "lt_data.views.report",
+                "lt_data.views.compare", "lt_data.views.preview"):
         def inside(m: str) -> bool:  # the module itself, or one of its package's modules
             return m == top or m.startswith(top + ".")
 
@@ -133,39 +133,47 @@ def test_only_the_entry_points_import_the_commands():
 
 
 # ---- the layer table of docs/ARCHITECTURE.md ----------------------------------------------------------
-# Each top-level module or package of lt_data and its layer (1 = foundations ... 7 = entry points). A module
-# imports only from its own layer or below; a new module is placed here and in the document's table.
-LAYERS = {
-    1: ("names", "errors", "io", "fs", "rng", "classes", "outputs", "markdown", "plots", "page", "raster",
-        "references"),
-    2: ("artifacts", "parallel", "dask_worker"),
-    3: ("layouts/", "stats", "buckets", "workdir", "spatial", "sampling", "exports", "geometry"),
-    4: ("provenance", "zarr_store", "stores", "bank/", "cutmix/"),
-    5: ("paste/", "dataset", "losses", "models", "metrics", "runs", "config", "checkpoints", "devices", "evaluate",
-        "train", "synthetic"),
-    6: ("report/", "compare/", "preview"),
-    7: ("stages", "pipeline", "cli/", "integrations/"),
-}
-LAYER_OF = {name.rstrip("/"): layer for layer, names in LAYERS.items() for name in names}
+# One folder of lt_data per layer (1 = foundations ... 7 = entry points). A module imports only from its own
+# layer or below; the document's table lists each folder and what it holds, and must say what is on disk.
+LAYERS = {1: "core", 2: "jobs", 3: "data", 4: "stores", 5: "training", 6: "views", 7: "entry"}
+LAYER_OF = {folder: n for n, folder in LAYERS.items()}
 
 
 def _layer(module: str) -> int:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] == "__main__":  # the package itself (its version) and `python -m lt_data`
-        return 1 if len(parts) == 1 else 7
+    if len(parts) == 1:  # lt_data/__init__: the version and the flat names' aliases, no lt_data import
+        return 1
+    if parts[1] == "__main__":  # python -m lt_data
+        return 7
     return LAYER_OF[parts[1]]
 
 
-def test_the_layer_table_is_the_documents():
+def _on_disk(folder: str) -> set[str]:
+    """The modules (``name``) and packages (``name/``) a layer folder holds."""
+    out = set()
+    for p in (PACKAGE / folder).iterdir():
+        if p.suffix == ".py" and p.name != "__init__.py":
+            out.add(p.stem)
+        elif p.is_dir() and (p / "__init__.py").is_file():
+            out.add(p.name + "/")
+    return out
+
+
+def test_the_layer_table_is_the_documents_and_the_folders():
     text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
-    rows = re.findall(r"^\| (\d)\. [^|]+\| ([^|]+) \|", text, flags=re.M)
-    documented = {int(n): tuple(re.findall(r"`([\w/]+)`", cell)) for n, cell in rows}
+    rows = re.findall(r"^\| (\d)\. [^|(]+\(`lt_data/(\w+)/`\) \| ([^|]+) \|", text, flags=re.M)
+    documented = {int(n): folder for n, folder, _ in rows}
     assert documented == LAYERS
+    for n, folder, cell in rows:
+        listed = set(re.findall(r"`([\w]+/?)`", cell))
+        assert listed == _on_disk(folder), (folder, sorted(listed ^ _on_disk(folder)))
 
 
-def test_every_module_has_a_layer():
-    top = {m.split(".")[1] for m in import_graph() if m.count(".") >= 1 and not m.endswith("__main__")}
-    assert top == set(LAYER_OF), (sorted(top - set(LAYER_OF)), sorted(set(LAYER_OF) - top))
+def test_every_module_is_in_a_layer_folder():
+    outside = sorted(m for m in import_graph() if m.count(".") >= 1 and m.split(".")[1] not in LAYER_OF
+                     and m != "lt_data.__main__")
+    assert outside == []
+    assert sorted(p.name for p in PACKAGE.iterdir() if p.suffix == ".py") == ["__init__.py", "__main__.py"]
 
 
 def test_no_module_imports_from_a_layer_above_it():
@@ -175,10 +183,24 @@ def test_no_module_imports_from_a_layer_above_it():
 
 
 def test_the_layer_check_finds_an_upward_import(monkeypatch):
-    graph = {"lt_data.stats": {"lt_data.train"}, "lt_data.train": {"lt_data.stats"}}
+    graph = {"lt_data.data.stats": {"lt_data.training.train"}, "lt_data.training.train": {"lt_data.data.stats"}}
     monkeypatch.setitem(globals(), "import_graph", lambda: graph)
-    with pytest.raises(AssertionError, match="lt_data.stats"):
+    with pytest.raises(AssertionError, match="lt_data.data.stats"):
         test_no_module_imports_from_a_layer_above_it()
+
+
+def test_the_flat_names_are_the_layered_modules():
+    """Code written against the flat names (lt_data.dataset, lt_data.bank.reader) gets the same module
+    objects, not second copies."""
+    import subprocess
+    import sys
+
+    code = ("import lt_data.bank.reader as a, lt_data.stores.bank.reader as b, lt_data.dataset as c, "
+            "lt_data.training.dataset as d; from lt_data.paste import work_planner as w; "
+            "from lt_data.training.paste.planners import work_planner as v; "
+            "print(a is b, c is d, w is v, a.__spec__.name, a.TailBank.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == ["True", "True", "True", "lt_data.stores.bank.reader", "lt_data.stores.bank.reader"]
 
 
 def test_the_light_callers_import_no_torch():
@@ -187,7 +209,7 @@ def test_the_light_callers_import_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, lt_data.cli, lt_data.config, lt_data.paste.args, lt_data.stores, lt_data.report.data; "
+    code = ("import sys, lt_data.entry.cli, lt_data.training.config, lt_data.training.paste.args, lt_data.stores, lt_data.views.report.data; "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from builders import make_folder_dataset
-from lt_data.cli import app
+from lt_data.entry.cli import app
 
 runner = CliRunner()
 

@@ -22,11 +22,11 @@ import skimage.measure
 import zarr
 from PIL import Image
 
-from lt_data.bank import TailBank, build_bank, extract_objects
-from lt_data.buckets import write_buckets
-from lt_data.errors import ArtifactError, LtDataError
-from lt_data.layouts import get_layout
-from lt_data.stats import run_stats
+from lt_data.stores.bank import TailBank, build_bank, extract_objects
+from lt_data.data.buckets import write_buckets
+from lt_data.core.errors import ArtifactError, LtDataError
+from lt_data.data.layouts import get_layout
+from lt_data.data.stats import run_stats
 
 CAMVID_TAIL = [2, 6, 7, 9, 10]  # Pole, SignSymbol, Fence, Pedestrian, Bicyclist
 CITYSCAPES_ID_TO_TRAIN = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
@@ -42,7 +42,7 @@ def _write_buckets(work: Path, tail: list[int], k: int) -> None:
 @pytest.fixture(scope="module")
 def camvid_bank(camvid_stores) -> Path:
     """The session's CamVid work directory with its default bank (tail bucket, 8-connectivity, min area 64)."""
-    from lt_data.buckets import load_buckets
+    from lt_data.data.buckets import load_buckets
 
     assert load_buckets(camvid_stores).tail == CAMVID_TAIL
     return camvid_stores
@@ -222,7 +222,7 @@ def test_readers_agree_across_modes_and_urls(camvid_bank, tmp_path, monkeypatch)
     np.testing.assert_array_equal(m, mask)
     assert meta["class_id"] == c and meta["box"] == (y0, x0, h, w)
     # an object that straddles two pixel chunks reads whole (chunks of 64 KiB, so that many do)
-    from lt_data.bank import build as bank_build
+    from lt_data.stores.bank import build as bank_build
 
     monkeypatch.setattr(bank_build, "PIXEL_CHUNK", 64 << 10)
     path = Path(build_bank(camvid_bank, classes="9,10", workers=1, progress=False, out=tmp_path / "small_chunks.zarr"))
@@ -321,7 +321,7 @@ def test_incomplete_or_corrupt_store_is_refused_then_rebuilt(cityscapes_work, tm
 
 def _kill_build_midway(work: Path, out: Path, *extra: str) -> None:
     """Start ``lt-data bank build`` and SIGKILL it while it writes its temporary store."""
-    cmd = [sys.executable, "-m", "lt_data.cli", "bank", "build", str(work), "--classes", "9,10",
+    cmd = [sys.executable, "-m", "lt_data.entry.cli", "bank", "build", str(work), "--classes", "9,10",
            "--workers", "1", "--out", str(out), "-q", *extra]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -371,7 +371,7 @@ def test_refuses_bank_of_other_statistics_or_class_table(camvid_bank, camvid_val
     with pytest.raises(ArtifactError, match="class table differs: built for 'camvid' \\(11 classes.*expected "
                                             "'cityscapes' \\(19 classes"):
         bank.check_compatible(cityscapes_work)
-    from lt_data.classes import load_class_table
+    from lt_data.core.classes import load_class_table
 
     with pytest.raises(ArtifactError, match="class table differs"):
         TailBank.open(camvid_bank, expect_table=load_class_table("cityscapes"))
@@ -438,7 +438,7 @@ def test_forked_dataloader_workers_read_the_bank(camvid_bank):
 def test_cli_bank_build_info_show(cityscapes_work, tmp_path):
     from typer.testing import CliRunner
 
-    from lt_data.cli import app
+    from lt_data.entry.cli import app
 
     runner = CliRunner()
     out = tmp_path / "cli.zarr"

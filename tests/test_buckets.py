@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lt_data.buckets import (BUCKET_NAMES, BUCKETS_FILE, compute_buckets, load_buckets, read_iou, refine_buckets,
+from lt_data.data.buckets import (BUCKET_NAMES, BUCKETS_FILE, compute_buckets, load_buckets, read_iou, refine_buckets,
                              parse_class_ids, split_by_rank, split_by_share, split_classes, write_buckets)
-from lt_data.classes import ClassTable, load_class_table
-from lt_data.cli import app
-from lt_data.errors import LtDataError
-from lt_data.layouts.base import Sample
-from lt_data.stats import ClassStats, stats_fingerprint
+from lt_data.core.classes import ClassTable, load_class_table
+from lt_data.entry.cli import app
+from lt_data.core.errors import LtDataError
+from lt_data.data.layouts.base import Sample
+from lt_data.data.stats import ClassStats, stats_fingerprint
 
 CAMVID = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
           "Bicyclist")
@@ -187,7 +187,7 @@ def test_share_rule_on_ade20k_published_frequencies(ade_fixture_dir):
 
 @pytest.mark.real_data
 def test_camvid_train_rules(camvid_work):  # CamVid's own buckets under each rule; the rules: tests above
-    from lt_data.stats import load_stats
+    from lt_data.data.stats import load_stats
 
     stats = load_stats(camvid_work)
     names = stats.table.names

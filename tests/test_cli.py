@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lt_data import __version__
-from lt_data.cli import app
+from lt_data.entry.cli import app
 
 runner = CliRunner()
 
@@ -111,14 +111,14 @@ def test_choice_options_are_the_registries():
     import typing
 
     from lt_data import cli
-    from lt_data.bank.extract import CHOICES as CHOOSE
-    from lt_data.buckets import RULES
-    from lt_data.paste.dose import STORES
-    from lt_data.evaluate import PRED_IDS
-    from lt_data.layouts import LAYOUTS
-    from lt_data.layouts.coco_stuff import SOURCES
-    from lt_data.parallel import BACKENDS
-    from lt_data.sampling import SAMPLERS
+    from lt_data.stores.bank.extract import CHOICES as CHOOSE
+    from lt_data.data.buckets import RULES
+    from lt_data.training.paste.dose import STORES
+    from lt_data.training.evaluate import PRED_IDS
+    from lt_data.data.layouts import LAYOUTS
+    from lt_data.data.layouts.coco_stuff import SOURCES
+    from lt_data.jobs.parallel import BACKENDS
+    from lt_data.data.sampling import SAMPLERS
 
     pairs = {cli.LayoutName: tuple(LAYOUTS), cli.TrainPaste: ("none", *STORES), cli.PasteMode: tuple(STORES),
              cli.SamplerName: SAMPLERS, cli.BucketRule: RULES, cli.Backend: BACKENDS, cli.CocoSource: SOURCES,
@@ -134,7 +134,7 @@ def test_choice_options_are_the_registries():
 def test_train_help_lists_every_option_with_its_default():
     from dataclasses import fields
 
-    from lt_data.config import TrainConfig
+    from lt_data.training.config import TrainConfig
 
     out = runner.invoke(app, ["train", "--help"], terminal_width=400).output
     for f in fields(TrainConfig):
@@ -150,7 +150,7 @@ def test_one_learning_rate_for_cli_pipelines_and_readme():
 
     from conftest import REPO
 
-    from lt_data.config import default
+    from lt_data.training.config import default
 
     readme = (REPO / "README.md").read_text()
     assert re.findall(r"AdamW\(model\.parameters\(\), lr=([0-9.e-]+)\)", readme) == [str(default("lr")).replace("0.002", "2e-3")]

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lt_data.cli import app
-from lt_data.compare import FIGURES, Run, group_runs, write_comparison
+from lt_data.entry.cli import app
+from lt_data.views.compare import FIGURES, Run, group_runs, write_comparison
 
 NAMES = ["road", "sky", "car", "sign_post", "bike"]
 BUCKETS = ["head", "head", "middle", "tail", "tail"]
@@ -92,7 +92,7 @@ def _std(xs):
 
 
 def _expected_groups():
-    """name → (runs' per-class IoUs, their metrics) computed here, independently of lt_data.compare."""
+    """name → (runs' per-class IoUs, their metrics) computed here, independently of lt_data.views.compare."""
     return {"ce": [metrics(v) for v in CE.values()], "1*auc+ce": [metrics(v) for v in AUC.values()],
             "external": [metrics(EXTERNAL)]}
 
@@ -225,7 +225,7 @@ def test_recipes_group_by_everything_but_seed_and_operational_options(tmp_path):
     paths = [make_run(root, "a0", "ce", 0, CE[0]), make_run(root, "a1", "ce", 1, CE[1]),
              make_run(root, "b0", "ce", 0, CE[2], lr=0.01), make_run(root, "b1", "ce", 1, CE[0], lr=0.01),
              make_run(root, "c0", "ce", 0, CE[1], steps=400)]
-    from lt_data.compare import load_runs
+    from lt_data.views.compare import load_runs
 
     runs = load_runs(paths)
     groups = group_runs(runs)
@@ -293,7 +293,7 @@ def test_errors_are_one_line_naming_the_file(runs, tmp_path):
 
 
 def test_compare_is_torch_free(runs, tmp_path):
-    code = ("import sys, lt_data.compare as c; c.write_comparison(sys.argv[1:], sys.argv[1] + '.cmp'); "
+    code = ("import sys, lt_data.views.compare as c; c.write_comparison(sys.argv[1:], sys.argv[1] + '.cmp'); "
             "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')); "
             "print('TORCH', bad)")
     p = subprocess.run([sys.executable, "-c", code, *map(str, runs)], capture_output=True, text=True, timeout=300)
@@ -373,7 +373,7 @@ def test_compare_page_renders_and_sorts_in_a_browser(comparison, tmp_path, brows
 def test_runs_with_other_derived_doses_are_other_recipes(tmp_path):
     """Two runs without paste_args whose doses were derived differently (another rule, another bank)
     are two recipes; the same resolved dose over two seeds is one."""
-    from lt_data.compare import load_runs
+    from lt_data.views.compare import load_runs
 
     root = tmp_path / "r"
     paths = [make_run(root, f"{n}{s}", "ce", s, CE[s], paste="bank") for n in "ab" for s in (0, 1)]
@@ -387,7 +387,7 @@ def test_runs_with_other_derived_doses_are_other_recipes(tmp_path):
 
 
 def test_notes_say_what_differs_beyond_the_method_and_where_n_is_one(tmp_path):
-    from lt_data.compare import compare_data, load_runs
+    from lt_data.views.compare import compare_data, load_runs
 
     root = tmp_path / "r"
     paths = [make_run(root, "ce0", "ce", 0, CE[0]), make_run(root, "ce1", "ce", 1, CE[1]),

@@ -14,11 +14,11 @@ import zarr
 from PIL import Image
 
 from builders import copy_work
-from lt_data.buckets import write_buckets
-from lt_data.cutmix import TailCutmix, build_cutmix, class_rects, level_boxes
-from lt_data.errors import ArtifactError, LtDataError
-from lt_data.layouts import get_layout
-from lt_data.stats import run_stats
+from lt_data.data.buckets import write_buckets
+from lt_data.stores.cutmix import TailCutmix, build_cutmix, class_rects, level_boxes
+from lt_data.core.errors import ArtifactError, LtDataError
+from lt_data.data.layouts import get_layout
+from lt_data.data.stats import run_stats
 
 CAMVID_TAIL = [2, 6, 7, 9, 10]
 
@@ -161,7 +161,7 @@ def test_incomplete_store_refused_and_params_validated(camvid_cutmix, tmp_path):
 
     from typer.testing import CliRunner
 
-    from lt_data.cli import app
+    from lt_data.entry.cli import app
 
     res = CliRunner().invoke(app, ["cutmix", "build", str(camvid_cutmix), "--ratio", "1.5", "--out", str(out)])
     assert res.exit_code == 2 and "0 < r < 1" in res.output
@@ -172,7 +172,7 @@ def test_incomplete_store_refused_and_params_validated(camvid_cutmix, tmp_path):
 
 
 def _a_bank(work, tmp_path):
-    from lt_data.bank import build_bank
+    from lt_data.stores.bank import build_bank
 
     return build_bank(work, classes="10", min_area=2000, workers=1, progress=False, out=tmp_path / "bank.zarr")
 

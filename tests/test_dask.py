@@ -12,13 +12,13 @@ import zarr
 
 pytest.importorskip("distributed")
 
-from lt_data.bank import TailBank, build_bank  # noqa: E402
-from lt_data.buckets import write_buckets  # noqa: E402
-from lt_data.cutmix import TailCutmix, build_cutmix  # noqa: E402
-from lt_data.errors import LtDataError  # noqa: E402
-from lt_data.layouts import get_layout  # noqa: E402
-from lt_data.parallel import BadSamples, close_dask_clients, map_samples  # noqa: E402
-from lt_data.stats import run_stats  # noqa: E402
+from lt_data.stores.bank import TailBank, build_bank  # noqa: E402
+from lt_data.data.buckets import write_buckets  # noqa: E402
+from lt_data.stores.cutmix import TailCutmix, build_cutmix  # noqa: E402
+from lt_data.core.errors import LtDataError  # noqa: E402
+from lt_data.data.layouts import get_layout  # noqa: E402
+from lt_data.jobs.parallel import BadSamples, close_dask_clients, map_samples  # noqa: E402
+from lt_data.data.stats import run_stats  # noqa: E402
 
 DASK = {"backend": "dask", "scheduler": "local:2"}
 TIME_KEYS = ("seconds", "built_at")
@@ -124,7 +124,7 @@ def _crash(state, task):
 
 
 def test_a_crash_in_a_dask_task_names_the_sample():
-    from lt_data.parallel import WorkerFailed
+    from lt_data.jobs.parallel import WorkerFailed
 
     got = dict(map_samples(_crash, list(range(4)), 10, workers=2, progress=False, **DASK))
     assert got == {0: 0, 1: 10, 2: 20, 3: 30}

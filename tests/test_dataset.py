@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.paste.planners import MemoryBankPaste
-from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
+from lt_data.training.paste.planners import MemoryBankPaste
+from lt_data.training.dataset import SegmentationDataset, apply_paste, make_loader
 
 TAIL = [2, 6, 7, 9, 10]  # Pole, SignSymbol, Fence, Pedestrian, Bicyclist
 
 
 @pytest.fixture(scope="module")
 def bank(camvid_stores):
-    from lt_data.bank import TailBank
+    from lt_data.stores.bank import TailBank
 
     return TailBank.open(camvid_stores / "bank.zarr")
 
@@ -28,7 +28,7 @@ def _dataset(work, **kw):
 
 
 def test_the_shared_stores_have_the_tail_these_tests_assume(camvid_stores):
-    from lt_data.buckets import load_buckets
+    from lt_data.data.buckets import load_buckets
 
     assert load_buckets(camvid_stores).tail == TAIL and load_buckets(camvid_stores).head == [0, 1, 3]
 
@@ -157,7 +157,7 @@ def _first(loader):
 
 
 def test_aucseg_configuration_is_expressible(bank):
-    from lt_data.classes import load_manifest
+    from lt_data.core.classes import load_manifest
 
     cfg = load_manifest("aucseg")["ade20k"]
     p = MemoryBankPaste(bank, TAIL, sample_ratio=cfg["sample_ratio"], resize_ratio=cfg["resize_ratio"], per_image=True)
@@ -178,8 +178,8 @@ def test_cuda_paste_equals_cpu(camvid_stores, bank):
 
 
 def test_tail_cutmix_paste(camvid_stores):
-    from lt_data.paste.planners import TailCutmixPaste
-    from lt_data.cutmix import TailCutmix
+    from lt_data.training.paste.planners import TailCutmixPaste
+    from lt_data.stores.cutmix import TailCutmix
 
     cm = TailCutmix.open(camvid_stores / "cutmix.zarr")
     ds = _dataset(camvid_stores)

@@ -9,10 +9,10 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "lt_data.paste.kernels": ("PastePlan", "paste", "pasted_mask", "paste_figures"),
-    "lt_data.paste.planners": ("MemoryBankPaste", "TailCutmixPaste", "work_planner"),
-    "lt_data.paste.args": (),  # the module docstring
-    "lt_data.losses": ("auc_loss", "pat_loss", "cross_entropy", "focal_loss", "class_balanced_loss", "ldam_loss",
+    "lt_data.training.paste.kernels": ("PastePlan", "paste", "pasted_mask", "paste_figures"),
+    "lt_data.training.paste.planners": ("MemoryBankPaste", "TailCutmixPaste", "work_planner"),
+    "lt_data.training.paste.args": (),  # the module docstring
+    "lt_data.training.losses": ("auc_loss", "pat_loss", "cross_entropy", "focal_loss", "class_balanced_loss", "ldam_loss",
                        "blv_loss", "balanced_softmax_loss", "build_loss"),
 }
 

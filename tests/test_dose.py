@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.paste.dose import OBJECTS_PER_IMAGE, PASTED_SHARE, WARN_SHARE, bank_dose, cutmix_dose, dose_warning, preset_for
-from lt_data.paste.kernels import PastePlan, paste, paste_figures, pasted_mask
+from lt_data.training.paste.dose import OBJECTS_PER_IMAGE, PASTED_SHARE, WARN_SHARE, bank_dose, cutmix_dose, dose_warning, preset_for
+from lt_data.training.paste.kernels import PastePlan, paste, paste_figures, pasted_mask
 
 
 # many_work: a session fixture in conftest.py (40 generated images with 30 extra tail classes)
@@ -30,10 +30,10 @@ def test_papers_datasets_get_aucseg_published_values(layout, k, sample, resize):
 
 
 def test_cityscapes_work_directory_gets_the_preset(cityscapes_fixture_root, tmp_path):
-    from lt_data.bank import build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
+    from lt_data.stores.bank import build_bank
+    from lt_data.data.buckets import write_buckets
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
 
     run_stats(get_layout("cityscapes", cityscapes_fixture_root, "val"), tmp_path, workers=1, progress=False)
     write_buckets(tmp_path)
@@ -47,7 +47,7 @@ def test_cityscapes_work_directory_gets_the_preset(cityscapes_fixture_root, tmp_
 
 
 def _stats(work):
-    from lt_data.stats import load_stats
+    from lt_data.data.stats import load_stats
 
     return load_stats(work, verify=False)
 
@@ -55,8 +55,8 @@ def _stats(work):
 def test_rule_from_the_statistics(many_work):
     """Whole images (no crop): the rule's inputs come from the statistics, and the derived resize
     ratio is the one whose expected share is the target."""
-    from lt_data.bank import TailBank
-    from lt_data.buckets import load_buckets
+    from lt_data.stores.bank import TailBank
+    from lt_data.data.buckets import load_buckets
 
     d = bank_dose(many_work)
     tail = load_buckets(many_work).tail
@@ -93,8 +93,8 @@ def test_rule_from_the_statistics(many_work):
 
 def _measured(work, dose_args: dict, mode: str = "bank", *, crop, scale=(0.5, 1.5), epochs=3, batch_size=4):
     """Mean pasted_share and pasted_objects over ``epochs`` of the training loader, as the trainer logs them."""
-    from lt_data.paste.planners import work_planner
-    from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
+    from lt_data.training.paste.planners import work_planner
+    from lt_data.training.dataset import SegmentationDataset, apply_paste, make_loader
 
     planner = work_planner(mode, work, crop_size=crop, scale_range=scale, **dose_args)
     loader = make_loader(SegmentationDataset(work, crop_size=crop, scale_range=scale), batch_size=batch_size,
@@ -132,7 +132,7 @@ def test_expected_cutmix_share_is_what_training_measures(many_work):
 
 def test_crop_draws_are_fixed_by_the_work_directory(many_work):
     """The dose's crops do not depend on the training seed or on who asks: one draw per version."""
-    from lt_data.paste.dose import crop_draws
+    from lt_data.training.paste.dose import crop_draws
 
     a = crop_draws(many_work, (64, 96), (0.5, 1.5))
     assert a is crop_draws(many_work, (64, 96), (0.5, 1.5))  # read once
@@ -144,7 +144,7 @@ def test_crop_draws_are_fixed_by_the_work_directory(many_work):
 
 
 def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
-    from lt_data.buckets import load_buckets
+    from lt_data.data.buckets import load_buckets
 
     tail = load_buckets(many_work).tail
     assert len(tail) >= 30
@@ -161,7 +161,7 @@ def test_many_tail_classes_get_a_smaller_dose_than_few(many_work):
 def test_camvid_keeps_aucseg_planner(camvid_stores):
     """CamVid's 5 tail classes: a crop lacks ~2 of them, so the rule keeps sample 1 and full size,
     and the share it expects is the share training's batches measure."""
-    from lt_data.buckets import load_buckets
+    from lt_data.data.buckets import load_buckets
 
     assert load_buckets(camvid_stores).tail == [2, 6, 7, 9, 10]
     d = bank_dose(camvid_stores, crop_size=(240, 320))
@@ -172,7 +172,7 @@ def test_camvid_keeps_aucseg_planner(camvid_stores):
 
 
 def test_cutmix_probability_from_the_level_boxes(many_work):
-    from lt_data.cutmix import TailCutmix
+    from lt_data.stores.cutmix import TailCutmix
 
     d = cutmix_dose(many_work)  # whole images: the canvas is the median image, 120x160
     cm = TailCutmix.open(many_work / "cutmix.zarr")
@@ -225,8 +225,8 @@ def test_pasted_share_equals_a_count_of_changed_label_pixels():
 def test_apply_paste_figures_on_real_bank_batches(tiny_work):
     """Per-image missing classes are pasted into images that lack them, so every pixel a paste labels
     changes: the share equals the changed labelled pixels over the labelled pixels after pasting."""
-    from lt_data.paste.planners import work_planner
-    from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
+    from lt_data.training.paste.planners import work_planner
+    from lt_data.training.dataset import SegmentationDataset, apply_paste, make_loader
 
     work, _ = tiny_work
     planner = work_planner("bank", work, sample_ratio=1.0, resize_ratio=1.0, per_image=True)
@@ -245,7 +245,7 @@ def test_apply_paste_figures_on_real_bank_batches(tiny_work):
 # ---- training records and logs the dose ------------------------------------------------------------
 
 def _train(work, run, **kw):
-    from lt_data.train import TrainConfig, train
+    from lt_data.training.train import TrainConfig, train
 
     cfg = dict(work=str(work), run=str(run), model="deeplabv3plus_small", model_args={"base": 8}, loss="ce",
                paste="bank", crop_size=(96, 128), batch_size=4, steps=6, warmup=1, workers=0, log_every=2,
@@ -282,7 +282,7 @@ def test_dose_warning_threshold(many_work):
 
 
 def test_resume_refuses_another_dose(many_work, tmp_path):
-    from lt_data.errors import ArtifactError
+    from lt_data.core.errors import ArtifactError
 
     _train(many_work, tmp_path / "run", steps=2)
     _train(many_work, tmp_path / "run", steps=4)  # same dose: resumes
@@ -291,7 +291,7 @@ def test_resume_refuses_another_dose(many_work, tmp_path):
 
 
 def test_preview_prints_the_dose_and_the_measured_share(many_work, tmp_path):
-    from lt_data.preview import write_preview
+    from lt_data.views.preview import write_preview
 
     lines: list[str] = []
     write_preview(many_work, tmp_path / "p.png", batches=1, batch_size=2, echo=lines.append)
@@ -306,10 +306,10 @@ def test_preview_prints_the_dose_and_the_measured_share(many_work, tmp_path):
 def test_a_bank_of_an_earlier_tail_is_refused_in_one_line(tiny_copy, capsys):
     """After `buckets --refine` (or any rewrite) moves a class out of the tail, training and preview
     refuse the bank built for the old tail instead of pasting the old classes."""
-    from lt_data.buckets import load_buckets
+    from lt_data.data.buckets import load_buckets
     from lt_data.stores import open_store
-    from lt_data.errors import ArtifactError
-    from lt_data.io import atomic_write_json
+    from lt_data.core.errors import ArtifactError
+    from lt_data.core.io import atomic_write_json
 
     open_store("bank", tiny_copy)  # as built: fine
     buckets = load_buckets(tiny_copy).to_json()  # buckets.json, edited by hand below
@@ -330,8 +330,8 @@ def test_expected_share_at_half_the_images_is_what_training_measures(many_work):
 
 
 def test_a_mistyped_planner_option_names_the_valid_ones(many_work):
-    from lt_data.paste.planners import work_planner
-    from lt_data.errors import LtDataError
+    from lt_data.training.paste.planners import work_planner
+    from lt_data.core.errors import LtDataError
 
     with pytest.raises(LtDataError, match=r"unknown 'sample_ratoi'; the bank planner takes sample_ratio, resize_ratio"):
         work_planner("bank", many_work, sample_ratoi=0.5)
@@ -340,7 +340,7 @@ def test_a_mistyped_planner_option_names_the_valid_ones(many_work):
 
 
 def test_planners_read_as_what_they_paste(many_work):
-    from lt_data.paste.planners import work_planner
+    from lt_data.training.paste.planners import work_planner
 
     bank = work_planner("bank", many_work, sample_ratio=0.25, resize_ratio=0.5)
     text = repr(bank)
@@ -353,11 +353,11 @@ def test_planners_read_as_what_they_paste(many_work):
 def test_paste_args_are_the_planners_keywords_and_the_configs_check():
     import inspect
 
-    from lt_data.config import TrainConfig, option_help
+    from lt_data.training.config import TrainConfig, option_help
 
     help_line = next(line for line in option_help().splitlines() if line.startswith("paste_args "))
-    from lt_data.errors import LtDataError
-    from lt_data.paste import BankPasteArgs, CutmixPasteArgs, MemoryBankPaste, TailCutmixPaste
+    from lt_data.core.errors import LtDataError
+    from lt_data.training.paste import BankPasteArgs, CutmixPasteArgs, MemoryBankPaste, TailCutmixPaste
 
     for args, planner in ((BankPasteArgs, MemoryBankPaste), (CutmixPasteArgs, TailCutmixPaste)):
         params = inspect.signature(planner.__init__).parameters
@@ -376,7 +376,7 @@ def test_paste_args_are_the_planners_keywords_and_the_configs_check():
 
 
 def test_typed_and_dict_options_give_the_same_planner(many_work):
-    from lt_data.paste import BankPasteArgs, CutmixPasteArgs, work_planner
+    from lt_data.training.paste import BankPasteArgs, CutmixPasteArgs, work_planner
 
     tail = sorted(work_planner("bank", many_work, derive=False).tail.tolist())[:5]
     typed = work_planner("bank", many_work, BankPasteArgs(sample_ratio=0.25, tail=tuple(tail)), crop_size=(48, 64))

@@ -14,11 +14,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from lt_data.cli import app
-from lt_data.evaluate import evaluate_predictions
-from lt_data.layouts import get_layout
-from lt_data.metrics import BucketIoU
-from lt_data.stats import run_stats
+from lt_data.entry.cli import app
+from lt_data.training.evaluate import evaluate_predictions
+from lt_data.data.layouts import get_layout
+from lt_data.training.metrics import BucketIoU
+from lt_data.data.stats import run_stats
 
 K = 11
 
@@ -63,7 +63,7 @@ def test_pred_equals_set_counting(camvid_val_work, predictions):
 
 
 def test_cli_pred_with_buckets_and_json(camvid_val_work, camvid_work, predictions, tmp_path):
-    from lt_data.buckets import write_buckets
+    from lt_data.data.buckets import write_buckets
 
     train = tmp_path / "train"
     shutil.copytree(camvid_work, train)

@@ -14,14 +14,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from builders import copy_work
-from lt_data.classes import ClassTable
-from lt_data.cli import app
-from lt_data.exports import (CLASS_WEIGHTS_FILE, DEFAULT_BETA, SAMPLE_CLASS_STATS_DICT_FILE, SAMPLE_CLASS_STATS_FILE,
+from lt_data.core.classes import ClassTable
+from lt_data.entry.cli import app
+from lt_data.data.exports import (CLASS_WEIGHTS_FILE, DEFAULT_BETA, SAMPLE_CLASS_STATS_DICT_FILE, SAMPLE_CLASS_STATS_FILE,
                              SAMPLES_WITH_CLASS_FILE, class_weights, class_weights_of, daformer_sample_class_stats,
                              write_exports)
-from lt_data.layouts import get_layout
-from lt_data.layouts.base import Sample
-from lt_data.stats import ClassStats, load_stats, run_stats, stats_fingerprint
+from lt_data.data.layouts import get_layout
+from lt_data.data.layouts.base import Sample
+from lt_data.data.stats import ClassStats, load_stats, run_stats, stats_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +208,7 @@ def test_daformer_finds_every_camvid_file(camvid_exports, camvid_root):
 
 
 def test_coco_stuff_files_are_named_as_mmseg_converts_them():
-    from lt_data.exports import training_label_file
+    from lt_data.data.exports import training_label_file
 
     for label in ("annotations/train2017/000000000009.png", "annotations/stuff_train2017.json#9",
                   "annotations/train2017/000000000009_labelTrainIds.png"):

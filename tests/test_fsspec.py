@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from lt_data.layouts import get_layout
-from lt_data.stats import compute_stats, run_stats
+from lt_data.data.layouts import get_layout
+from lt_data.data.stats import compute_stats, run_stats
 
 N_IMAGES = 24  # a subset of CamVid val keeps the uploads small
 
@@ -54,7 +54,7 @@ def s3(camvid_subset):
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "lt_data.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lt_data.entry.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
 
 
@@ -82,8 +82,8 @@ def test_statistics_of_a_bucket_equal_the_local_copy(s3, camvid_subset, backend)
 
 
 def test_bank_written_to_a_bucket_opens_from_there(s3, camvid_subset, tmp_path):
-    from lt_data.bank import TailBank, build_bank
-    from lt_data.buckets import write_buckets
+    from lt_data.stores.bank import TailBank, build_bank
+    from lt_data.data.buckets import write_buckets
 
     opts, bucket = s3
     so = json.dumps(opts)
@@ -160,13 +160,13 @@ def test_file_urls_are_local_paths(camvid_subset, tmp_path):
 
 def test_library_stages_write_and_read_work_directories_at_urls(camvid_subset):
     """In Python, memory:// is allowed (the process keeps it): statistics, buckets, bank and cutmix at URLs,
-    through one local copy each (lt_data.stages.on_local_copy); the stage functions themselves refuse a URL."""
+    through one local copy each (lt_data.entry.stages.on_local_copy); the stage functions themselves refuse a URL."""
     import fsspec
 
-    from lt_data.bank import TailBank, build_bank
-    from lt_data.cutmix import TailCutmix
-    from lt_data.errors import LtDataError
-    from lt_data.stages import on_local_copy
+    from lt_data.stores.bank import TailBank, build_bank
+    from lt_data.stores.cutmix import TailCutmix
+    from lt_data.core.errors import LtDataError
+    from lt_data.entry.stages import on_local_copy
 
     fs = fsspec.filesystem("memory")
     try:

@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image
 
 from generated import camvid_tree, cityscapes_tree
-from lt_data.buckets import compute_buckets
-from lt_data.layouts import get_layout
-from lt_data.stats import compute_stats
+from lt_data.data.buckets import compute_buckets
+from lt_data.data.layouts import get_layout
+from lt_data.data.stats import compute_stats
 
 CAMVID_HEAD, CAMVID_TAIL = [0, 1, 3], [2, 6, 7, 9, 10]  # Sky, Building, Road; Pole, SignSymbol, Fence, Ped., Bic.
 

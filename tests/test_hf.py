@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lt_data.cli import app
+from lt_data.entry.cli import app
 
 transformers = pytest.importorskip("transformers")
 
@@ -20,7 +20,7 @@ TINY = {"hidden_sizes": [8, 16, 32, 64], "depths": [1, 1, 1, 1], "num_attention_
 
 def test_segformer_trains_with_bank_paste_and_auc_then_evaluates(camvid_work, camvid_small_bank, camvid_val_work,
                                                                  tmp_path):
-    from lt_data.buckets import write_buckets
+    from lt_data.data.buckets import write_buckets
 
     work = tmp_path / "train"
     shutil.copytree(camvid_work, work)

@@ -17,8 +17,8 @@ from PIL import Image
 
 datasets = pytest.importorskip("datasets")
 
-from lt_data.layouts import get_layout  # noqa: E402
-from lt_data.stats import load_stats, run_stats  # noqa: E402
+from lt_data.data.layouts import get_layout  # noqa: E402
+from lt_data.data.stats import load_stats, run_stats  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_an_id_map(hf_trees, tmp_path):
     a, b = load_stats(tmp_path / "swapped").counts, load_stats(tmp_path / "plain").counts
     assert np.array_equal(a[:, 0], b[:, 1]) and np.array_equal(a[:, 1], b[:, 0]) and np.array_equal(a[:, 2:], b[:, 2:])
     # a value the map does not name is refused by name, never silently void
-    from lt_data.errors import LtDataError
+    from lt_data.core.errors import LtDataError
 
     with pytest.raises(LtDataError, match="label values not in"):
         run_stats(get_layout("hf", base / "disk", "train", id_map='{"0": 0}'), tmp_path / "partial", workers=1,

@@ -179,7 +179,7 @@ def test_lock_is_not_kept_by_forked_children(tmp_path):
     code = f"""
 import os, sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
-from lt_data.artifacts import lock
+from lt_data.jobs.artifacts import lock
 with lock({str(tmp_path / 'artifact')!r}, "x"):
     child = os.fork()
     if child == 0:
@@ -189,8 +189,8 @@ with lock({str(tmp_path / 'artifact')!r}, "x"):
     os.kill(os.getpid(), 9)
 """
     subprocess.run([sys.executable, "-c", code])
-    from lt_data.errors import ArtifactError
-    from lt_data.artifacts import lock
+    from lt_data.core.errors import ArtifactError
+    from lt_data.jobs.artifacts import lock
 
     t0 = time.monotonic()
     while True:  # free although the forked child sleeps 30 s (once it has run its fork hook: a moment)

@@ -79,10 +79,10 @@ def test_help_starts_without_torch(installed):
     py, _, tmp = installed
     p = _run([py, "-X", "importtime", "-m", "lt_data", "--help"], cwd=tmp)
     modules = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
-    assert "typer" in modules and "lt_data.cli" in modules
+    assert "typer" in modules and "lt_data.entry.cli" in modules
     assert not {m for m in modules if m == "torch" or m.startswith("torch.")}, "lt-data --help imported torch"
-    for stage in ("lt_data.stats", "lt_data.buckets", "lt_data.report", "lt_data.exports", "lt_data.bank",
-                  "lt_data.cutmix", "lt_data.compare", "lt_data.bank.reader", "lt_data.bank.display"):
+    for stage in ("lt_data.data.stats", "lt_data.data.buckets", "lt_data.views.report", "lt_data.data.exports", "lt_data.stores.bank",
+                  "lt_data.stores.cutmix", "lt_data.views.compare", "lt_data.stores.bank.reader", "lt_data.stores.bank.display"):
         p = _run([py, "-X", "importtime", "-c", f"import {stage}"], cwd=tmp)
         assert "| torch\n" not in p.stderr + "\n" and not any(
             line.rsplit("|", 1)[-1].strip() == "torch" for line in p.stderr.splitlines()), f"{stage} imports torch"

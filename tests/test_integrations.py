@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lt_data.losses import auc_loss, cross_entropy, pat_loss
+from lt_data.training.losses import auc_loss, cross_entropy, pat_loss
 
 
 def decode_head_losses(loss_decode: list, seg_logits: torch.Tensor, gt_sem_seg: torch.Tensor,
@@ -72,7 +72,7 @@ def mmseg_registry(monkeypatch):
     monkeypatch.setitem(sys.modules, "mmseg", mmseg)
     monkeypatch.setitem(sys.modules, "mmseg.registry", sub)
     monkeypatch.setitem(sys.modules, "mmseg.datasets", mmseg.datasets)
-    name = "lt_data.integrations.mmseg"
+    name = "lt_data.entry.integrations.mmseg"
     integration = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
     yield registry, integration
     for module in ("mmseg", "mmseg.registry", "mmseg.datasets"):
@@ -89,7 +89,7 @@ def test_importing_registers_both_losses_in_mmsegs_registry(mmseg_registry):
 
 
 def test_without_mmseg_nothing_is_registered():
-    import lt_data.integrations.mmseg as integration
+    import lt_data.entry.integrations.mmseg as integration
 
     assert integration.REGISTERED == []
 
@@ -111,7 +111,7 @@ def test_decode_head_call_equals_lt_data_losses(mmseg_registry):
 
 
 def test_same_loss_name_is_summed_as_mmseg_does():
-    from lt_data.integrations.mmseg import LtDataAUCLoss
+    from lt_data.entry.integrations.mmseg import LtDataAUCLoss
 
     logits, labels = _batch(1)
     two = decode_head_losses([LtDataAUCLoss(loss_weight=1.0), LtDataAUCLoss(loss_weight=2.0)], logits, labels)
@@ -120,7 +120,7 @@ def test_same_loss_name_is_summed_as_mmseg_does():
 
 
 def test_ohem_mask_weight_ignores_the_pixels_it_drops():
-    from lt_data.integrations.mmseg import LtDataAUCLoss
+    from lt_data.entry.integrations.mmseg import LtDataAUCLoss
 
     logits, labels = _batch(2)
     up = F.interpolate(logits, size=labels.shape[2:], mode="bilinear", align_corners=False)
@@ -133,7 +133,7 @@ def test_ohem_mask_weight_ignores_the_pixels_it_drops():
 
 
 def test_low_resolution_logits_and_channel_labels_are_accepted_directly():
-    from lt_data.integrations.mmseg import LtDataPATLoss
+    from lt_data.entry.integrations.mmseg import LtDataPATLoss
 
     logits, labels = _batch(3)
     up = F.interpolate(logits, size=labels.shape[2:], mode="bilinear", align_corners=False)
@@ -142,7 +142,7 @@ def test_low_resolution_logits_and_channel_labels_are_accepted_directly():
 
 
 def test_loss_name_must_start_with_loss_():
-    from lt_data.integrations.mmseg import LtDataAUCLoss
+    from lt_data.entry.integrations.mmseg import LtDataAUCLoss
 
     with pytest.raises(ValueError, match="must start with 'loss_'"):
         LtDataAUCLoss(loss_name="auc")

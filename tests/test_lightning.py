@@ -13,15 +13,15 @@ class Seg(pl.LightningModule):
 
     def __init__(self, num_classes: int, work):
         super().__init__()
-        from lt_data.losses import build_loss, class_counts_from_stats
-        from lt_data.models import build_model
+        from lt_data.training.losses import build_loss, class_counts_from_stats
+        from lt_data.training.models import build_model
 
         self.model = build_model("deeplabv3plus_small", num_classes, base=8)
         self.criterion = build_loss("1*auc+ce", class_counts=class_counts_from_stats(work))
         self.seen = []
 
     def training_step(self, batch, batch_idx):
-        from lt_data.dataset import normalize
+        from lt_data.training.dataset import normalize
 
         self.seen.append({k: batch[k].clone() if torch.is_tensor(batch[k]) else batch[k] for k in batch})
         loss = self.criterion(self.model(normalize(batch["images"])), batch["labels"])
@@ -29,7 +29,7 @@ class Seg(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        from lt_data.dataset import normalize
+        from lt_data.training.dataset import normalize
 
         self.log("val_loss", self.criterion(self.model(normalize(batch["images"])), batch["labels"]))
 
@@ -38,7 +38,7 @@ class Seg(pl.LightningModule):
 
 
 def _fit(work, val, tmp_path, **kw):
-    from lt_data.integrations.lightning import LtDataModule
+    from lt_data.entry.integrations.lightning import LtDataModule
 
     steps = kw.pop("steps", 3)
     dm = LtDataModule(work, val_work=val, paste="bank", crop_size=(48, 64), batch_size=2, workers=kw.pop("workers", 0),
@@ -52,8 +52,8 @@ def _fit(work, val, tmp_path, **kw):
 
 
 def test_three_steps_with_bank_paste_on_the_device(tiny_work, tmp_path):
-    from lt_data.paste.planners import work_planner
-    from lt_data.dataset import SegmentationDataset, apply_paste, make_loader
+    from lt_data.training.paste.planners import work_planner
+    from lt_data.training.dataset import SegmentationDataset, apply_paste, make_loader
 
     work, val = tiny_work
     dm, model = _fit(work, val, tmp_path, steps=6)  # 8 images, batch 2: epoch 0, then 2 steps of epoch 1
@@ -80,8 +80,8 @@ def test_workers_give_the_same_batches(tiny_work, tmp_path):
 
 
 def test_a_bad_paste_mode_is_one_line(tiny_work):
-    from lt_data.errors import LtDataError
-    from lt_data.integrations.lightning import LtDataModule
+    from lt_data.core.errors import LtDataError
+    from lt_data.entry.integrations.lightning import LtDataModule
 
     with pytest.raises(LtDataError, match="paste must be bank, cutmix or none"):
         LtDataModule(tiny_work[0], paste="banks")

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lt_data.losses import (AUC_STRATEGY, auc_loss, balanced_softmax_loss, blv_loss, build_loss, class_balanced_loss, cross_entropy,
+from lt_data.training.losses import (AUC_STRATEGY, auc_loss, balanced_softmax_loss, blv_loss, build_loss, class_balanced_loss, cross_entropy,
                             focal_loss, ldam_loss, pat_loss, WeightedSum)
 
 
@@ -348,7 +348,7 @@ def test_losses_take_what_real_models_return(spec):
     """A Hugging Face output (.logits at 1/4 resolution), a torchvision dict, and (B, 1, H, W) labels."""
     from types import SimpleNamespace
 
-    from lt_data.losses import build_loss
+    from lt_data.training.losses import build_loss
 
     g = torch.Generator().manual_seed(0)
     low = torch.randn(2, 5, 8, 10, generator=g)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lt_data.classes import ClassTable, load_class_table, load_manifest
+from lt_data.core.classes import ClassTable, load_class_table, load_manifest
 
 DATASETS = ("cityscapes", "ade20k", "coco_stuff164k", "camvid")
 NUM_CLASSES = {"cityscapes": 19, "ade20k": 150, "coco_stuff164k": 171, "camvid": 11}

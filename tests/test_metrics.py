@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.metrics import ConfusionMatrix, evaluate_confusion
+from lt_data.training.metrics import ConfusionMatrix, evaluate_confusion
 
 
 def test_iou_matches_set_counting():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lt_data.models import DeepLabV3PlusSmall, build_model
+from lt_data.training.models import DeepLabV3PlusSmall, build_model
 
 
 @pytest.mark.parametrize("name", ["deeplabv3plus_small", "unet_small"])
@@ -17,7 +17,7 @@ def test_output_matches_input_size(name, size):
 
 
 def test_model_by_import_path_and_errors():
-    m = build_model("lt_data.models:DeepLabV3PlusSmall", 5, base=8)
+    m = build_model("lt_data.training.models:DeepLabV3PlusSmall", 5, base=8)
     assert isinstance(m, DeepLabV3PlusSmall)
     with pytest.raises(ValueError, match="unknown model"):
         build_model("resnet", 5)
@@ -51,7 +51,7 @@ def test_a_broken_transformers_install_shows_its_real_error(tmp_path):
     fake = tmp_path / "transformers"
     fake.mkdir()
     (fake / "__init__.py").write_text("raise ImportError('libfoo.so: cannot open shared object file')\n")
-    code = ("from lt_data.models import build_model\n"
+    code = ("from lt_data.training.models import build_model\n"
             "try:\n    build_model('segformer', 3)\nexcept ValueError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}).stdout

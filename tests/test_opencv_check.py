@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lt_data.integrations import opencv
+from lt_data.entry.integrations import opencv
 
 
 def _dist(root, version, content: bytes, on_disk: bytes | None):

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lt_data.errors import DataError, LtDataError
-from lt_data.layouts import get_layout
-from lt_data.parallel import BadSamples, WorkerFailed, map_samples, resolve_workers
-from lt_data.stats import compute_stats
+from lt_data.core.errors import DataError, LtDataError
+from lt_data.data.layouts import get_layout
+from lt_data.jobs.parallel import BadSamples, WorkerFailed, map_samples, resolve_workers
+from lt_data.data.stats import compute_stats
 
 
 def square(state, x):
@@ -137,7 +137,7 @@ def test_bad_label_stats_with_two_workers_never_hang_under_load(tmp_path):
                 compute_stats(layout, workers=2, progress=False)
             assert time.perf_counter() - t < 10
         for _ in range(3):  # and through the command line: exit code 2, one line, no traceback
-            p = subprocess.run([sys.executable, "-m", "lt_data.cli", "stats", str(root), "--layout", "folder",
+            p = subprocess.run([sys.executable, "-m", "lt_data.entry.cli", "stats", str(root), "--layout", "folder",
                                 "--out", str(tmp_path / "w"), "--workers", "2", "-q"],
                                capture_output=True, text=True, timeout=60)
             assert p.returncode == 2 and "Traceback" not in p.stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.paste.kernels import PastePlan, paste
+from lt_data.training.paste.kernels import PastePlan, paste
 
 
 def _random_plan(b=3, h=40, w=50, p=12, ph=15, pw=18, seed=0, dtype=torch.uint8):

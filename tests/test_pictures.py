@@ -9,8 +9,8 @@ import re
 import numpy as np
 import torch
 
-from lt_data.paste.kernels import PastePlan
-from lt_data.preview import COLUMN_TITLES, batch_rows, legend_entries, render_batch, text_px
+from lt_data.training.paste.kernels import PastePlan
+from lt_data.views.preview import COLUMN_TITLES, batch_rows, legend_entries, render_batch, text_px
 
 
 def _dark_run(band: np.ndarray) -> int:
@@ -70,7 +70,7 @@ def test_preview_pasted_text_is_readable_on_any_background():
 
 
 def test_contact_sheet_labels_are_at_least_12_px(tiny_work):
-    from lt_data.bank import TailBank, contact_sheet
+    from lt_data.stores.bank import TailBank, contact_sheet
 
     work = tiny_work[0]
     bank = TailBank.open(work / "bank.zarr", work=work)
@@ -86,7 +86,7 @@ def test_contact_sheet_labels_are_at_least_12_px(tiny_work):
 def test_references_are_complete_and_render():
     from html.parser import HTMLParser
 
-    from lt_data.references import REFERENCES, reference, render_html, render_markdown
+    from lt_data.core.references import REFERENCES, reference, render_html, render_markdown
 
     keys = [r["key"] for r in REFERENCES]
     assert len(keys) == len(set(keys))

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from lt_data.cli import app
-from lt_data.pipeline import STAGES, load_pipeline, packaged_pipeline
+from lt_data.entry.cli import app
+from lt_data.entry.pipeline import STAGES, load_pipeline, packaged_pipeline
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]

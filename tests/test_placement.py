@@ -1,4 +1,4 @@
-"""Where a class sits in the frame (lt_data.spatial) and the bank paste that places objects there."""
+"""Where a class sits in the frame (lt_data.data.spatial) and the bank paste that places objects there."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from lt_data.paste.planners import MemoryBankPaste, work_planner
-from lt_data.errors import LtDataError
-from lt_data.spatial import cell_shares, choose_images, draw_centres, spatial_prior
+from lt_data.training.paste.planners import MemoryBankPaste, work_planner
+from lt_data.core.errors import LtDataError
+from lt_data.data.spatial import cell_shares, choose_images, draw_centres, spatial_prior
 
 
 def test_spatial_prior_matches_block_means_on_camvid(camvid_work):
     """CamVid's 360x480 frames split into 8x8 blocks of 45x60 pixels: the prior is, per class, the sum
     over the images read of each block's class share, each image normalised, then normalised."""
-    from lt_data.stats import load_stats, open_layout
+    from lt_data.data.stats import load_stats, open_layout
 
     prior = spatial_prior(camvid_work, grid=8, per_class=4)
     stats, layout = load_stats(camvid_work), open_layout(camvid_work)

@@ -63,7 +63,7 @@ def test_every_readme_command_parses():
     (click parses it fully; nothing runs), so the README cannot drift from the CLI."""
     import typer
 
-    from lt_data.cli import app
+    from lt_data.entry.cli import app
 
     commands = _readme_commands()
     assert len(commands) >= 20 and ["demo"] in commands
@@ -78,8 +78,8 @@ def test_every_readme_command_parses():
 
 
 def test_readme_references_are_the_reports():
-    """One list of citations: the README's References section is lt_data.references' rendering."""
-    from lt_data.references import REFERENCES, render_markdown
+    """One list of citations: the README's References section is lt_data.core.references' rendering."""
+    from lt_data.core.references import REFERENCES, render_markdown
 
     text = (REPO / "README.md").read_text()
     body = render_markdown().split("\n", 1)[1].strip()

@@ -16,13 +16,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from builders import copy_work
-from lt_data.buckets import write_buckets
-from lt_data.classes import load_class_table
-from lt_data.cli import app
-from lt_data.errors import ArtifactError
-from lt_data.layouts.base import Sample
-from lt_data.report import PLOTS, build_figures, load_report, write_report
-from lt_data.stats import ClassStats, write_stats
+from lt_data.data.buckets import write_buckets
+from lt_data.core.classes import load_class_table
+from lt_data.entry.cli import app
+from lt_data.core.errors import ArtifactError
+from lt_data.data.layouts.base import Sample
+from lt_data.views.report import PLOTS, build_figures, load_report, write_report
+from lt_data.data.stats import ClassStats, write_stats
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -145,7 +145,7 @@ def test_camvid_report(camvid_report):
     md = (out / "report.md").read_text()
     assert "| head | 3 |" in md and "![" in md and "pixel_histogram.png" in md
     assert "## Tail classes together" in md and "## Classes per image" in md and "spatial_prior.png" in md
-    from lt_data.references import REFERENCES
+    from lt_data.core.references import REFERENCES
 
     assert md.rstrip().splitlines()[-1].startswith(f"{len(REFERENCES)}. Gabriel J. Brostow"), "references close it"
     assert "[arXiv:2111.14887](https://arxiv.org/abs/2111.14887)" in md
@@ -161,7 +161,7 @@ def _check_spatial_panels(data):
     assert len(panels) == data["dataset"]["num_classes"] == 11
     titles = [ax.get_title() for ax in panels]
     assert titles == [data["classes"][c]["name"] for c in data["frequency_order"]]
-    from lt_data.plots import BUCKET_COLORS
+    from lt_data.core.plots import BUCKET_COLORS
 
     for ax, c in zip(panels, data["frequency_order"]):
         assert ax.title.get_color() == BUCKET_COLORS[data["classes"][c]["bucket"]]
@@ -326,7 +326,7 @@ def test_report_with_bank_and_evaluation_split(tiny_report, tiny_work):
 
 
 def test_report_says_in_one_line_why_a_bank_is_not_shown(small_copy):
-    from lt_data.bank import build_bank
+    from lt_data.stores.bank import build_bank
 
     build_bank(small_copy, workers=1, progress=False)  # the tail class, bike
     meta = small_copy / "bank.zarr" / "zarr.json"
@@ -357,7 +357,7 @@ def test_report_with_a_bank_runs_without_torch(tiny_copy, tiny_work):
     import subprocess
     import sys
 
-    code = ("import sys; from lt_data.report import write_report; write_report(sys.argv[1], eval_work=sys.argv[2]); "
+    code = ("import sys; from lt_data.views.report import write_report; write_report(sys.argv[1], eval_work=sys.argv[2]); "
             "print('TORCH', sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     p = subprocess.run([sys.executable, "-c", code, str(tiny_copy), str(tiny_work[1])], capture_output=True,
                        text=True, timeout=300)
@@ -400,7 +400,7 @@ def test_report_renders_and_sorts_in_a_browser(tiny_report, browser, tmp_path):
 
 
 def test_report_into_another_directory_refuses_a_folder_it_did_not_write(small_copy, tmp_path):
-    from lt_data.errors import LtDataError
+    from lt_data.core.errors import LtDataError
 
     out = tmp_path / "paper" / "fig"
     index = write_report(small_copy, out=out)
@@ -426,9 +426,9 @@ def test_report_figures_have_readable_text_and_a_bucket_legend(tiny_report):
     bucket colours it uses in a legend."""
     from matplotlib.text import Text
 
-    from lt_data.bank.reader import TailBank
-    from lt_data.buckets import BUCKET_NAMES
-    from lt_data.plots import DPI
+    from lt_data.stores.bank.reader import TailBank
+    from lt_data.data.buckets import BUCKET_NAMES
+    from lt_data.core.plots import DPI
 
     work, r = tiny_report
     assert r.exit_code == 0, r.output

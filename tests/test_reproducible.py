@@ -44,8 +44,8 @@ def test_two_identical_runs_give_identical_losses_and_metrics(tiny_work, tmp_pat
 def test_deterministic_option_leaves_cpu_numbers_and_global_state_as_they_were(tiny_work, tmp_path):
     import torch
 
-    from lt_data.config import TrainConfig
-    from lt_data.train import train
+    from lt_data.training.config import TrainConfig
+    from lt_data.training.train import train
 
     work, _ = tiny_work
     base = dict(work=str(work), model_args={"base": 8}, loss="1*auc+ce", paste="bank", crop_size=(48, 64),
@@ -63,7 +63,7 @@ def test_deterministic_option_leaves_cpu_numbers_and_global_state_as_they_were(t
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_environment_is_recorded_not_compared_on_resume(threads):
-    from lt_data.runs import resume_conflicts
+    from lt_data.training.runs import resume_conflicts
 
     saved = {"config": {"steps": 4, "seed": 0}, "inputs": {}, "world_size": 1, "environment": {"threads": 1}}
     now = {"config": {"steps": 8, "seed": 0}, "inputs": {}, "world_size": 1, "environment": {"threads": threads}}

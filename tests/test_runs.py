@@ -10,9 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lt_data.cli import app
-from lt_data.runs import recipe_name
-from lt_data.config import TrainConfig
+from lt_data.entry.cli import app
+from lt_data.training.runs import recipe_name
+from lt_data.training.config import TrainConfig
 
 runner = CliRunner()
 
@@ -92,9 +92,9 @@ def test_more_steps_continue_and_a_complete_run_says_so(tiny_copy, tmp_path):
 
 
 def test_resume_with_other_statistics_or_work_directory_is_refused(tiny_copy, tmp_path):
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
-    from lt_data.synthetic import generate_street_scenes
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
+    from lt_data.training.synthetic import generate_street_scenes
 
     run = tmp_path / "run"
     assert _train(tiny_copy, "--steps", "2", "--run-dir", str(run)).exit_code == 0
@@ -118,7 +118,7 @@ def test_default_run_directory_is_named_after_the_recipe(tmp_path):
 
 
 def test_config_validation_names_the_option():
-    from lt_data.errors import LtDataError
+    from lt_data.core.errors import LtDataError
 
     for bad, word in [({"batch_size": 0}, "batch_size"), ({"crop_size": (0, 0)}, "crop_size"),
                       ({"crop_size": (-4, 8)}, "crop_size"), ({"steps": 0}, "steps"), ({"workers": -1}, "workers"),
@@ -129,7 +129,7 @@ def test_config_validation_names_the_option():
 
 
 def test_a_second_training_into_the_same_run_directory_is_refused(tiny_copy, tmp_path):
-    from lt_data.artifacts import lock
+    from lt_data.jobs.artifacts import lock
 
     run = tmp_path / "run"
     with lock(run, "this training run"):  # as a training in another process holds it

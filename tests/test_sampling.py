@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lt_data.cli import app
-from lt_data.dataset import SegmentationDataset, make_loader
-from lt_data.sampling import RareClassSampler, RepeatFactorSampler, epoch_exposure, repeat_factors
+from lt_data.entry.cli import app
+from lt_data.training.dataset import SegmentationDataset, make_loader
+from lt_data.data.sampling import RareClassSampler, RepeatFactorSampler, epoch_exposure, repeat_factors
 
 CHI2_999 = {10: 29.588}  # chi-square 99.9% quantile for 10 degrees of freedom (tables)
 
@@ -112,7 +112,7 @@ def test_focus_crop_holds_the_drawn_class(tiny_work):
 
 
 def test_uniform_exposure_is_the_split_and_paste_adds_tail_pixels(tiny_work):
-    from lt_data.paste.planners import work_planner
+    from lt_data.training.paste.planners import work_planner
 
     work = tiny_work[0]
     counts = _counts(work)
@@ -140,8 +140,8 @@ def test_train_with_a_sampler_and_its_errors(tiny_copy, tmp_path):
 
 
 def test_report_shows_what_training_sees(work_copy):
-    from lt_data.buckets import load_buckets, write_buckets
-    from lt_data.report import exposure_rows
+    from lt_data.data.buckets import load_buckets, write_buckets
+    from lt_data.views.report import exposure_rows
 
     write_buckets(work_copy)
     buckets = load_buckets(work_copy)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lt_data.errors import ArtifactError
-from lt_data.layouts import get_layout
-from lt_data.stats import compute_stats, load_stats, run_stats, write_stats
+from lt_data.core.errors import ArtifactError
+from lt_data.data.layouts import get_layout
+from lt_data.data.stats import compute_stats, load_stats, run_stats, write_stats
 
 # Cityscapes label id → train id, written out from cityscapesScripts' labels table.
 CITYSCAPES_ID_TO_TRAIN = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
@@ -268,7 +268,7 @@ def test_interrupted_write_is_not_complete(camvid_root, tmp_path, monkeypatch):
     write_stats(stats, tmp_path)
     assert load_stats(tmp_path).num_images == len(list((camvid_root / "val").glob("*.png")))
 
-    import lt_data.stats as st
+    import lt_data.data.stats as st
 
     def boom(*a, **k):
         raise KeyboardInterrupt

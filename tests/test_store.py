@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 
 import builders
 from builders import make_block_folder
-from lt_data.bank import TailBank, build_bank
-from lt_data.buckets import load_buckets, write_buckets
-from lt_data.cli import app
-from lt_data.cutmix import TailCutmix, build_cutmix
-from lt_data.errors import ArtifactError
-from lt_data.stats import load_stats, stats_fingerprint
+from lt_data.stores.bank import TailBank, build_bank
+from lt_data.data.buckets import load_buckets, write_buckets
+from lt_data.entry.cli import app
+from lt_data.stores.cutmix import TailCutmix, build_cutmix
+from lt_data.core.errors import ArtifactError
+from lt_data.data.stats import load_stats, stats_fingerprint
 
 runner = CliRunner()
 
@@ -128,7 +128,7 @@ def test_edited_class_stats_are_refused(work):
 # ---- one writer; a reader keeps what it opened --------------------------------------------------------------
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_store(work):
-    from lt_data.artifacts import lock
+    from lt_data.jobs.artifacts import lock
 
     out = work / "bank.zarr"
     with lock(out, "tail bank"):
@@ -142,7 +142,7 @@ def test_two_concurrent_builds_end_with_an_intact_store(camvid_work, camvid_smal
     work = builders.copy_work(camvid_work, tmp_path / "w")
     out = tmp_path / "bank.zarr"
     reference = TailBank.open(camvid_small_bank)  # the same classes, built alone
-    cmd = [sys.executable, "-m", "lt_data.cli", "bank", "build", str(work), "--classes", "9,10", "--workers", "1",
+    cmd = [sys.executable, "-m", "lt_data.entry.cli", "bank", "build", str(work), "--classes", "9,10", "--workers", "1",
            "--out", str(out), "--force", "-q"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]

@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from lt_data.dataset import apply_paste
-from lt_data.losses import AUC_STRATEGY, build_loss
-from lt_data.paste.kernels import PastePlan, paste
+from lt_data.training.dataset import apply_paste
+from lt_data.training.losses import AUC_STRATEGY, build_loss
+from lt_data.training.paste.kernels import PastePlan, paste
 
 K = 6
 COUNTS = [5000.0, 1200.0, 300.0, 60.0, 9.0, 1.0]

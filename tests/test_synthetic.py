@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lt_data.synthetic import STREET_CLASSES, generate_street_scenes
+from lt_data.training.synthetic import STREET_CLASSES, generate_street_scenes
 
 NUM_TRAIN, NUM_VAL, SIZE = 12, 4, (320, 240)
 EXPECTED = ("road", "sidewalk", "building", "sky", "vegetation", "car", "pole", "traffic sign", "person", "bicycle")

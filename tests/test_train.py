@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from lt_data.stats import load_stats
-from lt_data.config import TrainConfig
-from lt_data.evaluate import evaluate_checkpoint
-from lt_data.train import train
+from lt_data.data.stats import load_stats
+from lt_data.training.config import TrainConfig
+from lt_data.training.evaluate import evaluate_checkpoint
+from lt_data.training.train import train
 
 
 def _cfg(work, run, **kw):
@@ -55,14 +55,14 @@ def test_evaluation_writes_bucketed_metrics(tiny_work, tmp_path):
 
 
 def _ddp_worker(rank, world, init, work, run, out):
-    import lt_data.dataset
-    import lt_data.models
+    import lt_data.training.dataset
+    import lt_data.training.models
 
     torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
         # record what this rank trained on and keep its model, through the functions train() calls
         seen, models = [], []
-        apply_paste, build_model = lt_data.dataset.apply_paste, lt_data.models.build_model
+        apply_paste, build_model = lt_data.training.dataset.apply_paste, lt_data.training.models.build_model
 
         def recording_paste(batch, *args, **kwargs):
             seen.append(batch["indices"].tolist())
@@ -72,7 +72,7 @@ def _ddp_worker(rank, world, init, work, run, out):
             models.append(build_model(*args, **kwargs))
             return models[-1]
 
-        lt_data.dataset.apply_paste, lt_data.models.build_model = recording_paste, kept_model
+        lt_data.training.dataset.apply_paste, lt_data.training.models.build_model = recording_paste, kept_model
         train(_cfg(work, run, steps=2, workers=0), progress=False, resume=False)
         params = {name: p.detach().clone() for name, p in models[0].named_parameters()}
         torch.save({"indices": seen, "params": params}, Path(out) / f"rank{rank}.pt")
@@ -108,7 +108,7 @@ def test_torchrun_cli_trains_and_evaluates(tiny_work, tmp_path):
     work, val = tiny_work
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "lt_data.cli", "train", "--work", str(work), "--val-work", str(val), "--run-dir", str(run),
+           "-m", "lt_data.entry.cli", "train", "--work", str(work), "--val-work", str(val), "--run-dir", str(run),
            "--steps", "2", "--paste", "none", "-q", *TINY]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
@@ -124,7 +124,7 @@ def test_torchrun_cli_trains_and_evaluates(tiny_work, tmp_path):
 
 
 def test_unknown_option_is_refused():
-    from lt_data.errors import LtDataError
+    from lt_data.core.errors import LtDataError
 
     with pytest.raises(LtDataError, match="unknown training option"):
         TrainConfig.from_dict({"work": "w", "run": "r", "epochs": 3})

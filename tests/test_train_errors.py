@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lt_data.cli import app
-from lt_data.errors import ArtifactError
+from lt_data.entry.cli import app
+from lt_data.core.errors import ArtifactError
 
 runner = CliRunner()
 
@@ -76,9 +76,9 @@ def test_corrupt_checkpoint_on_resume_and_evaluate(tiny_work, tmp_path, damage):
 def test_truncated_image_found_by_a_loader_worker(tmp_path):
     """The statistics read labels and image headers only, so a truncated image is first decoded by
     a DataLoader worker; its DataError must reach the user as that one line."""
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
-    from lt_data.synthetic import generate_street_scenes
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
+    from lt_data.training.synthetic import generate_street_scenes
 
     root = generate_street_scenes(tmp_path / "data", num_train=8, num_val=0, size=(96, 64), seed=3)
     work = tmp_path / "work"
@@ -92,11 +92,11 @@ def test_truncated_image_found_by_a_loader_worker(tmp_path):
 def _stale_work(tmp_path: Path, tiny_copy: Path) -> Path:
     """tiny_copy's bank and cutmix stores, then statistics and buckets of another dataset written over
     the same work directory: only the stores are stale."""
-    from lt_data.buckets import write_buckets
-    from lt_data.cutmix import build_cutmix
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
-    from lt_data.synthetic import generate_street_scenes
+    from lt_data.data.buckets import write_buckets
+    from lt_data.stores.cutmix import build_cutmix
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
+    from lt_data.training.synthetic import generate_street_scenes
 
     build_cutmix(tiny_copy, workers=1, progress=False)
     root = generate_street_scenes(tmp_path / "other", num_train=6, num_val=0, size=(80, 64), seed=5)
@@ -116,8 +116,8 @@ def test_train_and_preview_refuse_stale_stores(tiny_copy, tmp_path):
 
 
 def test_class_counts_come_from_verified_statistics(tiny_copy):
-    from lt_data.losses import class_counts_from_stats
-    from lt_data.stats import load_stats
+    from lt_data.training.losses import class_counts_from_stats
+    from lt_data.data.stats import load_stats
 
     true = load_stats(tiny_copy).pixels
     assert class_counts_from_stats(tiny_copy).tolist() == true.tolist()

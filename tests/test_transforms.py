@@ -30,8 +30,8 @@ from conftest import REPO
 @pytest.fixture(scope="module")
 def paste_work(tiny_work, tmp_path_factory):
     """(work, layout, samples): the generated 96x64 training set, its bank.zarr and a cutmix.zarr."""
-    from lt_data.cutmix import build_cutmix
-    from lt_data.stats import load_stats, open_layout
+    from lt_data.stores.cutmix import build_cutmix
+    from lt_data.data.stats import load_stats, open_layout
 
     work = tmp_path_factory.mktemp("transforms") / "work"
     shutil.copytree(tiny_work[0], work, ignore=shutil.ignore_patterns("eval-*"))
@@ -75,7 +75,7 @@ class Spy:
 
 def bank_objects(work, layout, samples, ids):
     """[(pixels RGB from the source image, mask, class)] of bank objects ``ids``."""
-    from lt_data.bank import TailBank
+    from lt_data.stores.bank import TailBank
 
     bank = TailBank.open(work / "bank.zarr")
     out = []
@@ -103,7 +103,7 @@ def compose_expected(image, label, objects, offsets, order):
 
 def missing_tail(work, label):
     """Tail classes (buckets.json) that have bank objects and are absent from ``label``."""
-    from lt_data.bank import TailBank
+    from lt_data.stores.bank import TailBank
 
     tail = json.loads((work / "buckets.json").read_text())["tail"]
     bank = TailBank.open(work / "bank.zarr")
@@ -134,7 +134,7 @@ def mm():
     mmcv_transforms = pytest.importorskip("mmcv.transforms")
     from mmengine.registry import TRANSFORMS
 
-    import lt_data.integrations.mmseg as integration
+    import lt_data.entry.integrations.mmseg as integration
 
     return types.SimpleNamespace(TRANSFORMS=TRANSFORMS, Compose=mmcv_transforms.Compose, integration=integration)
 
@@ -205,7 +205,7 @@ def test_rgb_channel_order_other_dtypes_and_a_plain_call(mm, paste_work, monkeyp
 
 
 def test_cutmix_paste_in_an_mmcv_pipeline_writes_the_level_crop(mm, paste_work, monkeypatch):
-    from lt_data.cutmix import TailCutmix
+    from lt_data.stores.cutmix import TailCutmix
 
     work, layout, samples = paste_work
     pipeline = _pipeline(mm, dict(type="LtDataCutmixPaste", work=str(work), paste_args=dict(levels=[1, 2], prob=1.0),
@@ -278,7 +278,7 @@ def test_pickles_small_and_reopens_its_store_lazily(mm, paste_work, monkeypatch)
 
 
 def test_dose_is_the_trainers_for_the_crop_size(mm, paste_work):
-    from lt_data.paste.dose import resolve_dose
+    from lt_data.training.paste.dose import resolve_dose
 
     work, _, _ = paste_work
     default = mm.integration.LtDataBankPaste(work=work)
@@ -329,7 +329,7 @@ def test_installed_but_broken_mmseg_fails_the_import_loudly(tmp_path):
     res = _python(f"""
         import importlib, json, sys
         try:
-            import lt_data.integrations.mmseg
+            import lt_data.entry.integrations.mmseg
         except ImportError as e:
             failure = f"{{type(e).__name__}}: {{e}}"
         else:
@@ -339,7 +339,7 @@ def test_installed_but_broken_mmseg_fails_the_import_loudly(tmp_path):
             del sys.modules[name]
         sys.path[sys.path.index({str(broken)!r})] = {str(good)!r}
         importlib.invalidate_caches()
-        import mmseg.registry as r, lt_data.integrations.mmseg as m
+        import mmseg.registry as r, lt_data.entry.integrations.mmseg as m
         print(json.dumps([failure, m.REGISTERED, m.REGISTERED_TRANSFORMS,
                           r.TRANSFORMS.module_dict.get("LtDataBankPaste") is m.LtDataBankPaste,
                           r.TRANSFORMS.module_dict.get("LtDataCutmixPaste") is m.LtDataCutmixPaste,
@@ -347,7 +347,7 @@ def test_installed_but_broken_mmseg_fails_the_import_loudly(tmp_path):
         """, [broken], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     failure, *registered = json.loads(res.stdout)
-    assert failure is not None, "importing lt_data.integrations.mmseg with a broken mmseg did not fail"
+    assert failure is not None, "importing lt_data.entry.integrations.mmseg with a broken mmseg did not fail"
     assert failure.startswith("ImportError: ") and "No module named 'ftfy'" in failure
     assert "ftfy is a dependency of mmseg" in failure and "`pip install ftfy`" in failure
     assert "not in registry" in failure
@@ -368,16 +368,16 @@ def test_without_mmcv_mmengine_mmseg_or_albumentations(paste_work, tmp_path):
 
         sys.meta_path.insert(0, Absent())
         import numpy as np
-        import lt_data.integrations.mmseg as m
+        import lt_data.entry.integrations.mmseg as m
         assert m.REGISTERED == [] and m.REGISTERED_TRANSFORMS == [], (m.REGISTERED, m.REGISTERED_TRANSFORMS)
-        from lt_data.layouts import get_layout
+        from lt_data.data.layouts import get_layout
         paste = m.LtDataBankPaste(work={str(work)!r}, seed=0,
                                   paste_args=dict(resize_ratio=1.0, sample_ratio=1.0, per_image=True))
         out = paste({{"img": np.zeros(({s.height}, {s.width}, 3), np.uint8),
                      "gt_seg_map": np.zeros(({s.height}, {s.width}), np.uint8)}})
         print(out["lt_data_pasted"], out["img"].any())
         try:
-            import lt_data.integrations.albumentations
+            import lt_data.entry.integrations.albumentations
         except ImportError as e:
             print("ImportError:", e)
         """, [], tmp_path)
@@ -392,7 +392,7 @@ def test_without_mmcv_mmengine_mmseg_or_albumentations(paste_work, tmp_path):
 @pytest.fixture(scope="module")
 def alb():
     A = pytest.importorskip("albumentations")
-    from lt_data.integrations.albumentations import BankPaste
+    from lt_data.entry.integrations.albumentations import BankPaste
 
     return A, BankPaste
 
@@ -467,13 +467,13 @@ def test_mmseg_with_the_wrong_mmcv_fails_in_one_line_naming_the_fix(tmp_path, ca
         "mmseg/datasets/__init__.py": "raise ModuleNotFoundError(\"No module named 'mmcv._ext'\", name='mmcv._ext')\n"})
     res = _python("""
         try:
-            import lt_data.integrations.mmseg
+            import lt_data.entry.integrations.mmseg
         except ImportError as e:
             print(e)
         """, [pkg], tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     message = res.stdout.strip()
-    assert message.count("\n") == 0 and message.startswith("lt_data.integrations.mmseg: ")
+    assert message.count("\n") == 0 and message.startswith("lt_data.entry.integrations.mmseg: ")
     assert "mim install 'mmcv>=2.0.0rc4,<2.2.0'" in message
     assert "pip uninstall -y mmsegmentation && pip install 'mmcv-lite>=2.0.0rc4,<2.2.0'" in message
     if case == "version":
@@ -484,8 +484,8 @@ def test_mmseg_with_the_wrong_mmcv_fails_in_one_line_naming_the_fix(tmp_path, ca
 
 def test_albumentations_cutmix_paste_writes_the_level_crop(alb, paste_work, monkeypatch):
     A, _ = alb
-    from lt_data.cutmix import TailCutmix
-    from lt_data.integrations.albumentations import CutmixPaste
+    from lt_data.stores.cutmix import TailCutmix
+    from lt_data.entry.integrations.albumentations import CutmixPaste
 
     work, layout, samples = paste_work
     paste = CutmixPaste(work=work, paste_args=dict(levels=[1, 2]))
@@ -508,7 +508,7 @@ def test_albumentations_cutmix_paste_writes_the_level_crop(alb, paste_work, monk
 def test_albumentations_masks_get_the_pastes_of_mask(alb, paste_work, mode):
     """Several label maps of one image (masks=): each gets the pastes mask= gets with the same seed."""
     A, _ = alb
-    from lt_data.integrations.albumentations import BankPaste, CutmixPaste
+    from lt_data.entry.integrations.albumentations import BankPaste, CutmixPaste
 
     work, layout, samples = paste_work
     cls = BankPaste if mode == "bank" else CutmixPaste
@@ -541,8 +541,8 @@ def _raw_label(layout, s):
 
 def test_raw_ids_are_refused_by_every_transform(alb, mm, paste_work):
     A, BankPaste = alb
-    from lt_data.errors import LtDataError
-    from lt_data.integrations.albumentations import CutmixPaste
+    from lt_data.core.errors import LtDataError
+    from lt_data.entry.integrations.albumentations import CutmixPaste
 
     work, layout, samples = paste_work
     label, rgb = _raw_label(layout, samples[0]), layout.read_image(samples[0])
@@ -565,8 +565,8 @@ def test_raw_ids_are_refused_by_every_transform(alb, mm, paste_work):
 
 
 def test_raw_ids_are_refused_by_the_dataset_naming_the_file(paste_work, monkeypatch):
-    from lt_data.dataset import SegmentationDataset, make_loader
-    from lt_data.errors import DataError
+    from lt_data.training.dataset import SegmentationDataset, make_loader
+    from lt_data.core.errors import DataError
 
     work, layout, samples = paste_work
     ds = SegmentationDataset(work, crop_size=(48, 64))

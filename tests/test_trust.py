@@ -72,7 +72,7 @@ def test_checkpoints_round_trip_the_numpy_rng(tiny_work, tmp_path):
     """The trainer's checkpoint holds tensors and plain types only, and resuming restores numpy's state."""
     import numpy as np
 
-    from lt_data.checkpoints import rng_state as _rng_state, set_rng_state as _set_rng_state
+    from lt_data.training.checkpoints import rng_state as _rng_state, set_rng_state as _set_rng_state
 
     np.random.seed(7)
     state = _rng_state()
@@ -110,8 +110,8 @@ def test_stats_refuses_a_user_folder(camvid_root, tmp_path):
 
 
 def test_stats_rewrites_its_own_work_directory(tiny_copy):
-    from lt_data.layouts import get_layout
-    from lt_data.stats import load_stats, open_layout, run_stats
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import load_stats, open_layout, run_stats
 
     before = (tiny_copy / "pixel_counts.npy").read_bytes()
     run_stats(open_layout(tiny_copy), tiny_copy, workers=1, progress=False)
@@ -134,7 +134,7 @@ def test_evaluate_refuses_to_overwrite_a_foreign_file(tiny_work, trained_run, tm
 
 
 def test_evaluate_into_a_run_being_trained_is_refused(tiny_work, trained_run, tmp_path):
-    from lt_data.artifacts import lock
+    from lt_data.jobs.artifacts import lock
 
     val = tiny_work[1]
     run = _run_copy(trained_run, tmp_path)

@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 
 from builders import EntryPoint, make_folder_dataset
 from builders import one_error_line as _one_error_line
-from lt_data.cli import app
-from lt_data.errors import DataError
-from lt_data.layouts import get_layout
-from lt_data.layouts.base import Sample
+from lt_data.entry.cli import app
+from lt_data.core.errors import DataError
+from lt_data.data.layouts import get_layout
+from lt_data.data.layouts.base import Sample
 
 runner = CliRunner()  # keeps stderr apart from stdout: result.stderr
 
@@ -337,19 +337,19 @@ def test_disk_full_names_the_output_and_leaves_nothing_half_written(tmp_path, fo
 
 def test_interrupt_is_exit_130_and_bugs_stay_tracebacks(folder_work, monkeypatch):
     _, work = folder_work
-    import lt_data.exports
+    import lt_data.data.exports
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lt_data.exports, "write_exports", interrupted)
+    monkeypatch.setattr(lt_data.data.exports, "write_exports", interrupted)
     res = runner.invoke(app, ["export", str(work)])
     assert res.exit_code == 130 and res.stderr.startswith("interrupted")
 
     def bug(*a, **k):  # an OSError without a file and without an environmental errno is our bug
         raise OSError("internal: bad file descriptor state")
 
-    monkeypatch.setattr(lt_data.exports, "write_exports", bug)
+    monkeypatch.setattr(lt_data.data.exports, "write_exports", bug)
     res = runner.invoke(app, ["export", str(work)])
     assert isinstance(res.exception, OSError) and res.exit_code == 1
 

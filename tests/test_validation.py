@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from builders import copy_work, make_folder_dataset, make_small_blocks, stats_of
 from builders import one_error_line as _one_error_line
-from lt_data.classes import ClassTable, class_ids_problem, manifest_path
-from lt_data.cli import app
-from lt_data.errors import ArtifactError, BadInput, DataError, LtDataError, show_path
+from lt_data.core.classes import ClassTable, class_ids_problem, manifest_path
+from lt_data.entry.cli import app
+from lt_data.core.errors import ArtifactError, BadInput, DataError, LtDataError, show_path
 
 runner = CliRunner()  # keeps stderr apart from stdout: result.stderr
 
@@ -31,9 +31,9 @@ def _stats(root: Path, out: Path, *extra: str):
 def block_work(tmp_path_factory) -> Path:
     """Statistics, buckets (tail: bike), a bank and cutmix subsets of :func:`builders.make_small_blocks`;
     copy to edit."""
-    from lt_data.bank import build_bank
-    from lt_data.buckets import write_buckets
-    from lt_data.cutmix import build_cutmix
+    from lt_data.stores.bank import build_bank
+    from lt_data.data.buckets import write_buckets
+    from lt_data.stores.cutmix import build_cutmix
 
     base = tmp_path_factory.mktemp("blocks")
     work = stats_of("folder", make_small_blocks(base / "ds"), base / "work")
@@ -72,7 +72,7 @@ BUCKET_EDITS = {
 
 @pytest.mark.parametrize("case", BUCKET_EDITS, ids=str)
 def test_a_hand_edited_buckets_file_is_refused_naming_the_file_and_the_key(block_copy, case):
-    from lt_data.buckets import load_buckets
+    from lt_data.data.buckets import load_buckets
 
     edit, problem = BUCKET_EDITS[case]
     path = block_copy / "buckets.json"
@@ -87,7 +87,7 @@ def test_a_hand_edited_buckets_file_is_refused_naming_the_file_and_the_key(block
 
 
 def test_buckets_files_lt_data_writes_still_load(block_copy):
-    from lt_data.buckets import load_buckets, write_buckets
+    from lt_data.data.buckets import load_buckets, write_buckets
 
     for rule in ("share", "list"):
         params = {"head_classes": "road", "tail_classes": "bike"} if rule == "list" else {}
@@ -99,7 +99,7 @@ def test_buckets_files_lt_data_writes_still_load(block_copy):
 
 
 def test_a_buckets_file_without_middle_gets_the_rest(block_copy):
-    from lt_data.buckets import load_buckets
+    from lt_data.data.buckets import load_buckets
 
     _edit_json(block_copy / "buckets.json", lambda b: (b.pop("middle"), b.update(head=[0], tail=[2])))
     assert load_buckets(block_copy).middle == [1]
@@ -130,7 +130,7 @@ def _edit_store_classes(store: Path, value) -> None:
 @pytest.mark.parametrize("case", STORE_EDITS, ids=str)
 def test_a_bank_with_an_edited_class_list_is_refused_at_open(block_copy, case):
     from lt_data.stores import open_store
-    from lt_data.bank import TailBank
+    from lt_data.stores.bank import TailBank
 
     value, problem = STORE_EDITS[case]
     store = block_copy / "bank.zarr"
@@ -148,7 +148,7 @@ def test_a_bank_with_an_edited_class_list_is_refused_at_open(block_copy, case):
 @pytest.mark.parametrize("case", ["out_of_range", "not_a_list"])
 def test_a_cutmix_store_with_an_edited_class_list_is_refused_at_open(block_copy, case):
     from lt_data.stores import open_store
-    from lt_data.cutmix import TailCutmix
+    from lt_data.stores.cutmix import TailCutmix
 
     value, problem = STORE_EDITS[case]
     store = block_copy / "cutmix.zarr"
@@ -160,8 +160,8 @@ def test_a_cutmix_store_with_an_edited_class_list_is_refused_at_open(block_copy,
 
 
 def test_unedited_stores_open(block_work):
-    from lt_data.bank import TailBank
-    from lt_data.cutmix import TailCutmix
+    from lt_data.stores.bank import TailBank
+    from lt_data.stores.cutmix import TailCutmix
 
     assert TailBank.open(block_work / "bank.zarr", work=block_work).classes == [2]
     assert TailCutmix.open(block_work / "cutmix.zarr", work=block_work).classes == [2]
@@ -174,7 +174,7 @@ def test_unedited_stores_open(block_work):
     ("road\ncar\nbike\nCar\n", "'car' on line 2 and 'Car' on line 4"),  # names are looked up ignoring case
 ], ids=["same", "case"])
 def test_a_repeated_class_name_is_refused_with_its_lines(tmp_path, text, where):
-    from lt_data.layouts import get_layout
+    from lt_data.data.layouts import get_layout
 
     root = make_folder_dataset(tmp_path / "ds")
     (root / "classes.txt").write_text(text)
@@ -194,8 +194,8 @@ def test_class_tables_from_names_refuse_a_repeated_name():
 # ---- 4. two images for one label -------------------------------------------------------------------
 
 def test_two_images_for_one_label_are_a_bad_sample_naming_both(tmp_path):
-    from lt_data.layouts import get_layout
-    from lt_data.stats import compute_stats
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import compute_stats
 
     root = make_folder_dataset(tmp_path / "ds")
     img = root / "images" / "train"
@@ -212,7 +212,7 @@ def test_two_images_for_one_label_are_a_bad_sample_naming_both(tmp_path):
 
 
 def test_file_index_lists_every_clash(tmp_path):
-    from lt_data.layouts.base import IMAGE_EXTS, index_files
+    from lt_data.data.layouts.base import IMAGE_EXTS, index_files
 
     for name in ("a.png", "a.jpg", "a.JPEG", "b.png", "c.jpg"):
         (tmp_path / name).write_bytes(b"")
@@ -251,7 +251,7 @@ def test_paths_the_user_types_are_escaped_too(tmp_path):
                     f"{str(given)!r}: no such file or directory")
     iou = tmp_path / "iou\x1b[31m.json"
     iou.write_text("{}")
-    from lt_data.buckets import read_iou
+    from lt_data.data.buckets import read_iou
 
     with pytest.raises(LtDataError, match=re.escape(f"{str(iou)!r}: expected")):
         read_iou(iou, ["a"])
@@ -276,9 +276,9 @@ def _many_class_dataset(root: Path, k: int, rng) -> tuple[Path, list[np.ndarray]
 
 @pytest.mark.parametrize("k", [254, 255])
 def test_evaluate_takes_254_and_255_classes(tmp_path, k):
-    from lt_data.evaluate import evaluate_predictions
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
+    from lt_data.training.evaluate import evaluate_predictions
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
 
     rng = np.random.default_rng(k)
     root, labels = _many_class_dataset(tmp_path / "ds", k, rng)
@@ -303,9 +303,9 @@ def test_evaluate_takes_254_and_255_classes(tmp_path, k):
 
 
 def test_evaluate_finds_unknown_label_values_at_254_classes(tmp_path):
-    from lt_data.evaluate import evaluate_predictions
-    from lt_data.layouts import get_layout
-    from lt_data.stats import run_stats
+    from lt_data.training.evaluate import evaluate_predictions
+    from lt_data.data.layouts import get_layout
+    from lt_data.data.stats import run_stats
 
     root, labels = _many_class_dataset(tmp_path / "ds", 254, np.random.default_rng(0))
     work = tmp_path / "work"
@@ -323,7 +323,7 @@ def test_evaluate_finds_unknown_label_values_at_254_classes(tmp_path):
 
 def test_unknown_label_values_are_found_at_255_classes(tmp_path):
     """A 255-class table whose raw values 0..254 are the classes: 255 is unknown, found apart."""
-    from lt_data.evaluate import _pair_task, label_lut
+    from lt_data.training.evaluate import _pair_task, label_lut
 
     table = ClassTable.from_manifest({"dataset": "t", "ignore_index": 255,
                                       "classes": [{"id": i, "name": f"c{i}"} for i in range(255)],
@@ -354,7 +354,7 @@ def test_unknown_label_values_are_found_at_255_classes(tmp_path):
 
 def test_pair_histogram_counts_exactly_past_float32():
     """cv2.calcHist counts in float32: 4097² pixels of one value come out as 4097² - 1."""
-    from lt_data.evaluate import _histogram
+    from lt_data.training.evaluate import _histogram
 
     cells = np.zeros((4097, 4097), np.uint16)
     assert int(_histogram(cells, 256)[0]) == 4097 * 4097
@@ -385,7 +385,7 @@ def _assert_well_formed(md: str) -> None:
 
 
 def test_escape_makes_syntax_literal_and_leaves_ordinary_names():
-    from lt_data.markdown import escape, table
+    from lt_data.core.markdown import escape, table
 
     assert escape("a|b") == "a\\|b" and escape("*car*") == "\\*car\\*" and escape("`x`") == "\\`x\\`"
     assert escape("<b>") == "\\<b>" and escape("_bike_") == "\\_bike\\_" and escape("[x](y)") == "\\[x\\](y)"
@@ -402,10 +402,10 @@ ODD_NAMES = ["road|lane", "*car*", "_bike_", "<b>sign</b>", "`pole`"]
 
 
 def test_report_markdown_escapes_class_names(tmp_path):
-    from lt_data.buckets import compute_buckets
-    from lt_data.layouts import get_layout
-    from lt_data.report import render_markdown, report_data
-    from lt_data.stats import run_stats
+    from lt_data.data.buckets import compute_buckets
+    from lt_data.data.layouts import get_layout
+    from lt_data.views.report import render_markdown, report_data
+    from lt_data.data.stats import run_stats
 
     root = tmp_path / "ds"
     (root / "images" / "train").mkdir(parents=True)
@@ -427,7 +427,7 @@ def test_report_markdown_escapes_class_names(tmp_path):
 
 
 def test_compare_markdown_escapes_names(tmp_path):
-    from lt_data.compare import write_comparison
+    from lt_data.views.compare import write_comparison
 
     names = ODD_NAMES + ["two\nlines"]
     paths = []

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from builders import make_folder_dataset, stats_of
-from lt_data.errors import ArtifactError
-from lt_data.workdir import WorkDir
+from lt_data.core.errors import ArtifactError
+from lt_data.data.workdir import WorkDir
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_read_once_until_the_files_change(work):
     assert w.fingerprint == fp
 
     # the same statistics written again (a new file by rename): read again, equal content
-    from lt_data.stats import write_stats
+    from lt_data.data.stats import write_stats
 
     time.sleep(0.01)
     write_stats(s1, work)
@@ -73,7 +73,7 @@ def test_a_hand_edit_after_a_read_is_refused(work):
 
 
 def test_buckets_follow_their_file(work):
-    from lt_data.buckets import write_buckets
+    from lt_data.data.buckets import write_buckets
 
     w = WorkDir(work)
     assert not w.has_buckets and w.buckets_or_none() is None
