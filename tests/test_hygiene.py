@@ -285,3 +285,16 @@ def test_dask_backend_killed_leaves_no_worker(stats_folder, tmp_path, sig):
     code, seen, err = _kill_midway(cmd, sig)
     _ended(code, err, sig)
     assert not _all_gone(seen), "Dask's worker processes outlived the command"
+
+
+def test_after_the_one_line_threads_at_shutdown_print_nothing():
+    """multiprocessing's resource-sharer thread reports its listener closing under it at shutdown through
+    sys.excepthook (seen once after SIGTERM with DataLoader workers): after the "terminated" line, silent."""
+    code = ("import sys, threading\n"
+            "from lt_data.entry.cli.exits import _quiet_exit\n"
+            "_quiet_exit()\n"
+            "try:\n    raise OSError('listener closed')\nexcept OSError:\n    sys.excepthook(*sys.exc_info())\n"
+            "t = threading.Thread(target=lambda: 1 / 0)\nt.start()\nt.join()\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert p.returncode == 0 and p.stderr == "", p.stderr

@@ -55,10 +55,15 @@ def _user_errors(*outputs: str | Path | None):
 
 def _quiet_exit() -> None:
     """After an interrupt the one line is said: what libraries still complain about while the process
-    ends (a Dask cluster cut short while starting, its atexit hook) is noise, not news."""
+    ends (a Dask cluster cut short while starting, its atexit hook; multiprocessing's resource-sharer
+    thread, whose listener closes under it and which reports that through ``sys.excepthook``) is noise,
+    not news."""
     import logging
+    import threading
 
     sys.unraisablehook = lambda unraisable: None
+    sys.excepthook = lambda *exc_info: None
+    threading.excepthook = lambda args: None
     for name in ("distributed", "tornado", "asyncio"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
