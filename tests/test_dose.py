@@ -386,3 +386,19 @@ def test_typed_and_dict_options_give_the_same_planner(many_work):
     assert typed.dose.source["resize_ratio"] == "rule" and "tail" not in typed.dose.args  # tail: a field, not a key
     cut = work_planner("cutmix", many_work, CutmixPasteArgs(levels=(1, 2)), prob=0.5)  # keywords set over args
     assert cut.levels == [1, 2] and cut.prob == 0.5 and cut.dose.args == {"prob": 0.5, "levels": (1, 2)}
+
+
+def test_every_default_rescale_is_the_one_the_dose_assumes():
+    """The dose is computed for TRAIN_SCALE_RANGE; a Dataset built with its defaults (the README's loop)
+    must draw the same rescale, or its measured share drifts from the expected one."""
+    import inspect
+
+    from lt_data.config import TrainConfig
+    from lt_data.data.geometry import TRAIN_SCALE_RANGE, draw_geometry, train_geometry
+    from lt_data.dataset import SegmentationDataset
+    from lt_data.paste import bank_dose, crop_draws, cutmix_dose, work_planner
+
+    assert TRAIN_SCALE_RANGE == (0.5, 1.5) and TrainConfig.scale_range == TRAIN_SCALE_RANGE
+    for f in (SegmentationDataset.__init__, draw_geometry, train_geometry, work_planner, bank_dose, cutmix_dose,
+              crop_draws):
+        assert inspect.signature(f).parameters["scale_range"].default == TRAIN_SCALE_RANGE, f.__qualname__

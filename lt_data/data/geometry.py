@@ -30,7 +30,7 @@ class Geometry:
 
 
 def draw_geometry(shape: tuple[int, int], rng: np.random.Generator, *, crop_size: tuple[int, int] | None,
-                  scale_range=(0.5, 2.0), flip: float = 0.5) -> Geometry:
+                  scale_range=TRAIN_SCALE_RANGE, flip: float = 0.5) -> Geometry:
     """The geometry of one training item of ``shape`` (H, W), drawn from ``rng`` in a fixed order
     (scale, crop position, flip), so that a seed gives the same item whoever applies it."""
     lo, hi = scale_range
@@ -65,7 +65,7 @@ def apply_geometry(array: np.ndarray, g: Geometry, *, label: bool) -> np.ndarray
 
 
 def train_geometry(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, *,
-                   crop_size: tuple[int, int] | None, scale_range=(0.5, 2.0), flip: float = 0.5
+                   crop_size: tuple[int, int] | None, scale_range=TRAIN_SCALE_RANGE, flip: float = 0.5
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Random scale, pad, crop and flip, applied identically to ``image (H, W, 3)`` and ``label (H, W)``."""
     g = draw_geometry(label.shape[:2], rng, crop_size=crop_size, scale_range=scale_range, flip=flip)

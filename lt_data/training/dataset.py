@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from ..core.errors import DataError, LtDataError
-from ..data.geometry import train_geometry
+from ..data.geometry import TRAIN_SCALE_RANGE, train_geometry
 from ..data.layouts import Layout, Sample, get_layout
 from .paste.kernels import PastePlan, Strategy, paste, paste_figures
 
@@ -30,7 +30,8 @@ class SegmentationDataset(Dataset):
     Built from a stats work directory (``SegmentationDataset(work)``) or from a layout
     (``SegmentationDataset.from_layout("camvid", root, "train")``). With ``train=True`` each item
     gets the usual training geometry, the same for image and label: random scale in ``scale_range``
-    (bilinear for images, nearest for labels), padding up to ``crop_size`` (0 for images, ignore for
+    (bilinear for images, nearest for labels; default 0.5-1.5, ``TRAIN_SCALE_RANGE``, the trainer's and
+    the dose's), padding up to ``crop_size`` (0 for images, ignore for
     labels), a random crop, and a horizontal flip with probability ``flip``. Without ``train`` the
     item is returned as stored (or resized to ``size`` when given, nearest for labels).
 
@@ -49,7 +50,7 @@ class SegmentationDataset(Dataset):
 
     def __init__(self, work: str | Path | None = None, *, layout: Layout | None = None,
                  samples: Sequence[Sample] | None = None, train: bool = True, crop_size: tuple[int, int] | None = None,
-                 scale_range: tuple[float, float] = (0.5, 2.0), flip: float = 0.5, size: tuple[int, int] | None = None,
+                 scale_range: tuple[float, float] = TRAIN_SCALE_RANGE, flip: float = 0.5, size: tuple[int, int] | None = None,
                  seed: int = 0, check_labels: bool = True):
         if work is not None:
             from ..data.workdir import WorkDir
