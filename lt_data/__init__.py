@@ -40,11 +40,21 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         parts = fullname.split(".")
         if len(parts) < 2 or parts[0] != __name__ or parts[1] not in MOVED:
             return None
-        return importlib.util.spec_from_loader(fullname, self)
+        real = importlib.util.find_spec(self.layered(fullname))
+        if real is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, is_package=real.submodule_search_locations is not None)
+
+    @staticmethod
+    def layered(fullname: str) -> str:
+        parts = fullname.split(".")
+        return ".".join([parts[0], MOVED[parts[1]], *parts[1:]])
+
+    def get_code(self, fullname):  # `python -m lt_data.<flat name>` runs the layered module's code
+        return importlib.util.find_spec(self.layered(fullname)).loader.get_code(self.layered(fullname))
 
     def create_module(self, spec):
-        parts = spec.name.split(".")
-        module = importlib.import_module(".".join([parts[0], MOVED[parts[1]], *parts[1:]]))
+        module = importlib.import_module(self.layered(spec.name))
         self._specs[spec.name] = module.__spec__  # importlib sets __spec__ to the alias's next: restored below
         return module
 
